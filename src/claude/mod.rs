@@ -1,0 +1,5 @@
+//! What telemhq knows about Claude Code: settings layers, hook blocks, transcripts.
+pub mod hooks;
+pub mod jsonedit;
+pub mod settings;
+pub mod transcript;

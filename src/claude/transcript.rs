@@ -1,0 +1,317 @@
+//! Usage of one turn, read from Claude Code's transcript (JSON Lines) without reading
+//! content out of it: model names, token counts, tool names, timestamps, cost.
+//!
+//! Transcripts reach hundreds of MB, so the file is read backwards from its end in
+//! blocks, only as far as the turn's prompt: the cost follows the turn, not the file.
+//! Lines that cannot matter (by a cheap substring test) are never parsed, a line longer
+//! than `MAX_LINE` is skipped without being held in memory, and anything unexpected
+//! (missing file, half-written last line, lines that are not JSON) just gives less.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+const BLOCK: usize = 256 * 1024;
+const MAX_LINE: usize = 8 * 1024 * 1024;
+/// However the turn looks, never read more than this much of the file.
+const MAX_SCAN: u64 = 256 * 1024 * 1024;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tokens {
+    pub input: u64,
+    pub output: u64,
+    pub cache_creation: u64,
+    pub cache_read: u64,
+}
+
+impl Tokens {
+    fn add(&mut self, o: &Tokens) {
+        self.input += o.input;
+        self.output += o.output;
+        self.cache_creation += o.cache_creation;
+        self.cache_read += o.cache_read;
+    }
+
+    fn to_json(self) -> Value {
+        json!({
+            "input_tokens": self.input,
+            "output_tokens": self.output,
+            "cache_creation_input_tokens": self.cache_creation,
+            "cache_read_input_tokens": self.cache_read,
+        })
+    }
+}
+
+/// What a turn used.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct TurnUsage {
+    /// The model of the turn's last API call.
+    pub model: Option<String>,
+    /// Per model: tokens and API calls, in order of first use.
+    pub models: Vec<(String, Tokens, u64)>,
+    pub tokens: Tokens,
+    pub api_calls: u64,
+    pub tool_calls: BTreeMap<String, u64>,
+    /// Unix ms of the turn's prompt.
+    pub prompt_at_ms: Option<i64>,
+    pub claude_code_version: Option<String>,
+    pub session_cost_usd: Option<f64>,
+}
+
+impl TurnUsage {
+    /// The ping fields, numbers and names only. `now_ms` is when the event fired.
+    pub fn to_fields(&self, now_ms: i64) -> Map<String, Value> {
+        let mut m = Map::new();
+        if let Some(model) = &self.model {
+            m.insert("model".into(), json!(model));
+        }
+        if self.models.len() > 1 {
+            let per: Map<String, Value> = self
+                .models
+                .iter()
+                .map(|(name, t, calls)| {
+                    let mut v = t.to_json();
+                    v["api_calls"] = json!(calls);
+                    (name.clone(), v)
+                })
+                .collect();
+            m.insert("models".into(), Value::Object(per));
+        }
+        if self.api_calls > 0 {
+            m.insert("usage".into(), self.tokens.to_json());
+        }
+        m.insert("api_calls".into(), json!(self.api_calls));
+        m.insert("tool_calls".into(), json!(self.tool_calls));
+        if let Some(at) = self.prompt_at_ms {
+            m.insert("turn_duration_ms".into(), json!((now_ms - at).max(0)));
+        }
+        if let Some(v) = &self.claude_code_version {
+            m.insert("claude_code_version".into(), json!(v));
+        }
+        if let Some(c) = self.session_cost_usd {
+            m.insert("session_cost_usd".into(), json!(c));
+        }
+        m
+    }
+}
+
+#[derive(Deserialize)]
+struct Line {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(rename = "promptId")]
+    prompt_id: Option<String>,
+    #[serde(rename = "isSidechain")]
+    is_sidechain: Option<bool>,
+    timestamp: Option<String>,
+    version: Option<String>,
+    #[serde(rename = "toolUseResult")]
+    tool_use_result: Option<serde::de::IgnoredAny>,
+    message: Option<Message>,
+    #[serde(rename = "totalCostUSD")]
+    total_cost_usd: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    id: Option<String>,
+    model: Option<String>,
+    usage: Option<Usage>,
+    #[serde(default, deserialize_with = "blocks")]
+    content: Vec<Block>,
+}
+
+#[derive(Deserialize, Default)]
+struct Usage {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    output_tokens: u64,
+    #[serde(default)]
+    cache_creation_input_tokens: u64,
+    #[serde(default)]
+    cache_read_input_tokens: u64,
+}
+
+#[derive(Deserialize)]
+struct Block {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    id: Option<String>,
+    name: Option<String>,
+}
+
+/// Content is a string (a typed prompt) or a list of blocks; only block kinds and tool
+/// names are kept.
+fn blocks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Block>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Content {
+        Blocks(Vec<Block>),
+        Other(serde::de::IgnoredAny),
+    }
+    Ok(match Content::deserialize(d)? {
+        Content::Blocks(b) => b,
+        Content::Other(_) => Vec::new(),
+    })
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.:@[]".contains(&b))
+}
+
+/// Reads the usage of the turn whose prompt has `prompt_id` (or, without one, of the
+/// last prompt). None when the transcript cannot be read or holds no such turn.
+pub fn turn_usage(path: &Path, prompt_id: Option<&str>) -> Option<TurnUsage> {
+    let mut file = File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let mut scan = Scan { prompt_id, usage: TurnUsage::default(), seen_messages: HashSet::new(), seen_tools: HashSet::new(), found_prompt: false, saw_turn: false, order: Vec::new() };
+    let mut pos = len;
+    let mut carry: Vec<u8> = Vec::new();
+    let mut skipping_long_line = false;
+    let mut block = vec![0u8; BLOCK];
+    while pos > 0 && len - pos < MAX_SCAN {
+        let n = (pos as usize).min(BLOCK);
+        pos -= n as u64;
+        file.seek(SeekFrom::Start(pos)).ok()?;
+        file.read_exact(&mut block[..n]).ok()?;
+        let chunk = &block[..n];
+        // Lines wholly inside this block, last first; the head piece may continue
+        // in the previous block.
+        let mut end = n;
+        let mut tail = std::mem::take(&mut carry);
+        while let Some(nl) = chunk[..end].iter().rposition(|&b| b == b'\n') {
+            let piece = &chunk[nl + 1..end];
+            if skipping_long_line {
+                skipping_long_line = false;
+            } else {
+                let line = if tail.is_empty() { piece.to_vec() } else { [piece, &tail].concat() };
+                if scan.line(&line) {
+                    return scan.finish();
+                }
+            }
+            tail.clear();
+            end = nl;
+        }
+        if !skipping_long_line {
+            carry = [&chunk[..end], &tail[..]].concat();
+            if carry.len() > MAX_LINE {
+                carry.clear();
+                skipping_long_line = true;
+            }
+        }
+    }
+    if pos == 0 && !skipping_long_line && !carry.is_empty() {
+        scan.line(&carry);
+    }
+    scan.finish()
+}
+
+struct Scan<'a> {
+    prompt_id: Option<&'a str>,
+    usage: TurnUsage,
+    seen_messages: HashSet<String>,
+    seen_tools: HashSet<String>,
+    found_prompt: bool,
+    saw_turn: bool,
+    /// Models in the order met (backwards), with tokens and calls.
+    order: Vec<(String, Tokens, u64)>,
+}
+
+impl Scan<'_> {
+    /// Takes one line (met from the end backwards). Returns true when the turn's prompt
+    /// was reached and reading can stop.
+    fn line(&mut self, raw: &[u8]) -> bool {
+        let has = |needle: &[u8]| raw.windows(needle.len()).any(|w| w == needle);
+        let interesting = has(b"\"assistant\"") || has(b"\"user\"") || has(b"\"cost-state\"");
+        if !interesting {
+            return false;
+        }
+        let Ok(line) = serde_json::from_slice::<Line>(raw) else { return false };
+        match line.kind.as_deref() {
+            Some("cost-state") => {
+                if self.usage.session_cost_usd.is_none() {
+                    self.usage.session_cost_usd = line.total_cost_usd;
+                }
+                false
+            }
+            Some("assistant") if line.is_sidechain != Some(true) => {
+                self.assistant(line);
+                false
+            }
+            Some("user") if line.is_sidechain != Some(true) => {
+                let is_prompt = line.tool_use_result.is_none()
+                    && !line.message.as_ref().is_some_and(|m| m.content.iter().any(|b| b.kind.as_deref() == Some("tool_result")));
+                let ours = match (self.prompt_id, line.prompt_id.as_deref()) {
+                    (Some(want), Some(got)) => want == got,
+                    (Some(_), None) => false,
+                    (None, _) => true,
+                };
+                if ours {
+                    self.saw_turn = true;
+                }
+                if is_prompt && ours {
+                    self.found_prompt = true;
+                    self.usage.prompt_at_ms = line.timestamp.as_deref().and_then(crate::ping::payload::parse_rfc3339_ms);
+                    self.usage.claude_code_version = line.version.filter(|v| is_name(v));
+                    return true;
+                }
+                // A prompt of an earlier turn: ours began after it (or is not here).
+                is_prompt && !ours && self.prompt_id.is_some() && line.prompt_id.is_some()
+            }
+            _ => false,
+        }
+    }
+
+    fn assistant(&mut self, line: Line) {
+        let Some(message) = line.message else { return };
+        for block in &message.content {
+            if block.kind.as_deref() == Some("tool_use")
+                && let Some(name) = block.name.as_deref().filter(|n| is_name(n))
+            {
+                let key = block.id.clone().unwrap_or_else(|| format!("{}#{}", message.id.as_deref().unwrap_or(""), name));
+                if self.seen_tools.insert(key) {
+                    *self.usage.tool_calls.entry(name.to_string()).or_default() += 1;
+                }
+            }
+        }
+        let Some(id) = message.id else { return };
+        let model = message.model.filter(|m| is_name(m) && m != "<synthetic>");
+        // Met backwards: the first line of a message seen is its last written, with its
+        // final usage. Earlier lines of the same message are not counted again.
+        if !self.seen_messages.insert(id) {
+            return;
+        }
+        let (Some(model), Some(u)) = (model, message.usage) else { return };
+        let tokens = Tokens { input: u.input_tokens, output: u.output_tokens, cache_creation: u.cache_creation_input_tokens, cache_read: u.cache_read_input_tokens };
+        self.usage.api_calls += 1;
+        self.usage.tokens.add(&tokens);
+        if self.usage.model.is_none() {
+            self.usage.model = Some(model.clone());
+        }
+        match self.order.iter_mut().find(|(m, _, _)| *m == model) {
+            Some((_, t, calls)) => {
+                t.add(&tokens);
+                *calls += 1;
+            }
+            None => self.order.push((model, tokens, 1)),
+        }
+    }
+
+    fn finish(mut self) -> Option<TurnUsage> {
+        if !self.found_prompt && !self.saw_turn && self.usage.api_calls == 0 {
+            return None;
+        }
+        if !self.found_prompt && self.prompt_id.is_some() {
+            // The prompt was never met: the lines read may belong to other turns.
+            return None;
+        }
+        self.order.reverse();
+        self.usage.models = self.order;
+        Some(self.usage)
+    }
+}

@@ -1,0 +1,106 @@
+//! Every command and flag, in one place.
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "telemhq", version, about = "Metadata-only TelemHQ pings for Claude Code turns and tool calls")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Add telemhq's hooks to Claude Code's settings and set up the private hooks folder.
+    Install(InstallArgs),
+    /// Remove exactly telemhq's hooks from Claude Code's settings.
+    Uninstall(UninstallArgs),
+    /// The hook runtime: Claude Code runs it with the event JSON on stdin.
+    Emit(EmitArgs),
+    /// Deliver queued events now and report what happened.
+    Flush,
+    /// List recent events: the exact JSON that was or will be sent, and its state.
+    Log(LogArgs),
+    /// Check the whole setup and say how to fix what is wrong.
+    Doctor(DoctorArgs),
+    /// Internal: the detached background sender that emit starts.
+    #[command(name = "__send", hide = true)]
+    Send,
+}
+
+#[derive(Debug, Args, Clone, Copy)]
+#[group(required = false, multiple = false)]
+pub struct ScopeArgs {
+    /// The user settings: $CLAUDE_CONFIG_DIR/settings.json, else ~/.claude/settings.json.
+    #[arg(long)]
+    pub global: bool,
+    /// The project settings: .claude/settings.json at the root of this git repository.
+    #[arg(long)]
+    pub repo: bool,
+    /// Your personal project settings: .claude/settings.local.json (not committed).
+    #[arg(long)]
+    pub local: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Also ping after each Bash/Edit/MultiEdit/Write call and each failed tool call.
+    #[arg(long, conflicts_with = "no_tool_activity")]
+    pub tool_activity: bool,
+    /// Remove the tool-activity hooks.
+    #[arg(long)]
+    pub no_tool_activity: bool,
+    /// The TelemHQ ping URL (else TELEMHQ_PING_URL, else asked for on a terminal).
+    #[arg(long, value_name = "URL")]
+    pub ping_url: Option<String>,
+    /// Show what would change and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask before writing.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Show what would change and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask before writing.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EmitArgs {
+    /// Print the payload that would be sent, without queueing or sending it.
+    #[arg(long)]
+    pub print: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// How many events to show.
+    #[arg(long, short = 'n', default_value_t = 20)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Check only the user settings.
+    #[arg(long, conflicts_with = "repo")]
+    pub global: bool,
+    /// Check only this repository's settings.
+    #[arg(long)]
+    pub repo: bool,
+    /// Print one JSON document instead of the checklist.
+    #[arg(long)]
+    pub json: bool,
+    /// Send a real test ping and report the answer.
+    #[arg(long)]
+    pub ping: bool,
+}

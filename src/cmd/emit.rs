@@ -1,0 +1,121 @@
+//! `telemhq emit`: the hook runtime. Reads the event on stdin (bounded), builds the
+//! metadata-only payload, writes it to the durable queue, starts the detached sender
+//! and exits: always 0, nothing on stdout, nothing on stderr unless TELEMHQ_HOOK_DEBUG=1.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use crate::claude::transcript;
+use crate::cli::EmitArgs;
+use crate::config;
+use crate::env::{Env, Layout};
+use crate::fsutil;
+use crate::ping::payload::{self, Context, HookEvent, PathHasher};
+use crate::ping::queue;
+
+/// Stdin past this is not read: the fields telemhq keeps come first in every event, and
+/// a PostToolUse event can carry a whole file after them.
+pub const MAX_STDIN: u64 = 4 * 1024 * 1024;
+
+/// Events whose pings carry the turn's usage from the transcript.
+const TURN_END_EVENTS: [&str; 3] = ["Stop", "StopFailure", "SubagentStop"];
+
+pub fn run(args: &EmitArgs, env: &Env) {
+    if !env.debug {
+        std::panic::set_hook(Box::new(|_| {}));
+    }
+    let outcome = std::panic::catch_unwind(|| emit(args, env));
+    let reason = match outcome {
+        Ok(Ok(())) => return,
+        Ok(Err(reason)) => reason,
+        Err(_) => "internal error (panic)".to_string(),
+    };
+    if env.debug {
+        eprintln!("telemhq: ping skipped: {reason}");
+    }
+}
+
+fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
+    let mut input = Vec::new();
+    std::io::stdin().lock().take(MAX_STDIN).read_to_end(&mut input).map_err(|e| format!("cannot read stdin: {e}"))?;
+    if input.iter().all(u8::is_ascii_whitespace) {
+        return Err("empty input: no hook event on stdin".into());
+    }
+    let (event, _complete) = HookEvent::parse(&input);
+    drop(input);
+    if event.hook_event_name.is_none() {
+        return Err("stdin is not a Claude Code hook event (no hook_event_name)".into());
+    }
+    let layout = env.layout().map_err(|e| e.to_string())?;
+    let config = config::load_with_secret(&layout).unwrap_or_default();
+    let hasher = match (&config.hash_secret, config.plain_path_hashes()) {
+        (_, true) => PathHasher::Plain,
+        (Some(secret), false) => PathHasher::Keyed(secret.as_bytes().to_vec()),
+        // No secret could be stored: a throwaway key still hides the paths.
+        (None, false) => PathHasher::Keyed(fsutil::random_bytes::<32>().to_vec()),
+    };
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let usage = usage_fields(&event, now_ms);
+    let event_id = payload::new_event_id();
+    let cwd = env.cwd.to_string_lossy();
+    let build = |dropped_events| {
+        let ctx = Context {
+            event_id: event_id.clone(),
+            emitted_at: payload::rfc3339(now_ms),
+            fallback_cwd: Some(&cwd),
+            hasher: &hasher,
+            dropped_events,
+            usage: usage.clone(),
+        };
+        payload::build(&event, &ctx)
+    };
+    if args.print {
+        let text = serde_json::to_string_pretty(&build(0)).expect("a payload serialises");
+        println!("{text}");
+        return Ok(());
+    }
+    queue::enqueue(&layout, &event_id, build).map_err(|e| format!("cannot queue the event: {e}"))?;
+    if config::effective_ping_url(env.ping_url.as_deref(), &config).is_none() {
+        return Err("no ping URL is set: the event is queued and will go out once one is set".into());
+    }
+    start_sender(&layout);
+    if env.debug
+        && let Ok(bytes) = std::fs::read(crate::ping::deliver::LastError::path(&layout))
+        && let Ok(last) = serde_json::from_slice::<crate::ping::deliver::LastError>(&bytes)
+    {
+        eprintln!("telemhq: an earlier delivery failed at {}: {}", last.at, last.reason);
+    }
+    Ok(())
+}
+
+fn usage_fields(event: &HookEvent, now_ms: i64) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let name = event.hook_event_name.as_deref()?;
+    if !TURN_END_EVENTS.contains(&name) {
+        return None;
+    }
+    let path = event.transcript_path.as_deref()?;
+    let usage = transcript::turn_usage(std::path::Path::new(path), event.prompt_id.as_deref())?;
+    Some(usage.to_fields(now_ms))
+}
+
+/// Starts the background sender unless one is running (it re-checks the queue after
+/// it lets go of its lock, so it will see this event). Its own session and stdio on
+/// /dev/null: Claude Code neither waits for it nor kills it.
+fn start_sender(layout: &Layout) {
+    match fsutil::lock_file(&layout.sender_lock, false) {
+        Ok(Some(lock)) => drop(lock),
+        _ => return,
+    }
+    let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+    let mut cmd = Command::new(exe);
+    cmd.arg("__send").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let _ = cmd.spawn();
+}

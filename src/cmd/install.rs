@@ -1,0 +1,171 @@
+//! `telemhq install`: merge telemhq's hook groups into one settings file, set up the
+//! private hooks folder and the link the hook command runs, and store the ping URL.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use crate::claude::hooks::{self, ToolActivity};
+use crate::claude::settings::{self, Scope};
+use crate::cli::InstallArgs;
+use crate::cmd::settings_change::{self, Outcome, Record};
+use crate::config::{self, Config};
+use crate::env::{Env, Layout};
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{self, DirChange};
+use crate::term;
+
+pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
+    let scope = super::pick_scope(args.scope, "install")?;
+    let layout = env.layout()?;
+    let settings_path = scope.settings_path(env)?;
+    let real = fsutil::resolve_symlinks(&settings_path);
+    let tool_activity = match (args.tool_activity, args.no_tool_activity) {
+        (true, _) => ToolActivity::On,
+        (_, true) => ToolActivity::Off,
+        _ => ToolActivity::Keep,
+    };
+
+    // Everything is checked before anything is written.
+    let ping_url = resolve_ping_url(args, env)?;
+    let file = settings::read(&real)?;
+    let records = settings_change::load_records(&layout).unwrap_or_default();
+    let record = records.get(&settings_change::record_key(&real));
+    let (preview_new, _) = compute(&file, record, tool_activity, real.parent())?;
+    let shown = env.show(&settings_path);
+    let exe = std::env::current_exe().ok().and_then(|p| fs::canonicalize(p).ok());
+
+    if args.dry_run {
+        print_preview(&shown, &file.text, &preview_new);
+        println!("{}", describe_private_setup(env, &layout, exe.as_deref(), ping_url.as_deref()));
+        eprintln!("Dry run: nothing was changed.");
+        return Ok(0);
+    }
+    if preview_new != file.text && term::interactive() && !args.yes {
+        print_preview(&shown, &file.text, &preview_new);
+        if !term::confirm(&format!("Write these changes to {shown}?"))? {
+            eprintln!("Nothing was changed.");
+            return Ok(1);
+        }
+    }
+
+    // The private folder and the link first, so that the hooks have something to run.
+    let hooks_dir_change = fsutil::ensure_private_dir(&layout.hooks_dir)?;
+    if let DirChange::Tightened { from } = hooks_dir_change {
+        eprintln!("Tightened {} from {from:o} to 700: it holds telemhq's private state.", env.show(&layout.hooks_dir));
+    }
+    fsutil::ensure_private_dir(&layout.state_dir)?;
+    if let Some(exe) = &exe {
+        ensure_link(&layout.link, exe)?;
+    }
+    let mut config = Config::load(&layout)?;
+    let mut config_changed = config.ensure_secret();
+    if let Some(url) = &ping_url {
+        config_changed |= config.ping_url.as_deref() != Some(url.as_str());
+        config.ping_url = Some(url.clone());
+    }
+    if config_changed {
+        config.save(&layout)?;
+    }
+
+    let outcome = settings_change::commit(&layout, &real, |file, record| {
+        compute(file, record, tool_activity, real.parent()).map(|(new, rec)| (new, Some(rec)))
+    })?;
+    match outcome {
+        Outcome::UpToDate => eprintln!("{shown} is already up to date."),
+        Outcome::Written { backup } => {
+            let after = settings::read(&real)?;
+            let events = hooks::installed_events(&after.value).join(", ");
+            eprintln!("Updated {shown}: telemhq hooks for {events}.");
+            if let Some(b) = backup {
+                eprintln!("The previous version is kept in {}.", env.show(&b));
+            }
+        }
+    }
+    if scope == Scope::Repo {
+        eprintln!("The hook command has no personal paths in it: the file can be committed and shared.");
+    }
+    match config::effective_ping_url(env.ping_url.as_deref(), &config) {
+        Some(url) => eprintln!("Pings go to {}.", config::mask_url(&url)),
+        None => eprintln!(
+            "No ping URL is set: events stay on this machine, queued in {}, until you set one with \
+             `telemhq install {} --ping-url URL` (or TELEMHQ_PING_URL).",
+            env.show(&layout.queue),
+            scope.flag()
+        ),
+    }
+    Ok(0)
+}
+
+/// The new content and record for a settings file, from its current state.
+fn compute(
+    file: &settings::SettingsFile,
+    record: Option<&Record>,
+    tool_activity: ToolActivity,
+    dir: Option<&Path>,
+) -> Result<(Option<String>, Record)> {
+    let previous = record.cloned().unwrap_or_else(|| Record {
+        created_file: file.text.is_none(),
+        created_dir: file.text.is_none() && dir.is_some_and(|d| !d.exists()),
+        blank_text: file.text.clone().filter(|t| t.trim().is_empty()),
+        ..Record::default()
+    });
+    let plan = hooks::plan_install(&file.value, tool_activity, &previous.created).map_err(|e| {
+        Error::new(format!("{} has a shape Claude Code does not accept at {e}; nothing was changed", "the settings file"))
+    })?;
+    if plan.changes_nothing() {
+        return Ok((file.text.clone(), previous));
+    }
+    let text = settings_change::render(file, &plan)?;
+    let mut record = previous;
+    record.created.merge(&plan.created);
+    Ok((Some(text), record))
+}
+
+fn print_preview(shown: &str, old: &Option<String>, new: &Option<String>) {
+    if old == new {
+        println!("{shown} is already up to date: no change.");
+    } else {
+        print!("{}", settings_change::diff(shown, old.as_deref(), new.as_deref()));
+    }
+}
+
+fn describe_private_setup(env: &Env, layout: &Layout, exe: Option<&Path>, ping_url: Option<&str>) -> String {
+    let mut lines = vec![format!("Private folder: {} (mode 700)", env.show(&layout.hooks_dir))];
+    if let Some(exe) = exe {
+        lines.push(format!("Hook link: {} -> {}", env.show(&layout.link), exe.display()));
+    }
+    if let Some(url) = ping_url {
+        lines.push(format!("Ping URL to store (mode 600): {}", config::mask_url(url)));
+    }
+    lines.join("\n")
+}
+
+/// Points `<claude dir>/hooks/telemhq` at this binary (replacing a stale link atomically).
+fn ensure_link(link: &Path, exe: &Path) -> Result<()> {
+    if fs::read_link(link).is_ok_and(|target| target == exe) {
+        return Ok(());
+    }
+    let tmp: PathBuf = link.with_file_name(format!(".telemhq-link-{}", fsutil::unique_suffix()));
+    symlink(exe, &tmp).ctx("create the link", &tmp)?;
+    fs::rename(&tmp, link).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    }).ctx("replace", link)
+}
+
+fn resolve_ping_url(args: &InstallArgs, env: &Env) -> Result<Option<String>> {
+    let raw = match (&args.ping_url, &env.ping_url) {
+        (Some(url), _) => Some(url.clone()),
+        (None, Some(url)) => Some(url.clone()),
+        (None, None) if term::interactive() && !args.dry_run && !args.yes => {
+            term::secret("TelemHQ ping URL (input hidden; leave empty to set it later)")?
+        }
+        _ => None,
+    };
+    match raw {
+        None => Ok(None),
+        Some(raw) => config::validate_ping_url(&raw)
+            .map(|u| Some(u.to_string()))
+            .map_err(|e| Error::new(format!("{e}; nothing was changed"))),
+    }
+}

@@ -1,0 +1,83 @@
+//! `telemhq uninstall`: take exactly telemhq's entries out of one settings file, and
+//! the containers install created that are empty now.
+
+use std::fs;
+
+use crate::claude::hooks;
+use crate::claude::settings::{self, SettingsFile};
+use crate::cli::UninstallArgs;
+use crate::cmd::settings_change::{self, Outcome, Record};
+use crate::env::Env;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::term;
+
+pub fn run(args: &UninstallArgs, env: &Env) -> Result<i32> {
+    let scope = super::pick_scope(args.scope, "uninstall")?;
+    let layout = env.layout()?;
+    let settings_path = scope.settings_path(env)?;
+    let real = fsutil::resolve_symlinks(&settings_path);
+    let shown = env.show(&settings_path);
+
+    let file = settings::read(&real)?;
+    let records = settings_change::load_records(&layout).unwrap_or_default();
+    let (preview_new, _) = compute(&file, records.get(&settings_change::record_key(&real)))?;
+    if preview_new == file.text {
+        eprintln!("{shown} has no telemhq hooks: nothing to remove.");
+        return Ok(0);
+    }
+    if args.dry_run || (term::interactive() && !args.yes) {
+        print!("{}", settings_change::diff(&shown, file.text.as_deref(), preview_new.as_deref()));
+    }
+    if args.dry_run {
+        eprintln!("Dry run: nothing was changed.");
+        return Ok(0);
+    }
+    if term::interactive() && !args.yes && !term::confirm(&format!("Remove telemhq's hooks from {shown}?"))? {
+        eprintln!("Nothing was changed.");
+        return Ok(1);
+    }
+    let mut created_dir = false;
+    let outcome = settings_change::commit(&layout, &real, |file, record| {
+        created_dir = record.is_some_and(|r| r.created_dir);
+        compute(file, record).map(|(new, _)| (new, None))
+    })?;
+    match outcome {
+        Outcome::UpToDate => eprintln!("{shown} has no telemhq hooks: nothing to remove."),
+        Outcome::Written { backup } => {
+            if real.exists() {
+                eprintln!("Removed telemhq's hooks from {shown}.");
+            } else {
+                eprintln!("Removed {shown}: install had created it and nothing else is in it.");
+                if created_dir && let Some(dir) = real.parent() {
+                    let _ = fs::remove_dir(dir); // only if empty
+                }
+            }
+            if let Some(b) = backup {
+                eprintln!("The previous version is kept in {}.", env.show(&b));
+            }
+        }
+    }
+    eprintln!(
+        "telemhq's own folder {} (config, queued events) is kept; delete it to remove everything.",
+        env.show(&layout.state_dir)
+    );
+    Ok(0)
+}
+
+fn compute(file: &SettingsFile, record: Option<&Record>) -> Result<(Option<String>, Option<Record>)> {
+    let record = record.cloned().unwrap_or_default();
+    let plan = hooks::plan_uninstall(&file.value, &record.created)
+        .map_err(|e| Error::new(format!("the settings file has a shape Claude Code does not accept at {e}; nothing was changed")))?;
+    if plan.changes_nothing() {
+        return Ok((file.text.clone(), Some(record)));
+    }
+    let emptied = plan.new.as_object().is_some_and(|o| o.is_empty());
+    if emptied && record.created_file {
+        return Ok((None, None));
+    }
+    if emptied && let Some(blank) = &record.blank_text {
+        return Ok((Some(blank.clone()), None));
+    }
+    Ok((Some(settings_change::render(file, &plan)?), None))
+}

@@ -1,0 +1,101 @@
+//! Where things are: the environment is read once, in main, and passed down, so that
+//! tests can point HOME, CLAUDE_CONFIG_DIR and the working folder anywhere.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub home: Option<PathBuf>,
+    /// `$CLAUDE_CONFIG_DIR`, else `~/.claude`.
+    pub claude_dir: Option<PathBuf>,
+    pub cwd: PathBuf,
+    pub ping_url: Option<String>,
+    pub debug: bool,
+}
+
+impl Env {
+    pub fn from_process() -> Env {
+        let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from).or_else(dirs::home_dir);
+        let claude_dir = std::env::var_os("CLAUDE_CONFIG_DIR")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".claude")));
+        Env {
+            home,
+            claude_dir,
+            cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+            ping_url: std::env::var("TELEMHQ_PING_URL").ok().filter(|u| !u.trim().is_empty()),
+            debug: std::env::var("TELEMHQ_HOOK_DEBUG").is_ok_and(|v| v == "1"),
+        }
+    }
+
+    pub fn claude_dir(&self) -> Result<&Path> {
+        self.claude_dir.as_deref().ok_or_else(|| {
+            Error::new("cannot find your home folder: HOME is not set (set HOME or CLAUDE_CONFIG_DIR)")
+        })
+    }
+
+    pub fn layout(&self) -> Result<Layout> {
+        Ok(Layout::new(self.claude_dir()?))
+    }
+
+    /// Shows a path with the home folder as `~`, for messages.
+    pub fn show(&self, path: &Path) -> String {
+        if let Some(home) = &self.home
+            && let Ok(rest) = path.strip_prefix(home)
+        {
+            return format!("~/{}", rest.display());
+        }
+        path.display().to_string()
+    }
+}
+
+/// telemhq's private files, all under `<claude dir>/hooks` (mode 0700).
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub claude_dir: PathBuf,
+    pub hooks_dir: PathBuf,
+    /// The link the hook command runs: `<claude dir>/hooks/telemhq` -> this binary.
+    pub link: PathBuf,
+    pub state_dir: PathBuf,
+    pub config: PathBuf,
+    pub installs: PathBuf,
+    pub backups: PathBuf,
+    pub queue: PathBuf,
+    pub sent: PathBuf,
+    pub failed: PathBuf,
+    pub stats: PathBuf,
+    pub install_lock: PathBuf,
+    pub queue_lock: PathBuf,
+    pub sender_lock: PathBuf,
+}
+
+impl Layout {
+    pub fn new(claude_dir: &Path) -> Layout {
+        let hooks_dir = claude_dir.join("hooks");
+        let state_dir = hooks_dir.join("telemhq.d");
+        Layout {
+            claude_dir: claude_dir.to_path_buf(),
+            link: hooks_dir.join("telemhq"),
+            config: state_dir.join("config.json"),
+            installs: state_dir.join("installs.json"),
+            backups: state_dir.join("backups"),
+            queue: state_dir.join("queue"),
+            sent: state_dir.join("sent"),
+            failed: state_dir.join("failed"),
+            stats: state_dir.join("stats.json"),
+            install_lock: state_dir.join("install.lock"),
+            queue_lock: state_dir.join("queue.lock"),
+            sender_lock: state_dir.join("sender.lock"),
+            hooks_dir,
+            state_dir,
+        }
+    }
+}
+
+/// The root of the git repository holding `from`: the nearest folder with a `.git`.
+pub fn git_root(from: &Path) -> Option<PathBuf> {
+    from.ancestors().find(|dir| dir.join(".git").exists()).map(Path::to_path_buf)
+}

@@ -1,0 +1,117 @@
+//! File-system helpers: atomic writes, private folders and files.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{IoContext, Result};
+
+/// Writes a file atomically: a temporary file in the same folder, fsync, rename.
+/// The new file gets `mode` exactly (umask does not apply).
+pub fn write_atomic(target: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.telemhq-{}-{}.tmp", std::process::id(), unique_suffix()));
+    let result = (|| {
+        let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp).ctx("write", &tmp)?;
+        file.write_all(bytes).ctx("write", &tmp)?;
+        file.set_permissions(fs::Permissions::from_mode(mode)).ctx("set the mode of", &tmp)?;
+        file.sync_all().ctx("write", &tmp)?;
+        fs::rename(&tmp, target).ctx("replace", target)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result?;
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Writes one of telemhq's own files: atomic, mode 0600.
+pub fn write_private(target: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic(target, bytes, 0o600)
+}
+
+/// What `ensure_private_dir` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DirChange {
+    Unchanged,
+    Created,
+    /// It existed with a looser mode, which was tightened to 0700.
+    Tightened { from: u32 },
+}
+
+/// Makes a folder exist with mode 0700, tightening an existing looser one.
+pub fn ensure_private_dir(dir: &Path) -> Result<DirChange> {
+    match fs::metadata(dir) {
+        Ok(meta) => {
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode != 0o700 {
+                fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).ctx("set the mode of", dir)?;
+                return Ok(DirChange::Tightened { from: mode });
+            }
+            Ok(DirChange::Unchanged)
+        }
+        Err(_) => {
+            fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).ctx("create", dir)?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).ctx("set the mode of", dir)?;
+            Ok(DirChange::Created)
+        }
+    }
+}
+
+/// The file a path finally points to, following symlinks (also dangling ones), so that a
+/// write replaces the target and keeps the link.
+pub fn resolve_symlinks(path: &Path) -> PathBuf {
+    let mut current = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::read_link(&current) {
+            Ok(next) => {
+                current = if next.is_absolute() { next } else { current.parent().unwrap_or(Path::new("/")).join(next) };
+            }
+            Err(_) => break,
+        }
+    }
+    current
+}
+
+/// A short string that differs between calls, for temporary names.
+pub fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{nanos:x}{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Random bytes from the operating system.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    use std::io::Read;
+    let mut buf = [0u8; N];
+    if fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_err() {
+        // Never expected on Unix; fall back to time and pid so ids still differ.
+        let seed = format!("{}{}", unique_suffix(), std::process::id());
+        let digest = crate::hex(&sha2::Digest::finalize(sha2::Digest::chain_update(<sha2::Sha256 as sha2::Digest>::new(), seed)));
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = digest.as_bytes()[i % digest.len()];
+        }
+    }
+    buf
+}
+
+/// Takes an exclusive lock on a side file (created 0600), held until the File drops.
+pub fn lock_file(path: &Path, wait: bool) -> Result<Option<fs::File>> {
+    let file = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(path).ctx("open", path)?;
+    if wait {
+        file.lock().ctx("lock", path)?;
+        Ok(Some(file))
+    } else {
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(crate::error::Error::io("lock", path, &e)),
+        }
+    }
+}

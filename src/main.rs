@@ -1,0 +1,48 @@
+mod claude;
+mod cli;
+mod cmd;
+mod config;
+mod env;
+mod error;
+mod fsutil;
+mod ping;
+mod term;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let env = env::Env::from_process();
+    let result = match cli.command {
+        cli::Command::Emit(args) => {
+            // The hook runtime never fails Claude Code, whatever happens.
+            cmd::emit::run(&args, &env);
+            Ok(0)
+        }
+        cli::Command::Send => {
+            cmd::flush::run_background(&env);
+            Ok(0)
+        }
+        cli::Command::Install(args) => cmd::install::run(&args, &env),
+        cli::Command::Uninstall(args) => cmd::uninstall::run(&args, &env),
+        cli::Command::Flush => cmd::flush::run(&env),
+        cli::Command::Log(args) => cmd::log::run(&args, &env),
+        cli::Command::Doctor(args) => cmd::doctor::run(&args, &env),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            eprintln!("telemhq: error: {err}");
+            std::process::exit(err.code);
+        }
+    }
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}

@@ -1,0 +1,382 @@
+//! The hook event as read from stdin (only the allowlisted fields are ever kept), and
+//! the ping payload built from it field by field. Pure: no I/O here.
+
+use std::fmt;
+
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+/// The fields of a hook event telemhq reads. Free text that is needed to derive a
+/// category (the error) is kept only in memory and never copied into a payload.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct HookEvent {
+    pub hook_event_name: Option<String>,
+    pub session_id: Option<String>,
+    pub transcript_path: Option<String>,
+    pub cwd: Option<String>,
+    pub prompt_id: Option<String>,
+    pub permission_mode: Option<String>,
+    pub tool_name: Option<String>,
+    pub tool_use_id: Option<String>,
+    pub agent_id: Option<String>,
+    /// Raw error: a StopFailure type, or a failed tool's stderr. Never sent as is.
+    pub error: Option<String>,
+    pub is_interrupt: Option<bool>,
+    pub duration_ms: Option<u64>,
+    pub last_assistant_message_chars: Option<usize>,
+}
+
+impl HookEvent {
+    /// Reads an event leniently: unknown fields are skipped without being kept, wrong
+    /// types are ignored, and input that breaks off (truncated, too deep, not JSON)
+    /// keeps what was read before the break. Returns whether the whole input parsed.
+    pub fn parse(bytes: &[u8]) -> (HookEvent, bool) {
+        let mut event = HookEvent::default();
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let complete = EventSeed(&mut event).deserialize(&mut de).is_ok() && de.end().is_ok();
+        (event, complete)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == HookEvent::default()
+    }
+
+    fn set(&mut self, key: &str, value: Value) {
+        let text = || value.as_str().map(str::to_string);
+        match key {
+            "hook_event_name" => self.hook_event_name = text(),
+            "session_id" => self.session_id = text(),
+            "transcript_path" => self.transcript_path = text(),
+            "cwd" => self.cwd = text(),
+            "prompt_id" => self.prompt_id = text(),
+            "permission_mode" => self.permission_mode = text(),
+            "tool_name" => self.tool_name = text(),
+            "tool_use_id" => self.tool_use_id = text(),
+            "agent_id" => self.agent_id = text(),
+            "error" => self.error = text(),
+            "is_interrupt" => self.is_interrupt = value.as_bool(),
+            "duration_ms" => self.duration_ms = value.as_u64().or_else(|| value.as_f64().map(|f| f as u64)),
+            "last_assistant_message" => self.last_assistant_message_chars = value.as_str().map(|s| s.chars().count()),
+            _ => {}
+        }
+    }
+}
+
+const KEPT_FIELDS: [&str; 13] = [
+    "hook_event_name",
+    "session_id",
+    "transcript_path",
+    "cwd",
+    "prompt_id",
+    "permission_mode",
+    "tool_name",
+    "tool_use_id",
+    "agent_id",
+    "error",
+    "is_interrupt",
+    "duration_ms",
+    "last_assistant_message",
+];
+
+struct EventSeed<'a>(&'a mut HookEvent);
+
+impl<'de> DeserializeSeed<'de> for EventSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EventSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a hook event object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if KEPT_FIELDS.contains(&key.as_ref()) {
+                let value: Value = map.next_value()?;
+                self.0.set(&key, value);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// StopFailure error types Claude Code documents; anything else is sent as `other`.
+pub const KNOWN_STOP_ERRORS: [&str; 13] = [
+    "authentication_failed",
+    "oauth_org_not_allowed",
+    "account_on_hold",
+    "verification_required",
+    "billing_error",
+    "rate_limit",
+    "overloaded",
+    "invalid_request",
+    "model_not_found",
+    "server_error",
+    "unknown",
+    "max_output_tokens",
+    "cloud_credential_error",
+];
+
+/// A short category for an event's error, never its text.
+pub fn error_category(event: &HookEvent) -> Option<String> {
+    let name = event.hook_event_name.as_deref().unwrap_or("");
+    let raw = event.error.as_deref();
+    match name {
+        "StopFailure" => Some(match raw {
+            Some(e) if KNOWN_STOP_ERRORS.contains(&e) => e.to_string(),
+            _ => "other".into(),
+        }),
+        "PostToolUseFailure" => {
+            if event.is_interrupt == Some(true) {
+                return Some("interrupted".into());
+            }
+            let raw = raw.unwrap_or("");
+            let first = raw.lines().next().unwrap_or("").trim();
+            if let Some(code) = first.strip_prefix("Exit code ")
+                && !code.is_empty()
+                && code.len() <= 3
+                && code.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Some(format!("exit_code_{code}"));
+            }
+            let lower = first.to_ascii_lowercase();
+            if lower.contains("timed out") || lower.contains("timeout") {
+                return Some("timeout".into());
+            }
+            if lower.contains("interrupted") {
+                return Some("interrupted".into());
+            }
+            Some("other".into())
+        }
+        _ => raw.map(|_| "other".into()),
+    }
+}
+
+/// How path hashes are computed.
+#[derive(Clone)]
+pub enum PathHasher {
+    /// HMAC-SHA256 with a per-install secret: cannot be reversed by guessing paths.
+    Keyed(Vec<u8>),
+    /// The seed's plain SHA-256 prefix, for users who need those exact values.
+    Plain,
+}
+
+impl PathHasher {
+    pub fn hash(&self, value: &str) -> String {
+        let digest = match self {
+            PathHasher::Plain => Sha256::digest(value.as_bytes()).to_vec(),
+            PathHasher::Keyed(key) => hmac_sha256(key, value.as_bytes()).to_vec(),
+        };
+        crate::hex(&digest[..6])
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104).
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.map(|b| b ^ byte);
+    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(message).finalize();
+    Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize().into()
+}
+
+/// Identifiers are sent only when they look like identifiers (no spaces, no slashes,
+/// bounded), so that nothing free-text can ride along in one.
+fn identifier(value: &Option<String>) -> Option<Value> {
+    let v = value.as_deref()?;
+    let ok = !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.:@".contains(&b));
+    ok.then(|| json!(v))
+}
+
+/// Everything a payload needs beyond the event itself.
+pub struct Context<'a> {
+    pub event_id: String,
+    pub emitted_at: String,
+    pub fallback_cwd: Option<&'a str>,
+    pub hasher: &'a PathHasher,
+    pub dropped_events: u64,
+    /// Usage read from the transcript (numbers and names only), merged in as is.
+    pub usage: Option<Map<String, Value>>,
+}
+
+/// Builds the payload field by field from the allowlist. Absent fields are left out.
+pub fn build(event: &HookEvent, ctx: &Context) -> Map<String, Value> {
+    let name = event.hook_event_name.clone().unwrap_or_else(|| "ClaudeCode".into());
+    let error = error_category(event);
+    let failed = matches!(name.as_str(), "PostToolUseFailure" | "StopFailure") || error.is_some();
+    let cwd = event.cwd.as_deref().or(ctx.fallback_cwd);
+    let project = cwd
+        .and_then(|c| std::path::Path::new(c).file_name())
+        .map(|n| n.to_string_lossy().chars().take(128).collect::<String>())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+
+    let mut p = Map::new();
+    let mut put = |key: &str, value: Option<Value>| {
+        if let Some(v) = value {
+            p.insert(key.to_string(), v);
+        }
+    };
+    put("provider", Some(json!("anthropic")));
+    put("tool", Some(json!("claude-code")));
+    put("status", Some(json!(if failed { "failed" } else { "success" })));
+    put("event", identifier(&Some(name)).or(Some(json!("other"))));
+    put("project", Some(json!(project)));
+    put("session_id", identifier(&event.session_id));
+    put("tool_name", identifier(&event.tool_name));
+    put("tool_use_id", identifier(&event.tool_use_id));
+    put("permission_mode", identifier(&event.permission_mode));
+    put("cwd_hash", cwd.filter(|c| !c.is_empty()).map(|c| json!(ctx.hasher.hash(c))));
+    put("transcript_path_hash", event.transcript_path.as_deref().filter(|t| !t.is_empty()).map(|t| json!(ctx.hasher.hash(t))));
+    put("error", error.map(Value::from));
+    put("last_assistant_message_chars", event.last_assistant_message_chars.map(Value::from));
+    put("duration_ms", event.duration_ms.map(Value::from));
+    put("is_interrupt", event.is_interrupt.map(Value::from));
+    put("event_id", Some(json!(ctx.event_id)));
+    put("emitted_at", Some(json!(ctx.emitted_at)));
+    put("telemhq_version", Some(json!(env!("CARGO_PKG_VERSION"))));
+    put("dropped_events", (ctx.dropped_events > 0).then(|| json!(ctx.dropped_events)));
+    if let Some(usage) = &ctx.usage {
+        for (k, v) in usage {
+            p.insert(k.clone(), v.clone());
+        }
+    }
+    p
+}
+
+/// A random UUID (version 4), unique per event.
+pub fn new_event_id() -> String {
+    let mut b = crate::fsutil::random_bytes::<16>();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = crate::hex(&b);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// Now, as RFC 3339 in UTC with milliseconds.
+pub fn rfc3339_now() -> String {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    rfc3339(d.as_millis() as i64)
+}
+
+/// Unix milliseconds as RFC 3339 UTC (`2026-11-24T01:02:03.456Z`).
+pub fn rfc3339(unix_ms: i64) -> String {
+    let secs = unix_ms.div_euclid(1000);
+    let ms = unix_ms.rem_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Parses the RFC 3339 UTC timestamps Claude Code writes, to unix milliseconds.
+pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut ms = 0;
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits: String = frac.chars().take_while(char::is_ascii_digit).collect();
+        ms = format!("{:0<3}", &digits[..digits.len().min(3)]).parse().ok()?;
+        rest = &frac[digits.len()..];
+    }
+    if rest != "Z" && rest != "+00:00" {
+        return None;
+    }
+    Some((days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se) * 1000 + ms)
+}
+
+// Howard Hinnant's date algorithms.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc4231_case_2() {
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(crate::hex(&mac), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    }
+
+    #[test]
+    fn plain_hash_is_the_seeds_sha256_prefix() {
+        // python3 -c 'import hashlib;print(hashlib.sha256(b"/home/dev/projects/api").hexdigest()[:12])'
+        let expected = &crate::hex(&Sha256::digest(b"/home/dev/projects/api"))[..12];
+        assert_eq!(PathHasher::Plain.hash("/home/dev/projects/api"), expected);
+        assert_ne!(PathHasher::Keyed(b"k".to_vec()).hash("/home/dev/projects/api"), expected);
+    }
+
+    #[test]
+    fn timestamps_round_trip() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_480_793_372), "2026-11-24T00:39:53.372Z");
+        assert_eq!(parse_rfc3339_ms("2026-11-24T00:39:53.372Z"), Some(1_795_480_793_372));
+        assert_eq!(parse_rfc3339_ms("2026-11-24T00:39:53Z"), Some(1_795_480_793_000));
+        assert_eq!(parse_rfc3339_ms("garbage"), None);
+    }
+
+    #[test]
+    fn error_categories_never_carry_text() {
+        let failure = |e: &str| HookEvent {
+            hook_event_name: Some("PostToolUseFailure".into()),
+            error: Some(e.into()),
+            ..Default::default()
+        };
+        assert_eq!(error_category(&failure("Exit code 2\nls: /secret")).as_deref(), Some("exit_code_2"));
+        assert_eq!(error_category(&failure("Command timed out after 2m")).as_deref(), Some("timeout"));
+        assert_eq!(error_category(&failure("boom /secret")).as_deref(), Some("other"));
+        let stop = |e: &str| HookEvent { hook_event_name: Some("StopFailure".into()), error: Some(e.into()), ..Default::default() };
+        assert_eq!(error_category(&stop("rate_limit")).as_deref(), Some("rate_limit"));
+        assert_eq!(error_category(&stop("my secret text")).as_deref(), Some("other"));
+    }
+
+    #[test]
+    fn truncated_input_keeps_the_fields_read_before_the_break() {
+        let (event, complete) = HookEvent::parse(br#"{"hook_event_name":"PostToolUse","tool_name":"Write","tool_input":{"content":"aaaa"#);
+        assert!(!complete);
+        assert_eq!(event.hook_event_name.as_deref(), Some("PostToolUse"));
+        assert_eq!(event.tool_name.as_deref(), Some("Write"));
+    }
+
+    #[test]
+    fn identifiers_with_free_text_are_dropped() {
+        assert_eq!(identifier(&Some("e5857229-8cb1".into())), Some(json!("e5857229-8cb1")));
+        assert_eq!(identifier(&Some("mcp__github__create_issue".into())), Some(json!("mcp__github__create_issue")));
+        assert_eq!(identifier(&Some("has space".into())), None);
+        assert_eq!(identifier(&Some("/a/path".into())), None);
+    }
+}

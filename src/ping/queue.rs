@@ -1,0 +1,193 @@
+//! The durable local queue: one file per event under the private hooks folder (0700
+//! folders, 0600 files). `queue/` holds what is pending, oldest first by name; `sent/`
+//! and `failed/` keep recent history for `telemhq log` and `doctor`.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::env::Layout;
+use crate::error::{IoContext, Result};
+use crate::fsutil;
+
+/// Pending events past which the oldest are dropped.
+pub const MAX_PENDING_EVENTS: usize = 1000;
+/// Pending bytes past which the oldest are dropped.
+pub const MAX_PENDING_BYTES: u64 = 4 * 1024 * 1024;
+/// Delivered and failed events kept for `log` and `doctor`.
+pub const KEEP_HISTORY: usize = 200;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    pub event_id: String,
+    pub queued_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    pub payload: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Delivered => "delivered",
+            State::Failed => "failed",
+        }
+    }
+}
+
+/// A file name that sorts by time: `<unix nanos, 20 digits>-<size>-<event id>.json`.
+fn file_name(event_id: &str, size: usize) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{nanos:020}-{size}-{event_id}.json")
+}
+
+fn size_from_name(path: &Path) -> u64 {
+    path.file_name().and_then(|n| n.to_str()).and_then(|n| n.split('-').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// Files of a queue folder, oldest first.
+pub fn list(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json") && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .collect();
+    files.sort();
+    files
+}
+
+pub fn read_entry(path: &Path) -> Option<Entry> {
+    serde_json::from_slice(&fs::read(path).ok()?).ok()
+}
+
+/// Writes a file 0600 into a folder, via a hidden temporary name and a rename, so that a
+/// reader never sees half an event. No fsync: this is the hook's hot path, and a rename
+/// survives the process being killed, which is what a hook has to expect.
+fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).ctx("write", &tmp)?;
+    f.write_all(bytes).ctx("write", &tmp)?;
+    let target = dir.join(name);
+    fs::rename(&tmp, &target).ctx("write", &target)?;
+    Ok(target)
+}
+
+/// Makes the private folders the queue needs.
+pub fn ensure_dirs(layout: &Layout) -> Result<()> {
+    for dir in [&layout.hooks_dir, &layout.state_dir, &layout.queue] {
+        if !dir.is_dir() {
+            fsutil::ensure_private_dir(dir)?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds an event to the queue. `build` receives the number of events dropped since the
+/// last enqueue (to make room for this one, or earlier) and returns the payload.
+pub fn enqueue(layout: &Layout, event_id: &str, build: impl FnOnce(u64) -> Map<String, Value>) -> Result<PathBuf> {
+    ensure_dirs(layout)?;
+    let _lock = fsutil::lock_file(&layout.queue_lock, true)?;
+    let pending = list(&layout.queue);
+    let mut bytes: u64 = pending.iter().map(|p| size_from_name(p)).sum();
+    let mut drop_count = 0usize;
+    // Make room for one more: the oldest go first.
+    while pending.len() - drop_count >= MAX_PENDING_EVENTS || (bytes >= MAX_PENDING_BYTES && drop_count < pending.len()) {
+        bytes = bytes.saturating_sub(size_from_name(&pending[drop_count]));
+        let _ = fs::remove_file(&pending[drop_count]);
+        drop_count += 1;
+    }
+    let mut dropped = Dropped::load(layout);
+    dropped.total += drop_count as u64;
+    let carried = dropped.unreported + drop_count as u64;
+    let payload = build(carried);
+    let entry = Entry {
+        event_id: event_id.to_string(),
+        queued_at: crate::ping::payload::rfc3339_now(),
+        delivered_at: None,
+        failed_at: None,
+        http_status: None,
+        payload,
+    };
+    let body = serde_json::to_vec(&entry).expect("an entry serialises");
+    let path = put(&layout.queue, &file_name(event_id, body.len()), &body)?;
+    if carried > 0 || drop_count > 0 {
+        dropped.unreported = 0;
+        dropped.save(layout)?;
+    }
+    Ok(path)
+}
+
+/// Events dropped at the bound: in all, and not yet carried by a ping.
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Dropped {
+    pub total: u64,
+    pub unreported: u64,
+}
+
+impl Dropped {
+    fn path(layout: &Layout) -> PathBuf {
+        layout.state_dir.join("dropped.json")
+    }
+
+    pub fn load(layout: &Layout) -> Dropped {
+        fs::read(Self::path(layout)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    }
+
+    fn save(&self, layout: &Layout) -> Result<()> {
+        fsutil::write_private(&Self::path(layout), &serde_json::to_vec(self).expect("serialises"))
+    }
+}
+
+/// Moves a pending event to `sent/` or `failed/` with what happened, keeping the
+/// history bounded.
+pub fn settle(layout: &Layout, pending: &Path, mut entry: Entry, state: State) -> Result<()> {
+    let dir = match state {
+        State::Delivered => &layout.sent,
+        State::Failed => &layout.failed,
+        State::Pending => return Ok(()),
+    };
+    if !dir.is_dir() {
+        fsutil::ensure_private_dir(dir)?;
+    }
+    let now = crate::ping::payload::rfc3339_now();
+    match state {
+        State::Delivered => entry.delivered_at = Some(now),
+        _ => entry.failed_at = Some(now),
+    }
+    let body = serde_json::to_vec(&entry).expect("an entry serialises");
+    let name = pending.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    put(dir, &name, &body)?;
+    fs::remove_file(pending).ctx("remove", pending)?;
+    let history = list(dir);
+    for old in &history[..history.len().saturating_sub(KEEP_HISTORY)] {
+        let _ = fs::remove_file(old);
+    }
+    Ok(())
+}
+
+/// Every event still known, with its state, oldest first.
+pub fn all(layout: &Layout) -> Vec<(State, Entry)> {
+    let mut out: Vec<(PathBuf, State)> = Vec::new();
+    for (dir, state) in [(&layout.sent, State::Delivered), (&layout.failed, State::Failed), (&layout.queue, State::Pending)] {
+        out.extend(list(dir).into_iter().map(|p| (p, state)));
+    }
+    out.sort_by(|a, b| a.0.file_name().cmp(&b.0.file_name()));
+    out.into_iter().filter_map(|(p, s)| read_entry(&p).map(|e| (s, e))).collect()
+}

@@ -1,0 +1,42 @@
+//! The terminal: whether one is there, and asking on it. Never asks without one.
+
+use std::io::IsTerminal;
+
+use crate::error::{Error, Result};
+
+/// True when both stdin and stderr are terminals: only then is anyone there to answer.
+pub fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+pub fn confirm(prompt: &str) -> Result<bool> {
+    dialoguer::Confirm::new()
+        .with_prompt(prompt)
+        .default(true)
+        .interact()
+        .map_err(|e| Error::new(format!("cannot read your answer: {e}")))
+}
+
+pub fn select(prompt: &str, items: &[&str]) -> Result<usize> {
+    dialoguer::Select::new()
+        .with_prompt(prompt)
+        .items(items)
+        .default(0)
+        .interact()
+        .map_err(|e| Error::new(format!("cannot read your answer: {e}")))
+}
+
+/// Asks for a secret without echoing it. An empty answer is None.
+pub fn secret(prompt: &str) -> Result<Option<String>> {
+    let answer = dialoguer::Password::new()
+        .with_prompt(prompt)
+        .allow_empty_password(true)
+        .interact()
+        .map_err(|e| Error::new(format!("cannot read your answer: {e}")))?;
+    Ok(Some(answer.trim().to_string()).filter(|a| !a.is_empty()))
+}
+
+/// Whether output to stdout may use colour.
+pub fn colour_stdout() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
