@@ -32,9 +32,17 @@ impl Env {
     }
 
     pub fn claude_dir(&self) -> Result<&Path> {
-        self.claude_dir.as_deref().ok_or_else(|| {
+        let dir = self.claude_dir.as_deref().ok_or_else(|| {
             Error::new("cannot find your home folder: HOME is not set (set HOME or CLAUDE_CONFIG_DIR)")
-        })
+        })?;
+        // Without CLAUDE_CONFIG_DIR the folder hangs off HOME, which must exist.
+        if let Some(home) = &self.home
+            && dir.starts_with(home)
+            && !home.is_dir()
+        {
+            return Err(Error::new(format!("your home folder {} does not exist (check HOME)", home.display())));
+        }
+        Ok(dir)
     }
 
     pub fn layout(&self) -> Result<Layout> {

@@ -1,14 +1,6 @@
-mod claude;
-mod cli;
-mod cmd;
-mod config;
-mod env;
-mod error;
-mod fsutil;
-mod ping;
-mod term;
-
 use clap::Parser;
+use telemhq::{cli, cmd, env};
+
 
 fn main() {
     let cli = cli::Cli::parse();
@@ -36,13 +28,4 @@ fn main() {
             std::process::exit(err.code);
         }
     }
-}
-
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }

@@ -31,7 +31,7 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
     let file = settings::read(&real)?;
     let records = settings_change::load_records(&layout).unwrap_or_default();
     let record = records.get(&settings_change::record_key(&real));
-    let (preview_new, _) = compute(&file, record, tool_activity, real.parent())?;
+    let (preview_new, _) = compute(&real, &file, record, tool_activity)?;
     let shown = env.show(&settings_path);
     let exe = std::env::current_exe().ok().and_then(|p| fs::canonicalize(p).ok());
 
@@ -69,7 +69,7 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
     }
 
     let outcome = settings_change::commit(&layout, &real, |file, record| {
-        compute(file, record, tool_activity, real.parent()).map(|(new, rec)| (new, Some(rec)))
+        compute(&real, file, record, tool_activity).map(|(new, rec)| (new, Some(rec)))
     })?;
     match outcome {
         Outcome::UpToDate => eprintln!("{shown} is already up to date."),
@@ -99,11 +99,12 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
 
 /// The new content and record for a settings file, from its current state.
 fn compute(
+    path: &Path,
     file: &settings::SettingsFile,
     record: Option<&Record>,
     tool_activity: ToolActivity,
-    dir: Option<&Path>,
 ) -> Result<(Option<String>, Record)> {
+    let dir = path.parent();
     let previous = record.cloned().unwrap_or_else(|| Record {
         created_file: file.text.is_none(),
         created_dir: file.text.is_none() && dir.is_some_and(|d| !d.exists()),
@@ -111,7 +112,7 @@ fn compute(
         ..Record::default()
     });
     let plan = hooks::plan_install(&file.value, tool_activity, &previous.created).map_err(|e| {
-        Error::new(format!("{} has a shape Claude Code does not accept at {e}; nothing was changed", "the settings file"))
+        Error::new(format!("{}: a shape Claude Code does not accept at {e}; nothing was changed", path.display()))
     })?;
     if plan.changes_nothing() {
         return Ok((file.text.clone(), previous));

@@ -21,7 +21,7 @@ pub fn run(args: &UninstallArgs, env: &Env) -> Result<i32> {
 
     let file = settings::read(&real)?;
     let records = settings_change::load_records(&layout).unwrap_or_default();
-    let (preview_new, _) = compute(&file, records.get(&settings_change::record_key(&real)))?;
+    let (preview_new, _) = compute(&real, &file, records.get(&settings_change::record_key(&real)))?;
     if preview_new == file.text {
         eprintln!("{shown} has no telemhq hooks: nothing to remove.");
         return Ok(0);
@@ -40,7 +40,7 @@ pub fn run(args: &UninstallArgs, env: &Env) -> Result<i32> {
     let mut created_dir = false;
     let outcome = settings_change::commit(&layout, &real, |file, record| {
         created_dir = record.is_some_and(|r| r.created_dir);
-        compute(file, record).map(|(new, _)| (new, None))
+        compute(&real, file, record).map(|(new, _)| (new, None))
     })?;
     match outcome {
         Outcome::UpToDate => eprintln!("{shown} has no telemhq hooks: nothing to remove."),
@@ -65,10 +65,10 @@ pub fn run(args: &UninstallArgs, env: &Env) -> Result<i32> {
     Ok(0)
 }
 
-fn compute(file: &SettingsFile, record: Option<&Record>) -> Result<(Option<String>, Option<Record>)> {
+fn compute(path: &std::path::Path, file: &SettingsFile, record: Option<&Record>) -> Result<(Option<String>, Option<Record>)> {
     let record = record.cloned().unwrap_or_default();
     let plan = hooks::plan_uninstall(&file.value, &record.created)
-        .map_err(|e| Error::new(format!("the settings file has a shape Claude Code does not accept at {e}; nothing was changed")))?;
+        .map_err(|e| Error::new(format!("{}: a shape Claude Code does not accept at {e}; nothing was changed", path.display())))?;
     if plan.changes_nothing() {
         return Ok((file.text.clone(), Some(record)));
     }

@@ -1,0 +1,289 @@
+//! Shared test harness: a temporary HOME with a git repository, the telemhq binary run
+//! as a user would run it, and a loopback ping receiver that can misbehave.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_telemhq");
+
+pub fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+}
+
+pub fn fixture(name: &str) -> String {
+    std::fs::read_to_string(data("claude-code-2.1.328").join(name)).unwrap()
+}
+
+/// A temporary HOME (with `~/.claude`) and a git repository inside it.
+pub struct TestHome {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+    pub repo: PathBuf,
+    pub envs: Vec<(String, String)>,
+}
+
+impl TestHome {
+    pub fn new() -> TestHome {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let repo = home.join("projects/api");
+        std::fs::create_dir_all(repo.join(".git")).unwrap();
+        TestHome { dir, home, repo, envs: Vec::new() }
+    }
+
+    pub fn claude_dir(&self) -> PathBuf {
+        self.home.join(".claude")
+    }
+
+    pub fn global_settings(&self) -> PathBuf {
+        self.claude_dir().join("settings.json")
+    }
+
+    pub fn repo_settings(&self) -> PathBuf {
+        self.repo.join(".claude/settings.json")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.claude_dir().join("hooks/telemhq.d")
+    }
+
+    pub fn write_global(&self, text: &str) {
+        std::fs::create_dir_all(self.claude_dir()).unwrap();
+        std::fs::write(self.global_settings(), text).unwrap();
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> TestHome {
+        self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    /// telemhq with this HOME, run from the repository, with a clean environment.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(&self.repo)
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("PATH", "/usr/bin:/bin")
+            .env("TELEMHQ_RETRY_BASE_MS", "50")
+            .env("TELEMHQ_RETRY_MAX_MS", "200")
+            .env("TELEMHQ_SENDER_LIFETIME_MS", "20000")
+            .stdin(Stdio::null());
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs with `input` on stdin.
+    pub fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = self.cmd(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        // Write from a thread: emit may stop reading at its bound.
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().unwrap();
+        let _ = writer.join();
+        out
+    }
+
+    pub fn install(&self, args: &[&str]) -> Output {
+        let mut all = vec!["install"];
+        all.extend_from_slice(args);
+        let out = self.run(&all);
+        assert!(out.status.success(), "install failed: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// How the receiver answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Ok,
+    Status(u16),
+    /// Read the request, never answer.
+    Hang,
+    /// Close the connection without answering.
+    Reset,
+}
+
+/// One ping the receiver answered.
+#[derive(Debug, Clone)]
+pub struct Ping {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub answered: u16,
+}
+
+impl Ping {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A loopback ping endpoint. Dropping it stops answering new connections.
+pub struct Receiver {
+    pub port: u16,
+    pub mode: Arc<Mutex<Mode>>,
+    pub pings: Arc<Mutex<Vec<Ping>>>,
+    /// Every byte received, including requests not answered.
+    pub raw: Arc<Mutex<Vec<u8>>>,
+    stop: Arc<Mutex<bool>>,
+}
+
+/// A loopback port that nothing listens on (for "the endpoint is down").
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Receiver {
+    pub fn start(mode: Mode) -> Receiver {
+        Receiver::start_on(0, mode)
+    }
+
+    pub fn start_on(port: u16, mode: Mode) -> Receiver {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let r = Receiver {
+            port,
+            mode: Arc::new(Mutex::new(mode)),
+            pings: Arc::default(),
+            raw: Arc::default(),
+            stop: Arc::default(),
+        };
+        let (mode, pings, raw, stop) = (r.mode.clone(), r.pings.clone(), r.raw.clone(), r.stop.clone());
+        listener.set_nonblocking(true).unwrap();
+        std::thread::spawn(move || {
+            loop {
+                if *stop.lock().unwrap() {
+                    return;
+                }
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (mode, pings, raw) = (mode.clone(), pings.clone(), raw.clone());
+                        std::thread::spawn(move || serve(stream, mode, pings, raw));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/ping/tok_9f8e7d6c5b4a3921", self.port)
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    pub fn pings(&self) -> Vec<Ping> {
+        self.pings.lock().unwrap().clone()
+    }
+
+    /// Answered pings with a 2xx status.
+    pub fn delivered(&self) -> Vec<serde_json::Value> {
+        self.pings().iter().filter(|p| p.answered < 300).map(Ping::json).collect()
+    }
+
+    /// Waits until `n` pings were delivered, or the time is up.
+    pub fn wait_for(&self, n: usize, within: Duration) -> Vec<serde_json::Value> {
+        let start = Instant::now();
+        loop {
+            let got = self.delivered();
+            if got.len() >= n || start.elapsed() > within {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        *self.stop.lock().unwrap() = true;
+    }
+}
+
+fn serve(stream: TcpStream, mode: Arc<Mutex<Mode>>, pings: Arc<Mutex<Vec<Ping>>>, raw: Arc<Mutex<Vec<u8>>>) {
+    stream.set_nonblocking(false).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut stream = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+        let mut headers = Vec::new();
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                headers.push((k.trim().to_string(), v.trim().to_string()));
+            }
+        }
+        let mut body = vec![0u8; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        {
+            let mut all = raw.lock().unwrap();
+            all.extend_from_slice(request_line.as_bytes());
+            for (k, v) in &headers {
+                all.extend_from_slice(format!("{k}: {v}\n").as_bytes());
+            }
+            all.extend_from_slice(&body);
+        }
+        let current = *mode.lock().unwrap();
+        let status = match current {
+            Mode::Hang => {
+                std::thread::sleep(Duration::from_secs(120));
+                return;
+            }
+            Mode::Reset => return,
+            Mode::Ok => 200,
+            Mode::Status(s) => s,
+        };
+        pings.lock().unwrap().push(Ping { path, headers, body, answered: status });
+        let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\nOK");
+        if stream.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
