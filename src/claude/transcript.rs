@@ -19,6 +19,8 @@ const BLOCK: usize = 256 * 1024;
 const MAX_LINE: usize = 8 * 1024 * 1024;
 /// However the turn looks, never read more than this much of the file.
 const MAX_SCAN: u64 = 256 * 1024 * 1024;
+/// Later turns' prompts passed before giving up on finding the event's own.
+const MAX_OTHER_TURNS: u32 = 3;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Tokens {
@@ -169,7 +171,7 @@ fn is_name(s: &str) -> bool {
 pub fn turn_usage(path: &Path, prompt_id: Option<&str>) -> Option<TurnUsage> {
     let mut file = File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
-    let mut scan = Scan { prompt_id, usage: TurnUsage::default(), seen_messages: HashSet::new(), seen_tools: HashSet::new(), found_prompt: false, saw_turn: false, order: Vec::new() };
+    let mut scan = Scan { prompt_id, usage: TurnUsage::default(), seen_messages: HashSet::new(), seen_tools: HashSet::new(), found_prompt: false, saw_turn: false, other_prompts: 0, order: Vec::new() };
     let mut pos = len;
     let mut carry: Vec<u8> = Vec::new();
     let mut skipping_long_line = false;
@@ -218,6 +220,7 @@ struct Scan<'a> {
     seen_tools: HashSet<String>,
     found_prompt: bool,
     saw_turn: bool,
+    other_prompts: u32,
     /// Models in the order met (backwards), with tokens and calls.
     order: Vec<(String, Tokens, u64)>,
 }
@@ -260,11 +263,26 @@ impl Scan<'_> {
                     self.usage.claude_code_version = line.version.filter(|v| is_name(v));
                     return true;
                 }
-                // A prompt of an earlier turn: ours began after it (or is not here).
-                is_prompt && !ours && self.prompt_id.is_some() && line.prompt_id.is_some()
+                if is_prompt && !ours {
+                    // A later turn's prompt: what was counted so far was that turn's.
+                    // Ours is normally the last turn; look only a few turns back.
+                    self.other_prompts += 1;
+                    if self.saw_turn || self.other_prompts > MAX_OTHER_TURNS {
+                        return true;
+                    }
+                    self.reset();
+                }
+                false
             }
             _ => false,
         }
+    }
+
+    fn reset(&mut self) {
+        self.usage = TurnUsage { session_cost_usd: self.usage.session_cost_usd, ..TurnUsage::default() };
+        self.seen_messages.clear();
+        self.seen_tools.clear();
+        self.order.clear();
     }
 
     fn assistant(&mut self, line: Line) {
