@@ -22,6 +22,13 @@ pub const MAX_STDIN: u64 = 4 * 1024 * 1024;
 const TURN_END_EVENTS: [&str; 3] = ["Stop", "StopFailure", "SubagentStop"];
 
 pub fn run(args: &EmitArgs, env: &Env) {
+    if std::env::var_os("TELEMHQ_DOCTOR_PROBE").is_some() {
+        // `telemhq doctor` runs the hook command to see that it reaches telemhq: say
+        // which telemhq it reached, and emit nothing.
+        let exe = std::env::current_exe().and_then(std::fs::canonicalize).map(|p| p.display().to_string()).unwrap_or_default();
+        println!("telemhq-probe {} {exe}", env!("CARGO_PKG_VERSION"));
+        return;
+    }
     if !env.debug {
         std::panic::set_hook(Box::new(|_| {}));
     }

@@ -73,6 +73,8 @@ impl TestHome {
             .env("TELEMHQ_RETRY_BASE_MS", "50")
             .env("TELEMHQ_RETRY_MAX_MS", "200")
             .env("TELEMHQ_SENDER_LIFETIME_MS", "20000")
+            // The machine's own managed settings must not change what tests see.
+            .env("TELEMHQ_MANAGED_SETTINGS", self.dir.path().join("managed-settings.json"))
             .stdin(Stdio::null());
         for (k, v) in &self.envs {
             cmd.env(k, v);
