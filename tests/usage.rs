@@ -242,3 +242,27 @@ fn usage_fields_carry_no_text_from_the_transcript() {
     assert!(!text.contains(secret), "{text}");
     assert!(text.contains("\"Bash\""));
 }
+
+#[test]
+fn a_queued_turn_gets_its_usage_even_when_claude_code_writes_the_last_lines_after_the_hook() {
+    let receiver = common::Receiver::start(common::Mode::Ok);
+    let t = TestHome::new().env("TELEMHQ_TRANSCRIPT_SETTLE_MS", "700");
+    t.install(&["--global", "--ping-url", &receiver.url()]);
+    let path = write_transcript(t.dir.path(), &[prompt("p1", "2026-11-24T00:00:00.000Z")], "");
+    let out = t.run_with_stdin(&["emit"], stop_event(&path, Some("p1"), "Stop").as_bytes());
+    assert!(out.status.success() && out.stdout.is_empty());
+    // Claude Code flushes the turn's assistant line a moment after running the hook.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    writeln!(f, "{}", assistant("m1", "claude-opus-5-5", [11, 22, 33, 44], &[("t1", "Bash")], false)).unwrap();
+    drop(f);
+    let got = receiver.wait_for(1, std::time::Duration::from_secs(10));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["usage"], json!({"input_tokens": 11, "output_tokens": 22, "cache_creation_input_tokens": 33, "cache_read_input_tokens": 44}));
+    assert_eq!(got[0]["tool_calls"], json!({"Bash": 1}));
+    // The queue kept what was sent, and no path went out with it.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = String::from_utf8(t.run(&["log"]).stdout).unwrap();
+    assert!(log.contains("\"input_tokens\":11"), "{log}");
+    let sent = String::from_utf8_lossy(&receiver.raw.lock().unwrap()).into_owned();
+    assert!(!sent.contains(&path.display().to_string()));
+}

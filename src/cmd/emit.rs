@@ -12,7 +12,7 @@ use crate::config;
 use crate::env::{Env, Layout};
 use crate::fsutil;
 use crate::ping::payload::{self, Context, HookEvent, PathHasher};
-use crate::ping::queue;
+use crate::ping::queue::{self, UsageSource};
 
 /// Stdin past this is not read: the fields telemhq keeps come first in every event, and
 /// a PostToolUse event can carry a whole file after them.
@@ -63,7 +63,10 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         (None, false) => PathHasher::Keyed(fsutil::random_bytes::<32>().to_vec()),
     };
     let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-    let usage = usage_fields(&event, now_ms);
+    // --print reads the transcript now; a queued event has the sender read it a moment
+    // later, when Claude Code has written the turn's last lines (and off the hot path).
+    let usage_from = usage_source(&event, now_ms);
+    let usage = if args.print { usage_from.as_ref().and_then(read_usage) } else { None };
     let event_id = payload::new_event_id();
     let cwd = env.cwd.to_string_lossy();
     let build = |dropped_events| {
@@ -82,7 +85,7 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         println!("{text}");
         return Ok(());
     }
-    queue::enqueue(&layout, &event_id, build).map_err(|e| format!("cannot queue the event: {e}"))?;
+    queue::enqueue(&layout, &event_id, usage_from, build).map_err(|e| format!("cannot queue the event: {e}"))?;
     if config::effective_ping_url(env.ping_url.as_deref(), &config).is_none() {
         return Err("no ping URL is set: the event is queued and will go out once one is set".into());
     }
@@ -96,14 +99,18 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
     Ok(())
 }
 
-fn usage_fields(event: &HookEvent, now_ms: i64) -> Option<serde_json::Map<String, serde_json::Value>> {
+fn usage_source(event: &HookEvent, now_ms: i64) -> Option<UsageSource> {
     let name = event.hook_event_name.as_deref()?;
     if !TURN_END_EVENTS.contains(&name) {
         return None;
     }
-    let path = event.transcript_path.as_deref()?;
-    let usage = transcript::turn_usage(std::path::Path::new(path), event.prompt_id.as_deref())?;
-    Some(usage.to_fields(now_ms))
+    Some(UsageSource { transcript_path: event.transcript_path.clone()?, prompt_id: event.prompt_id.clone(), event_ms: now_ms })
+}
+
+/// The usage fields of a turn, read from its transcript (numbers and names only).
+pub fn read_usage(source: &UsageSource) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let usage = transcript::turn_usage(std::path::Path::new(&source.transcript_path), source.prompt_id.as_deref())?;
+    Some(usage.to_fields(source.event_ms))
 }
 
 /// Starts the background sender unless one is running (it re-checks the queue after

@@ -126,10 +126,13 @@ pub fn drain(layout: &Layout, url: Option<&str>, persistent: bool, debug: bool) 
             break;
         }
         for path in pending {
-            let Some(entry) = queue::read_entry(&path) else {
+            let Some(mut entry) = queue::read_entry(&path) else {
                 let _ = std::fs::remove_file(&path); // unreadable: never blocks the queue
                 continue;
             };
+            if entry.usage_from.is_some() {
+                add_usage(&path, &mut entry);
+            }
             let body = serde_json::to_vec(&entry.payload).expect("a payload serialises");
             match post(&agent, url, &body) {
                 Attempt::Delivered(_) => {
@@ -164,6 +167,24 @@ pub fn drain(layout: &Layout, url: Option<&str>, persistent: bool, debug: bool) 
     }
     report.pending = queue::list(&layout.queue).len();
     report
+}
+
+/// Reads the turn's usage from the transcript into the payload, once, and keeps the
+/// result in the queue, so that `log` shows what is sent. Waits until the event is a
+/// moment old: Claude Code may still be writing the turn's last lines when its hook runs.
+fn add_usage(path: &std::path::Path, entry: &mut queue::Entry) {
+    let Some(source) = entry.usage_from.take() else { return };
+    let settle = env_ms("TELEMHQ_TRANSCRIPT_SETTLE_MS", 1000);
+    let age = Duration::from_millis((crate::ping::payload::now_ms() - source.event_ms).max(0) as u64);
+    if age < settle {
+        std::thread::sleep(settle - age);
+    }
+    if let Some(fields) = crate::cmd::emit::read_usage(&source) {
+        for (k, v) in fields {
+            entry.payload.insert(k, v);
+        }
+    }
+    let _ = queue::rewrite(path, entry);
 }
 
 fn note_error(layout: &Layout, reason: &str, debug: bool) {

@@ -32,6 +32,21 @@ pub struct Entry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u16>,
     pub payload: Map<String, Value>,
+    /// Where the turn's usage is read from before sending. Local only: never sent, and
+    /// cleared once the usage is in the payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_from: Option<UsageSource>,
+}
+
+/// The transcript a turn-end event's usage comes from. Claude Code may still be writing
+/// the turn's last lines when the hook runs, so the sender reads it a moment later.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UsageSource {
+    pub transcript_path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_id: Option<String>,
+    /// When the event fired (unix ms): turn durations end here.
+    pub event_ms: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +116,12 @@ pub fn ensure_dirs(layout: &Layout) -> Result<()> {
 
 /// Adds an event to the queue. `build` receives the number of events dropped since the
 /// last enqueue (to make room for this one, or earlier) and returns the payload.
-pub fn enqueue(layout: &Layout, event_id: &str, build: impl FnOnce(u64) -> Map<String, Value>) -> Result<PathBuf> {
+pub fn enqueue(
+    layout: &Layout,
+    event_id: &str,
+    usage_from: Option<UsageSource>,
+    build: impl FnOnce(u64) -> Map<String, Value>,
+) -> Result<PathBuf> {
     ensure_dirs(layout)?;
     let _lock = fsutil::lock_file(&layout.queue_lock, true)?;
     let pending = list(&layout.queue);
@@ -124,6 +144,7 @@ pub fn enqueue(layout: &Layout, event_id: &str, build: impl FnOnce(u64) -> Map<S
         failed_at: None,
         http_status: None,
         payload,
+        usage_from,
     };
     let body = serde_json::to_vec(&entry).expect("an entry serialises");
     let path = put(&layout.queue, &file_name(event_id, body.len()), &body)?;
@@ -153,6 +174,17 @@ impl Dropped {
     fn save(&self, layout: &Layout) -> Result<()> {
         fsutil::write_private(&Self::path(layout), &serde_json::to_vec(self).expect("serialises"))
     }
+}
+
+/// Rewrites a pending event in place (atomically), e.g. once its usage is known.
+pub fn rewrite(path: &Path, entry: &Entry) -> Result<()> {
+    let body = serde_json::to_vec(entry).expect("an entry serialises");
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", fsutil::unique_suffix()));
+    let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).ctx("write", &tmp)?;
+    f.write_all(&body).ctx("write", &tmp)?;
+    fs::rename(&tmp, path).ctx("write", path)
 }
 
 /// Moves a pending event to `sent/` or `failed/` with what happened, keeping the

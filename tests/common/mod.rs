@@ -2,6 +2,8 @@
 //! as a user would run it, and a loopback ping receiver that can misbehave.
 #![allow(dead_code)]
 
+pub mod mock_api;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -73,6 +75,7 @@ impl TestHome {
             .env("TELEMHQ_RETRY_BASE_MS", "50")
             .env("TELEMHQ_RETRY_MAX_MS", "200")
             .env("TELEMHQ_SENDER_LIFETIME_MS", "20000")
+            .env("TELEMHQ_TRANSCRIPT_SETTLE_MS", "200")
             // The machine's own managed settings must not change what tests see.
             .env("TELEMHQ_MANAGED_SETTINGS", self.dir.path().join("managed-settings.json"))
             .stdin(Stdio::null());
