@@ -3,7 +3,11 @@
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "telemhq", version, about = "Metadata-only TelemHQ pings for Claude Code turns and tool calls")]
+#[command(
+    name = "telemhq",
+    version,
+    about = "Metadata-only TelemHQ pings for Claude Code turns and tool calls"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -25,8 +25,14 @@ pub struct Config {
 impl Config {
     pub fn load(layout: &Layout) -> Result<Config> {
         match fs::read(&layout.config) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| Error::new(format!("{}:{}:{}: {e}", layout.config.display(), e.line(), e.column()))),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::new(format!(
+                    "{}:{}:{}: {e}",
+                    layout.config.display(),
+                    e.line(),
+                    e.column()
+                ))
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(Error::io("read", &layout.config, &e)),
         }
@@ -86,7 +92,10 @@ pub fn validate_ping_url(raw: &str) -> std::result::Result<url::Url, String> {
     match url.scheme() {
         "https" => Ok(url),
         "http" if loopback => Ok(url),
-        "http" => Err(format!("the ping URL must use https (plain http only to a loopback address): {}", mask_url(raw))),
+        "http" => Err(format!(
+            "the ping URL must use https (plain http only to a loopback address): {}",
+            mask_url(raw)
+        )),
         other => Err(format!("the ping URL must be https, not {other}:")),
     }
 }
@@ -94,7 +103,9 @@ pub fn validate_ping_url(raw: &str) -> std::result::Result<url::Url, String> {
 /// A ping URL with its token hidden: long path segments and the query keep only their
 /// first four characters. The token is never printed in full.
 pub fn mask_url(raw: &str) -> String {
-    let Ok(url) = url::Url::parse(raw) else { return "(an unparsable URL)".into() };
+    let Ok(url) = url::Url::parse(raw) else {
+        return "(an unparsable URL)".into();
+    };
     let mut out = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
     if let Some(port) = url.port() {
         out.push_str(&format!(":{port}"));
@@ -116,7 +127,9 @@ pub fn mask_url(raw: &str) -> String {
 
 /// The ping URL emit uses: TELEMHQ_PING_URL first (the seed's setting), else the stored one.
 pub fn effective_ping_url(env_url: Option<&str>, config: &Config) -> Option<String> {
-    env_url.map(str::to_string).or_else(|| config.ping_url.clone())
+    env_url
+        .map(str::to_string)
+        .or_else(|| config.ping_url.clone())
 }
 
 /// Reads a file's mode, for messages and checks.
@@ -135,8 +148,16 @@ mod tests {
         assert!(validate_ping_url("http://127.0.0.1:8080/ping/abc").is_ok());
         assert!(validate_ping_url("http://localhost/ping/abc").is_ok());
         assert!(validate_ping_url("http://[::1]:9/p").is_ok());
-        assert!(validate_ping_url("http://telemhq.example/ping/abc").unwrap_err().contains("https"));
-        assert!(validate_ping_url("https://telemhq.example/ping/YOUR_TRACKING_TOKEN").unwrap_err().contains("placeholder"));
+        assert!(
+            validate_ping_url("http://telemhq.example/ping/abc")
+                .unwrap_err()
+                .contains("https")
+        );
+        assert!(
+            validate_ping_url("https://telemhq.example/ping/YOUR_TRACKING_TOKEN")
+                .unwrap_err()
+                .contains("placeholder")
+        );
         assert!(validate_ping_url("not a url").is_err());
         assert!(validate_ping_url("ftp://x/y").is_err());
     }

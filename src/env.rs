@@ -17,7 +17,10 @@ pub struct Env {
 
 impl Env {
     pub fn from_process() -> Env {
-        let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from).or_else(dirs::home_dir);
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
+            .or_else(dirs::home_dir);
         let claude_dir = std::env::var_os("CLAUDE_CONFIG_DIR")
             .filter(|d| !d.is_empty())
             .map(PathBuf::from)
@@ -26,21 +29,28 @@ impl Env {
             home,
             claude_dir,
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
-            ping_url: std::env::var("TELEMHQ_PING_URL").ok().filter(|u| !u.trim().is_empty()),
+            ping_url: std::env::var("TELEMHQ_PING_URL")
+                .ok()
+                .filter(|u| !u.trim().is_empty()),
             debug: std::env::var("TELEMHQ_HOOK_DEBUG").is_ok_and(|v| v == "1"),
         }
     }
 
     pub fn claude_dir(&self) -> Result<&Path> {
         let dir = self.claude_dir.as_deref().ok_or_else(|| {
-            Error::new("cannot find your home folder: HOME is not set (set HOME or CLAUDE_CONFIG_DIR)")
+            Error::new(
+                "cannot find your home folder: HOME is not set (set HOME or CLAUDE_CONFIG_DIR)",
+            )
         })?;
         // Without CLAUDE_CONFIG_DIR the folder hangs off HOME, which must exist.
         if let Some(home) = &self.home
             && dir.starts_with(home)
             && !home.is_dir()
         {
-            return Err(Error::new(format!("your home folder {} does not exist (check HOME)", home.display())));
+            return Err(Error::new(format!(
+                "your home folder {} does not exist (check HOME)",
+                home.display()
+            )));
         }
         Ok(dir)
     }
@@ -105,5 +115,7 @@ impl Layout {
 
 /// The root of the git repository holding `from`: the nearest folder with a `.git`.
 pub fn git_root(from: &Path) -> Option<PathBuf> {
-    from.ancestors().find(|dir| dir.join(".git").exists()).map(Path::to_path_buf)
+    from.ancestors()
+        .find(|dir| dir.join(".git").exists())
+        .map(Path::to_path_buf)
 }

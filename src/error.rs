@@ -14,11 +14,17 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(message: impl Into<String>) -> Error {
-        Error { message: message.into(), code: 1 }
+        Error {
+            message: message.into(),
+            code: 1,
+        }
     }
 
     pub fn usage(message: impl Into<String>) -> Error {
-        Error { message: message.into(), code: 2 }
+        Error {
+            message: message.into(),
+            code: 2,
+        }
     }
 
     /// An I/O failure on a path: `cannot read /x/settings.json: Permission denied`.

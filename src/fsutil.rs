@@ -11,12 +11,25 @@ use crate::error::{IoContext, Result};
 /// The new file gets `mode` exactly (umask does not apply).
 pub fn write_atomic(target: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = target.parent().unwrap_or(Path::new("."));
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.telemhq-{}-{}.tmp", std::process::id(), unique_suffix()));
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".{name}.telemhq-{}-{}.tmp",
+        std::process::id(),
+        unique_suffix()
+    ));
     let result = (|| {
-        let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp).ctx("write", &tmp)?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+            .ctx("write", &tmp)?;
         file.write_all(bytes).ctx("write", &tmp)?;
-        file.set_permissions(fs::Permissions::from_mode(mode)).ctx("set the mode of", &tmp)?;
+        file.set_permissions(fs::Permissions::from_mode(mode))
+            .ctx("set the mode of", &tmp)?;
         file.sync_all().ctx("write", &tmp)?;
         fs::rename(&tmp, target).ctx("replace", target)
     })();
@@ -41,7 +54,9 @@ pub enum DirChange {
     Unchanged,
     Created,
     /// It existed with a looser mode, which was tightened to 0700.
-    Tightened { from: u32 },
+    Tightened {
+        from: u32,
+    },
 }
 
 /// Makes a folder exist with mode 0700, tightening an existing looser one.
@@ -50,14 +65,20 @@ pub fn ensure_private_dir(dir: &Path) -> Result<DirChange> {
         Ok(meta) => {
             let mode = meta.permissions().mode() & 0o7777;
             if mode != 0o700 {
-                fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).ctx("set the mode of", dir)?;
+                fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                    .ctx("set the mode of", dir)?;
                 return Ok(DirChange::Tightened { from: mode });
             }
             Ok(DirChange::Unchanged)
         }
         Err(_) => {
-            fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).ctx("create", dir)?;
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).ctx("set the mode of", dir)?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .ctx("create", dir)?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                .ctx("set the mode of", dir)?;
             Ok(DirChange::Created)
         }
     }
@@ -70,7 +91,11 @@ pub fn resolve_symlinks(path: &Path) -> PathBuf {
     for _ in 0..40 {
         match fs::read_link(&current) {
             Ok(next) => {
-                current = if next.is_absolute() { next } else { current.parent().unwrap_or(Path::new("/")).join(next) };
+                current = if next.is_absolute() {
+                    next
+                } else {
+                    current.parent().unwrap_or(Path::new("/")).join(next)
+                };
             }
             Err(_) => break,
         }
@@ -82,7 +107,10 @@ pub fn resolve_symlinks(path: &Path) -> PathBuf {
 pub fn unique_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("{nanos:x}{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -90,10 +118,16 @@ pub fn unique_suffix() -> String {
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     use std::io::Read;
     let mut buf = [0u8; N];
-    if fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_err() {
+    if fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .is_err()
+    {
         // Never expected on Unix; fall back to time and pid so ids still differ.
         let seed = format!("{}{}", unique_suffix(), std::process::id());
-        let digest = crate::hex(&sha2::Digest::finalize(sha2::Digest::chain_update(<sha2::Sha256 as sha2::Digest>::new(), seed)));
+        let digest = crate::hex(&sha2::Digest::finalize(sha2::Digest::chain_update(
+            <sha2::Sha256 as sha2::Digest>::new(),
+            seed,
+        )));
         for (i, b) in buf.iter_mut().enumerate() {
             *b = digest.as_bytes()[i % digest.len()];
         }
@@ -103,7 +137,13 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 
 /// Takes an exclusive lock on a side file (created 0600), held until the File drops.
 pub fn lock_file(path: &Path, wait: bool) -> Result<Option<fs::File>> {
-    let file = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(path).ctx("open", path)?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .ctx("open", path)?;
     if wait {
         file.lock().ctx("lock", path)?;
         Ok(Some(file))

@@ -1,7 +1,6 @@
 use clap::Parser;
 use telemhq::{cli, cmd, env};
 
-
 fn main() {
     let cli = cli::Cli::parse();
     let env = env::Env::from_process();

@@ -32,7 +32,12 @@ fn doctor(t: &TestHome, extra: &[&str]) -> (i32, Value, String) {
 }
 
 fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no check {id} in {report:#}"))
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
 }
 
 fn assert_check(report: &Value, id: &str, status: &str, says: &str, fix: Option<&str>) {
@@ -40,12 +45,17 @@ fn assert_check(report: &Value, id: &str, status: &str, says: &str, fix: Option<
     assert_eq!(c["status"], status, "{c:#}");
     assert!(c["message"].as_str().unwrap().contains(says), "{id}: {c:#}");
     if let Some(fix) = fix {
-        assert!(c["fix"].as_str().unwrap_or("").contains(fix), "{id} fix: {c:#}");
+        assert!(
+            c["fix"].as_str().unwrap_or("").contains(fix),
+            "{id} fix: {c:#}"
+        );
     }
 }
 
 fn redact(t: &TestHome, text: &str) -> String {
-    let mut s = text.replace(&t.dir.path().display().to_string(), "[TMP]").replace(common::BIN, "[BIN]");
+    let mut s = text
+        .replace(&t.dir.path().display().to_string(), "[TMP]")
+        .replace(common::BIN, "[BIN]");
     s = s.replace(env!("CARGO_PKG_VERSION"), "[VERSION]");
     s
 }
@@ -58,7 +68,10 @@ fn a_healthy_setup_passes_and_its_output_is_stable() {
     assert_eq!(report["summary"]["fail"], 0);
     let human = stdout(&t.run(&["doctor"]));
     assert!(!human.contains('\x1b'), "no colour without a terminal");
-    assert!(human.trim_end().ends_with("pings will arrive.") || human.contains("No problems"), "{human}");
+    assert!(
+        human.trim_end().ends_with("pings will arrive.") || human.contains("No problems"),
+        "{human}"
+    );
     insta::assert_snapshot!("healthy_human", redact(&t, &human));
     insta::assert_snapshot!("healthy_json", redact(&t, &json_text));
 }
@@ -68,7 +81,13 @@ fn nothing_installed_fails_and_says_to_install() {
     let t = TestHome::new();
     let (code, report, _) = doctor(&t, &[]);
     assert_eq!(code, 1);
-    assert_check(&report, "hooks.installed", "fail", "not installed", Some("telemhq install --global"));
+    assert_check(
+        &report,
+        "hooks.installed",
+        "fail",
+        "not installed",
+        Some("telemhq install --global"),
+    );
     let human = stdout(&t.run(&["doctor"]));
     insta::assert_snapshot!("nothing_installed_human", redact(&t, &human));
 }
@@ -76,52 +95,95 @@ fn nothing_installed_fails_and_says_to_install() {
 #[test]
 fn a_file_that_is_not_strict_json_is_located_and_explained() {
     let t = healthy();
-    let text = fs::read_to_string(t.global_settings()).unwrap().replacen('{', "{\n  // a comment", 1);
+    let text =
+        fs::read_to_string(t.global_settings())
+            .unwrap()
+            .replacen('{', "{\n  // a comment", 1);
     fs::write(t.global_settings(), text).unwrap();
     let (code, report, _) = doctor(&t, &[]);
     assert_eq!(code, 1);
     let path = t.global_settings().display().to_string();
-    assert_check(&report, "settings.user", "fail", &format!("{path}:2:3: comments are not allowed"), Some(&format!("{path}:2:3")));
+    assert_check(
+        &report,
+        "settings.user",
+        "fail",
+        &format!("{path}:2:3: comments are not allowed"),
+        Some(&format!("{path}:2:3")),
+    );
     assert_check(&report, "settings.user", "fail", "silently skips", None);
 }
 
 #[test]
 fn a_wrong_shape_names_the_json_path() {
     let t = healthy();
-    fs::write(t.global_settings(), r#"{"hooks": {"Stop": [{"matcher": "*"}]}}"#).unwrap();
+    fs::write(
+        t.global_settings(),
+        r#"{"hooks": {"Stop": [{"matcher": "*"}]}}"#,
+    )
+    .unwrap();
     let (code, report, _) = doctor(&t, &[]);
     assert_eq!(code, 1);
-    assert_check(&report, "settings.user", "fail", "hooks.Stop[0].hooks", None);
+    assert_check(
+        &report,
+        "settings.user",
+        "fail",
+        "hooks.Stop[0].hooks",
+        None,
+    );
 }
 
 #[test]
 fn a_missing_entry_or_a_wrong_matcher_is_reported_with_its_fix() {
     let t = healthy();
-    let mut doc: Value = serde_json::from_str(&fs::read_to_string(t.global_settings()).unwrap()).unwrap();
-    doc["hooks"].as_object_mut().unwrap().shift_remove("StopFailure");
+    let mut doc: Value =
+        serde_json::from_str(&fs::read_to_string(t.global_settings()).unwrap()).unwrap();
+    doc["hooks"]
+        .as_object_mut()
+        .unwrap()
+        .shift_remove("StopFailure");
     fs::write(t.global_settings(), doc.to_string()).unwrap();
     let (_, report, _) = doctor(&t, &[]);
-    assert_check(&report, "hooks.user", "fail", "no StopFailure entry", Some("telemhq install --global"));
+    assert_check(
+        &report,
+        "hooks.user",
+        "fail",
+        "no StopFailure entry",
+        Some("telemhq install --global"),
+    );
 
     let t = TestHome::new();
     t.install(&["--global", "--tool-activity", "--ping-url", &url()]);
-    let mut doc: Value = serde_json::from_str(&fs::read_to_string(t.global_settings()).unwrap()).unwrap();
+    let mut doc: Value =
+        serde_json::from_str(&fs::read_to_string(t.global_settings()).unwrap()).unwrap();
     doc["hooks"]["PostToolUse"][0]["matcher"] = json!("Read");
     fs::write(t.global_settings(), doc.to_string()).unwrap();
     let (code, report, _) = doctor(&t, &[]);
     assert_eq!(code, 1);
-    assert_check(&report, "hooks.user", "fail", "PostToolUse has matcher Some(\"Read\")", Some("telemhq install --global"));
+    assert_check(
+        &report,
+        "hooks.user",
+        "fail",
+        "PostToolUse has matcher Some(\"Read\")",
+        Some("telemhq install --global"),
+    );
 }
 
 #[test]
 fn hooks_switched_off_follow_claude_codes_precedence() {
     let t = healthy();
-    let mut doc: Value = serde_json::from_str(&fs::read_to_string(t.global_settings()).unwrap()).unwrap();
+    let mut doc: Value =
+        serde_json::from_str(&fs::read_to_string(t.global_settings()).unwrap()).unwrap();
     doc["disableAllHooks"] = json!(true);
     fs::write(t.global_settings(), doc.to_string()).unwrap();
     let (code, report, _) = doctor(&t, &[]);
     assert_eq!(code, 1);
-    assert_check(&report, "hooks.disabled", "fail", "disableAllHooks\": true in user settings", Some("remove \"disableAllHooks\""));
+    assert_check(
+        &report,
+        "hooks.disabled",
+        "fail",
+        "disableAllHooks\": true in user settings",
+        Some("remove \"disableAllHooks\""),
+    );
     // A project `false` switches them back on for this folder.
     fs::create_dir_all(t.repo.join(".claude")).unwrap();
     fs::write(t.repo_settings(), r#"{"disableAllHooks": false}"#).unwrap();
@@ -137,20 +199,33 @@ fn managed_hooks_only_is_reported() {
     let t = t.env("TELEMHQ_MANAGED_SETTINGS", managed.to_str().unwrap());
     let (code, report, _) = doctor(&t, &[]);
     assert_eq!(code, 1);
-    assert_check(&report, "hooks.managed_only", "fail", "allowManagedHooksOnly", Some("administrator"));
+    assert_check(
+        &report,
+        "hooks.managed_only",
+        "fail",
+        "allowManagedHooksOnly",
+        Some("administrator"),
+    );
 }
 
 #[test]
 fn a_command_that_needs_the_users_path_is_found() {
     let t = healthy();
-    let mut doc: Value = serde_json::from_str(&fs::read_to_string(t.global_settings()).unwrap()).unwrap();
+    let mut doc: Value =
+        serde_json::from_str(&fs::read_to_string(t.global_settings()).unwrap()).unwrap();
     for e in ["Stop", "StopFailure"] {
         doc["hooks"][e][0]["hooks"][0]["command"] = json!("telemhq emit");
     }
     fs::write(t.global_settings(), doc.to_string()).unwrap();
     let (code, report, _) = doctor(&t, &[]);
     assert_eq!(code, 1);
-    assert_check(&report, "command.runs.0", "fail", "does not reach telemhq", Some("telemhq install --global"));
+    assert_check(
+        &report,
+        "command.runs.0",
+        "fail",
+        "does not reach telemhq",
+        Some("telemhq install --global"),
+    );
 }
 
 #[test]
@@ -161,16 +236,34 @@ fn a_link_to_a_binary_that_is_gone_is_found() {
     std::os::unix::fs::symlink(t.dir.path().join("old/telemhq"), &link).unwrap();
     let (code, report, _) = doctor(&t, &[]);
     assert_eq!(code, 1);
-    assert_check(&report, "command.link.0", "fail", "no longer exists", Some("telemhq install --global"));
+    assert_check(
+        &report,
+        "command.link.0",
+        "fail",
+        "no longer exists",
+        Some("telemhq install --global"),
+    );
 }
 
 #[test]
 fn the_hook_command_is_run_and_reaches_this_telemhq() {
     let t = healthy();
     let (_, report, _) = doctor(&t, &[]);
-    assert_check(&report, "command.runs.0", "ok", "reaches this telemhq", None);
+    assert_check(
+        &report,
+        "command.runs.0",
+        "ok",
+        "reaches this telemhq",
+        None,
+    );
     // The probe emitted nothing.
-    assert!(!t.state_dir().join("queue").exists() || fs::read_dir(t.state_dir().join("queue")).unwrap().next().is_none());
+    assert!(
+        !t.state_dir().join("queue").exists()
+            || fs::read_dir(t.state_dir().join("queue"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
 }
 
 #[test]
@@ -179,24 +272,61 @@ fn two_command_strings_in_two_layers_would_ping_twice() {
     fs::create_dir_all(t.repo.join(".claude")).unwrap();
     let link = t.claude_dir().join("hooks/telemhq");
     let other = format!("{} emit", link.display());
-    fs::write(t.repo_settings(), json!({"hooks": {"Stop": [{"hooks": [{"type": "command", "command": other}]}]}}).to_string()).unwrap();
+    fs::write(
+        t.repo_settings(),
+        json!({"hooks": {"Stop": [{"hooks": [{"type": "command", "command": other}]}]}})
+            .to_string(),
+    )
+    .unwrap();
     let (code, report, _) = doctor(&t, &[]);
     assert_eq!(code, 1);
-    assert_check(&report, "command.duplicates", "fail", "2 different telemhq command strings", Some("telemhq install"));
+    assert_check(
+        &report,
+        "command.duplicates",
+        "fail",
+        "2 different telemhq command strings",
+        Some("telemhq install"),
+    );
     // --global alone looks at the user layer only.
     let (_, report, _) = doctor(&t, &["--global"]);
-    assert_check(&report, "command.duplicates", "ok", "one command string", None);
+    assert_check(
+        &report,
+        "command.duplicates",
+        "ok",
+        "one command string",
+        None,
+    );
 }
 
 #[test]
 fn a_readable_hooks_folder_and_loose_files_are_failures() {
     let t = healthy();
-    fs::set_permissions(t.claude_dir().join("hooks"), fs::Permissions::from_mode(0o755)).unwrap();
-    fs::set_permissions(t.state_dir().join("config.json"), fs::Permissions::from_mode(0o644)).unwrap();
+    fs::set_permissions(
+        t.claude_dir().join("hooks"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    fs::set_permissions(
+        t.state_dir().join("config.json"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     let (code, report, _) = doctor(&t, &[]);
     assert_eq!(code, 1);
-    assert_check(&report, "folder.hooks", "fail", "mode 755", Some("chmod 700"));
-    assert_check(&report, "files.private", "fail", "config.json", Some("chmod -R go-rwx"));
+    assert_check(
+        &report,
+        "folder.hooks",
+        "fail",
+        "mode 755",
+        Some("chmod 700"),
+    );
+    assert_check(
+        &report,
+        "files.private",
+        "fail",
+        "config.json",
+        Some("chmod -R go-rwx"),
+    );
 }
 
 #[test]
@@ -205,11 +335,23 @@ fn a_missing_or_bad_ping_url_is_a_failure() {
     t.install(&["--global"]);
     let (code, report, _) = doctor(&t, &[]);
     assert_eq!(code, 1);
-    assert_check(&report, "ping_url", "fail", "no ping URL", Some("--ping-url"));
-    let t = t.env("TELEMHQ_PING_URL", "https://telemhq.example/ping/YOUR_TRACKING_TOKEN");
+    assert_check(
+        &report,
+        "ping_url",
+        "fail",
+        "no ping URL",
+        Some("--ping-url"),
+    );
+    let t = t.env(
+        "TELEMHQ_PING_URL",
+        "https://telemhq.example/ping/YOUR_TRACKING_TOKEN",
+    );
     let (_, report, _) = doctor(&t, &[]);
     assert_check(&report, "ping_url", "fail", "placeholder", None);
-    let t = TestHome::new().env("TELEMHQ_PING_URL", "http://telemhq.example/ping/abcdefghijk");
+    let t = TestHome::new().env(
+        "TELEMHQ_PING_URL",
+        "http://telemhq.example/ping/abcdefghijk",
+    );
     let (_, report, _) = doctor(&t, &[]);
     assert_check(&report, "ping_url", "fail", "https", None);
 }
@@ -217,21 +359,38 @@ fn a_missing_or_bad_ping_url_is_a_failure() {
 #[test]
 fn a_token_in_a_settings_file_or_a_tracked_file_is_found() {
     let t = healthy();
-    let mut doc: Value = serde_json::from_str(&fs::read_to_string(t.global_settings()).unwrap()).unwrap();
+    let mut doc: Value =
+        serde_json::from_str(&fs::read_to_string(t.global_settings()).unwrap()).unwrap();
     doc["env"] = json!({"TELEMHQ_PING_URL": url()});
     fs::write(t.global_settings(), doc.to_string()).unwrap();
     let (code, report, _) = doctor(&t, &[]);
     assert_eq!(code, 1);
-    assert_check(&report, "token.exposed", "fail", "settings.json", Some("rotate the token"));
+    assert_check(
+        &report,
+        "token.exposed",
+        "fail",
+        "settings.json",
+        Some("rotate the token"),
+    );
 
     let t = healthy();
     fs::remove_dir_all(t.repo.join(".git")).unwrap();
     let git = |args: &[&str]| {
-        let ok = std::process::Command::new("git").args(args).current_dir(&t.repo).output().unwrap().status.success();
+        let ok = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&t.repo)
+            .output()
+            .unwrap()
+            .status
+            .success();
         assert!(ok, "git {args:?}");
     };
     git(&["init", "-q"]);
-    fs::write(t.repo.join("deploy.sh"), format!("curl -X POST {}\n", url())).unwrap();
+    fs::write(
+        t.repo.join("deploy.sh"),
+        format!("curl -X POST {}\n", url()),
+    )
+    .unwrap();
     git(&["add", "deploy.sh"]);
     let (code, report, _) = doctor(&t, &[]);
     assert_eq!(code, 1);
@@ -244,31 +403,61 @@ fn delivery_problems_are_reported() {
     let t = TestHome::new();
     t.install(&["--global", "--ping-url", &receiver.url()]);
     t.run_with_stdin(&["emit"], fixture("Stop.json").as_bytes());
-    wait_until(|| t.state_dir().join("failed").read_dir().is_ok_and(|mut d| d.next().is_some()));
+    wait_until(|| {
+        t.state_dir()
+            .join("failed")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some())
+    });
     let (code, report, _) = doctor(&t, &[]);
     assert_eq!(code, 1);
-    assert_check(&report, "queue.failed", "fail", "HTTP 403", Some("wrong or revoked"));
+    assert_check(
+        &report,
+        "queue.failed",
+        "fail",
+        "HTTP 403",
+        Some("wrong or revoked"),
+    );
 
     let port = free_port();
     let t = TestHome::new();
-    t.install(&["--global", "--ping-url", &format!("http://127.0.0.1:{port}/p/tok_123456789")]);
+    t.install(&[
+        "--global",
+        "--ping-url",
+        &format!("http://127.0.0.1:{port}/p/tok_123456789"),
+    ]);
     // An event queued an hour ago that has not gone out.
     t.cmd(&["flush"]).output().unwrap();
     t.run_with_stdin(&["emit"], fixture("Stop.json").as_bytes());
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let queued = fs::read_dir(t.state_dir().join("queue")).unwrap().next().unwrap().unwrap().path();
+    let queued = fs::read_dir(t.state_dir().join("queue"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let mut entry: Value = serde_json::from_slice(&fs::read(&queued).unwrap()).unwrap();
     entry["queued_at"] = json!("2020-01-01T00:00:00.000Z");
     fs::write(&queued, entry.to_string()).unwrap();
     let (_, report, _) = doctor(&t, &[]);
-    assert_check(&report, "queue.pending", "warn", "1 event(s) waiting; the oldest since 2020-01-01", Some("telemhq flush"));
+    assert_check(
+        &report,
+        "queue.pending",
+        "warn",
+        "1 event(s) waiting; the oldest since 2020-01-01",
+        Some("telemhq flush"),
+    );
     assert_check(&report, "last_error", "warn", "connection refused", None);
 }
 
 #[test]
 fn dropped_events_are_reported() {
     let t = healthy();
-    fs::write(t.state_dir().join("dropped.json"), r#"{"total": 7, "unreported": 0}"#).unwrap();
+    fs::write(
+        t.state_dir().join("dropped.json"),
+        r#"{"total": 7, "unreported": 0}"#,
+    )
+    .unwrap();
     let (_, report, _) = doctor(&t, &[]);
     assert_check(&report, "queue.dropped", "warn", "7 event(s) dropped", None);
 }
@@ -282,7 +471,13 @@ fn the_last_delivered_ping_is_shown() {
     receiver.wait_for(1, std::time::Duration::from_secs(10));
     std::thread::sleep(std::time::Duration::from_millis(200));
     let (_, report, _) = doctor(&t, &[]);
-    assert_check(&report, "last_delivered", "ok", "last ping delivered at 20", None);
+    assert_check(
+        &report,
+        "last_delivered",
+        "ok",
+        "last ping delivered at 20",
+        None,
+    );
 }
 
 #[test]
@@ -299,10 +494,17 @@ fn a_test_ping_reports_the_answer_and_explains_it() {
         assert_check(&report, "ping", status, says, None);
         assert!(!text.contains("tok_9f8e7d6c5b4a3921"), "token printed");
         let ping = receiver.pings().into_iter().last().unwrap().json();
-        assert_eq!((ping["event"].as_str(), ping["status"].as_str()), (Some("doctor"), Some("test")));
+        assert_eq!(
+            (ping["event"].as_str(), ping["status"].as_str()),
+            (Some("doctor"), Some("test"))
+        );
     }
     let t = TestHome::new();
-    t.install(&["--global", "--ping-url", &format!("http://127.0.0.1:{}/p/tok_123456789", free_port())]);
+    t.install(&[
+        "--global",
+        "--ping-url",
+        &format!("http://127.0.0.1:{}/p/tok_123456789", free_port()),
+    ]);
     let (code, report, _) = doctor(&t, &["--ping"]);
     assert_eq!(code, 1);
     assert_check(&report, "ping", "fail", "could not be reached", None);
@@ -321,7 +523,12 @@ fn doctor_changes_no_file() {
     let t = TestHome::new();
     t.install(&["--global", "--ping-url", &receiver.url()]);
     t.run_with_stdin(&["emit"], fixture("Stop.json").as_bytes());
-    wait_until(|| t.state_dir().join("sent").read_dir().is_ok_and(|mut d| d.next().is_some()));
+    wait_until(|| {
+        t.state_dir()
+            .join("sent")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some())
+    });
     std::thread::sleep(std::time::Duration::from_millis(200)); // the sender has exited
     let snapshot = |root: &std::path::Path| {
         use sha2::Digest;
@@ -329,8 +536,17 @@ fn doctor_changes_no_file() {
         let mut stack = vec![root.to_path_buf()];
         while let Some(p) = stack.pop() {
             let meta = fs::symlink_metadata(&p).unwrap();
-            let content = if meta.is_file() { telemhq::hex(&sha2::Sha256::digest(fs::read(&p).unwrap())) } else { String::new() };
-            out.push(format!("{} {:o} {:?} {content}", p.display(), meta.permissions().mode(), meta.modified().unwrap()));
+            let content = if meta.is_file() {
+                telemhq::hex(&sha2::Sha256::digest(fs::read(&p).unwrap()))
+            } else {
+                String::new()
+            };
+            out.push(format!(
+                "{} {:o} {:?} {content}",
+                p.display(),
+                meta.permissions().mode(),
+                meta.modified().unwrap()
+            ));
             if meta.is_dir() {
                 stack.extend(fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
             }
@@ -343,12 +559,18 @@ fn doctor_changes_no_file() {
     t.run(&["doctor", "--json"]);
     let after = snapshot(t.dir.path());
     let changed: Vec<_> = after.iter().filter(|l| !before.contains(l)).collect();
-    assert!(changed.is_empty() && before.len() == after.len(), "doctor changed: {changed:?}");
+    assert!(
+        changed.is_empty() && before.len() == after.len(),
+        "doctor changed: {changed:?}"
+    );
 }
 
 #[test]
 fn usage_errors_exit_2() {
     let t = TestHome::new();
-    assert_eq!(t.run(&["doctor", "--global", "--repo"]).status.code(), Some(2));
+    assert_eq!(
+        t.run(&["doctor", "--global", "--repo"]).status.code(),
+        Some(2)
+    );
     assert_eq!(t.run(&["doctor", "--bogus"]).status.code(), Some(2));
 }

@@ -53,9 +53,18 @@ impl World {
         let bin = claude_bin()?;
         let t = TestHome::new();
         std::fs::remove_dir_all(t.repo.join(".git")).unwrap();
-        let ok = Command::new("git").args(["init", "-q"]).current_dir(&t.repo).status().unwrap().success();
+        let ok = Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(&t.repo)
+            .status()
+            .unwrap()
+            .success();
         assert!(ok, "git init");
-        Some(World { t, api: MockApi::start(), bin })
+        Some(World {
+            t,
+            api: MockApi::start(),
+            bin,
+        })
     }
 
     /// One headless turn, as a user runs it, without the user's PATH.
@@ -80,7 +89,10 @@ impl World {
             .output()
             .unwrap();
         let report = hook_durations(&self.t.home);
-        println!("turn {prompt:?}: exit {:?}; Stop hook durations Claude Code measured (ms): {report:?}", out.status.code());
+        println!(
+            "turn {prompt:?}: exit {:?}; Stop hook durations Claude Code measured (ms): {report:?}",
+            out.status.code()
+        );
         out
     }
 }
@@ -104,10 +116,15 @@ fn hook_durations(home: &Path) -> Vec<u64> {
     let mut out = Vec::new();
     for f in files {
         for line in std::fs::read_to_string(f).unwrap_or_default().lines() {
-            let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
             if v["type"] == "system" && v["subtype"] == "stop_hook_summary" {
                 for info in v["hookInfos"].as_array().into_iter().flatten() {
-                    if info["command"].as_str().is_some_and(|c| c.contains("telemhq")) {
+                    if info["command"]
+                        .as_str()
+                        .is_some_and(|c| c.contains("telemhq"))
+                    {
                         out.push(info["durationMs"].as_u64().unwrap_or(u64::MAX));
                     }
                 }
@@ -118,7 +135,10 @@ fn hook_durations(home: &Path) -> Vec<u64> {
 }
 
 fn events(pings: &[Value]) -> Vec<String> {
-    let mut e: Vec<String> = pings.iter().map(|p| p["event"].as_str().unwrap_or("?").to_string()).collect();
+    let mut e: Vec<String> = pings
+        .iter()
+        .map(|p| p["event"].as_str().unwrap_or("?").to_string())
+        .collect();
     e.sort();
     e
 }
@@ -147,7 +167,12 @@ fn assert_usage(stop: &Value, api_calls: u64) {
             "cache_read_input_tokens": mock_api::CACHE_READ * api_calls,
         })
     );
-    assert!(stop["model"].as_str().is_some_and(|m| m.starts_with("claude")), "{stop:#}");
+    assert!(
+        stop["model"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("claude")),
+        "{stop:#}"
+    );
     assert!(stop["turn_duration_ms"].as_u64().is_some());
     assert!(stop["claude_code_version"].as_str().is_some());
 }
@@ -159,11 +184,18 @@ fn each_kind_of_turn_sends_its_events_once_with_the_right_fields() {
     w.t.install(&["--global", "--tool-activity", "--ping-url", &receiver.url()]);
 
     let out = w.turn("hello");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let pings = settle(&receiver, 1, Duration::from_secs(20));
     assert_eq!(events(&pings), ["Stop"]);
     let stop = only(&pings, "Stop");
-    assert_eq!((stop["status"].as_str(), stop["project"].as_str()), (Some("success"), Some("api")));
+    assert_eq!(
+        (stop["status"].as_str(), stop["project"].as_str()),
+        (Some("success"), Some("api"))
+    );
     assert_usage(stop, 1);
 
     w.turn("TOOL:bash go");
@@ -178,22 +210,41 @@ fn each_kind_of_turn_sends_its_events_once_with_the_right_fields() {
 
     w.turn("TOOL:write go");
     let pings = settle(&receiver, 5, Duration::from_secs(20));
-    assert_eq!(pings.iter().filter(|p| p["event"] == "PostToolUse" && p["tool_name"] == "Write").count(), 1);
+    assert_eq!(
+        pings
+            .iter()
+            .filter(|p| p["event"] == "PostToolUse" && p["tool_name"] == "Write")
+            .count(),
+        1
+    );
 
     w.turn("TOOL:fail go");
     let pings = settle(&receiver, 7, Duration::from_secs(20));
     let failure = only(&pings, "PostToolUseFailure");
-    assert_eq!((failure["status"].as_str(), failure["error"].as_str()), (Some("failed"), Some("exit_code_2")));
+    assert_eq!(
+        (failure["status"].as_str(), failure["error"].as_str()),
+        (Some("failed"), Some("exit_code_2"))
+    );
 
     let out = w.turn("ERROR:400 please");
-    assert!(!out.status.success(), "an API error ends the run with an error");
+    assert!(
+        !out.status.success(),
+        "an API error ends the run with an error"
+    );
     let pings = settle(&receiver, 8, Duration::from_secs(20));
     let stop_failure = only(&pings, "StopFailure");
     assert_eq!(stop_failure["status"], "failed");
     assert!(stop_failure["error"].as_str().is_some());
-    assert_eq!(pings.iter().filter(|p| p["event"] == "Stop").count(), 4, "no Stop for the API error");
+    assert_eq!(
+        pings.iter().filter(|p| p["event"] == "Stop").count(),
+        4,
+        "no Stop for the API error"
+    );
 
-    let ids: std::collections::HashSet<_> = pings.iter().map(|p| p["event_id"].as_str().unwrap().to_string()).collect();
+    let ids: std::collections::HashSet<_> = pings
+        .iter()
+        .map(|p| p["event_id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids.len(), pings.len(), "every event once");
     let durations = hook_durations(&w.t.home);
     println!("Stop hook durations, healthy endpoint (ms): {durations:?}");
@@ -205,16 +256,41 @@ fn secrets_in_prompts_tool_input_output_and_errors_are_never_sent() {
     let receiver = Receiver::start(Mode::Ok);
     w.t.install(&["--global", "--tool-activity", "--ping-url", &receiver.url()]);
     let secret = "SEKRIT4e9a1c";
-    for prompt in ["hello", "TOOL:bash go", "TOOL:write go", "TOOL:fail go", "ERROR:400 now"] {
+    for prompt in [
+        "hello",
+        "TOOL:bash go",
+        "TOOL:write go",
+        "TOOL:fail go",
+        "ERROR:400 now",
+    ] {
         w.turn(&format!("{prompt} SECRET:{secret}"));
     }
-    let pings = settle(&receiver, 9, Duration::from_secs(30));
-    assert!(pings.len() >= 9, "{pings:#?}");
+    let pings = settle(&receiver, 8, Duration::from_secs(30));
+    assert_eq!(
+        events(&pings),
+        [
+            "PostToolUse",
+            "PostToolUse",
+            "PostToolUseFailure",
+            "Stop",
+            "Stop",
+            "Stop",
+            "Stop",
+            "StopFailure"
+        ]
+    );
     let sent = String::from_utf8_lossy(&receiver.raw.lock().unwrap()).into_owned();
     assert!(!sent.contains(secret), "the secret was sent");
     // The secret really did reach the hooks: it is in the transcript Claude Code wrote.
-    let transcripts = std::process::Command::new("grep").args(["-rl", secret]).arg(w.t.home.join(".claude/projects")).output().unwrap();
-    assert!(!transcripts.stdout.is_empty(), "the secret was part of the turns");
+    let transcripts = std::process::Command::new("grep")
+        .args(["-rl", secret])
+        .arg(w.t.home.join(".claude/projects"))
+        .output()
+        .unwrap();
+    assert!(
+        !transcripts.stdout.is_empty(),
+        "the secret was part of the turns"
+    );
 }
 
 #[test]
@@ -239,14 +315,23 @@ fn a_hanging_endpoint_costs_milliseconds_and_every_event_arrives_after_it_recove
 fn nothing_is_lost_while_the_endpoint_is_down_including_an_api_error() {
     let Some(w) = World::new() else { return };
     let port = free_port();
-    w.t.install(&["--global", "--tool-activity", "--ping-url", &format!("http://127.0.0.1:{port}/ping/tok_9f8e7d6c5b4a3921")]);
+    w.t.install(&[
+        "--global",
+        "--tool-activity",
+        "--ping-url",
+        &format!("http://127.0.0.1:{port}/ping/tok_9f8e7d6c5b4a3921"),
+    ]);
     w.turn("hello");
     w.turn("TOOL:bash go");
     w.turn("ERROR:400 now");
     w.turn("hello again");
     let receiver = Receiver::start_on(port, Mode::Ok);
     let pings = settle(&receiver, 6, Duration::from_secs(40));
-    assert_eq!(events(&pings), ["PostToolUse", "Stop", "Stop", "Stop", "StopFailure"], "{pings:#?}");
+    assert_eq!(
+        events(&pings),
+        ["PostToolUse", "Stop", "Stop", "Stop", "StopFailure"],
+        "{pings:#?}"
+    );
 }
 
 #[test]

@@ -25,7 +25,11 @@ const EVENTS: [&str; 11] = [
 fn emit(t: &TestHome, event: &str) -> std::process::Output {
     let out = t.run_with_stdin(&["emit"], event.as_bytes());
     assert_eq!(out.status.code(), Some(0));
-    assert!(out.stdout.is_empty(), "emit printed on stdout: {}", stdout(&out));
+    assert!(
+        out.stdout.is_empty(),
+        "emit printed on stdout: {}",
+        stdout(&out)
+    );
     out
 }
 
@@ -66,7 +70,10 @@ fn payload_fields_follow_the_seed() {
     assert_eq!(p["event"], "PostToolUseFailure");
     assert_eq!(p["project"], "api");
     assert_eq!(p["tool_name"], "Bash");
-    assert_eq!(p["error"], "exit_code_2", "a category, never the stderr text");
+    assert_eq!(
+        p["error"], "exit_code_2",
+        "a category, never the stderr text"
+    );
     assert_eq!(p["is_interrupt"], false);
     assert_eq!(p["duration_ms"], 50);
     assert_eq!(p["cwd_hash"].as_str().unwrap().len(), 12);
@@ -75,7 +82,10 @@ fn payload_fields_follow_the_seed() {
     assert_eq!(stop["last_assistant_message_chars"], 24);
     assert!(stop.get("error").is_none(), "absent fields are left out");
     let failure = print(&t, &fixture("StopFailure.json"));
-    assert_eq!((failure["status"].as_str(), failure["error"].as_str()), (Some("failed"), Some("unknown")));
+    assert_eq!(
+        (failure["status"].as_str(), failure["error"].as_str()),
+        (Some("failed"), Some("unknown"))
+    );
     let ts = stop["emitted_at"].as_str().unwrap();
     assert!(ts.ends_with('Z') && ts.len() == 24, "RFC 3339 UTC: {ts}");
 }
@@ -88,14 +98,27 @@ fn path_hashes_are_keyed_by_default_and_plain_on_request() {
     let plain = telemhq::hex(&sha2::Sha256::digest(b"/home/dev/projects/api"))[..12].to_string();
     let keyed = print(&t, &event)["cwd_hash"].as_str().unwrap().to_string();
     assert_ne!(keyed, plain, "a guessed path does not give the keyed hash");
-    assert_eq!(print(&t, &event)["cwd_hash"], keyed.as_str(), "stable for one install");
+    assert_eq!(
+        print(&t, &event)["cwd_hash"],
+        keyed.as_str(),
+        "stable for one install"
+    );
     let other = TestHome::new();
-    assert_ne!(print(&other, &event)["cwd_hash"], keyed.as_str(), "another install, another key");
+    assert_ne!(
+        print(&other, &event)["cwd_hash"],
+        keyed.as_str(),
+        "another install, another key"
+    );
     let config_path = t.state_dir().join("config.json");
-    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
     config["path_hashes"] = json!("plain");
     std::fs::write(&config_path, config.to_string()).unwrap();
-    assert_eq!(print(&t, &event)["cwd_hash"], plain.as_str(), "the seed's exact values");
+    assert_eq!(
+        print(&t, &event)["cwd_hash"],
+        plain.as_str(),
+        "the seed's exact values"
+    );
 }
 
 #[test]
@@ -113,13 +136,26 @@ fn with_canary(event: &str) -> String {
     let mut v: Value = serde_json::from_str(event).unwrap();
     let o = v.as_object_mut().unwrap();
     let secret = |s: &str| json!(format!("{s} {CANARY} /home/{CANARY}/x"));
-    for key in ["prompt", "last_assistant_message", "error_details", "message", "title", "reason", "source"] {
+    for key in [
+        "prompt",
+        "last_assistant_message",
+        "error_details",
+        "message",
+        "title",
+        "reason",
+        "source",
+    ] {
         if o.contains_key(key) || key == "error_details" || key == "message" {
             o.insert(key.into(), secret(key));
         }
     }
     if o.get("hook_event_name") == Some(&json!("PostToolUseFailure")) {
-        o.insert("error".into(), json!(format!("Exit code 1\n{CANARY}: No such file /home/{CANARY}")));
+        o.insert(
+            "error".into(),
+            json!(format!(
+                "Exit code 1\n{CANARY}: No such file /home/{CANARY}"
+            )),
+        );
     }
     if o.get("hook_event_name") == Some(&json!("StopFailure")) {
         o.insert("error".into(), json!(format!("{CANARY} not a known type")));
@@ -130,8 +166,14 @@ fn with_canary(event: &str) -> String {
         }
     }
     o.insert("cwd".into(), json!(format!("/home/{CANARY}/projects/api")));
-    o.insert("transcript_path".into(), json!(format!("/home/{CANARY}/.claude/projects/{CANARY}.jsonl")));
-    o.insert("agent_transcript_path".into(), json!(format!("/home/{CANARY}/agent.jsonl")));
+    o.insert(
+        "transcript_path".into(),
+        json!(format!("/home/{CANARY}/.claude/projects/{CANARY}.jsonl")),
+    );
+    o.insert(
+        "agent_transcript_path".into(),
+        json!(format!("/home/{CANARY}/agent.jsonl")),
+    );
     o.insert("notification_type".into(), json!(CANARY));
     v.to_string()
 }
@@ -145,12 +187,24 @@ fn a_canary_in_every_free_text_field_never_leaves_the_machine() {
         let event = with_canary(&fixture(name));
         assert!(event.contains(CANARY));
         emit(&t, &event);
-        printed.push_str(&stdout(&t.run_with_stdin(&["emit", "--print"], event.as_bytes())));
+        printed.push_str(&stdout(
+            &t.run_with_stdin(&["emit", "--print"], event.as_bytes()),
+        ));
     }
     // An unknown event type with free text everywhere.
-    emit(&t, &format!(r#"{{"hook_event_name":"Notification","message":"{CANARY}","title":"{CANARY}","cwd":"/home/{CANARY}/api"}}"#));
+    emit(
+        &t,
+        &format!(
+            r#"{{"hook_event_name":"Notification","message":"{CANARY}","title":"{CANARY}","cwd":"/home/{CANARY}/api"}}"#
+        ),
+    );
     // A tool name that is not an identifier.
-    emit(&t, &format!(r#"{{"hook_event_name":"PostToolUse","tool_name":"Bash {CANARY}","session_id":"{CANARY} x"}}"#));
+    emit(
+        &t,
+        &format!(
+            r#"{{"hook_event_name":"PostToolUse","tool_name":"Bash {CANARY}","session_id":"{CANARY} x"}}"#
+        ),
+    );
     let got = receiver.wait_for(EVENTS.len() + 3, Duration::from_secs(10));
     assert_eq!(got.len(), EVENTS.len() + 3);
     let sent = String::from_utf8_lossy(&receiver.raw.lock().unwrap()).into_owned();
@@ -170,7 +224,10 @@ fn pings_carry_json_and_identify_telemhq() {
     let ping = &receiver.pings()[0];
     assert_eq!(ping.path, "/ping/tok_9f8e7d6c5b4a3921");
     assert_eq!(ping.header("content-type"), Some("application/json"));
-    assert_eq!(ping.header("user-agent"), Some(concat!("telemhq/", env!("CARGO_PKG_VERSION"))));
+    assert_eq!(
+        ping.header("user-agent"),
+        Some(concat!("telemhq/", env!("CARGO_PKG_VERSION")))
+    );
 }
 
 #[test]
@@ -192,30 +249,57 @@ fn emit_returns_at_once_while_the_endpoint_hangs() {
         let start = Instant::now();
         emit(&t, &fixture(name));
         // The endpoint hangs for minutes; the seed's hook waits 10 s. emit does not wait at all.
-        assert!(start.elapsed() < Duration::from_millis(1500), "emit took {:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_millis(1500),
+            "emit took {:?}",
+            start.elapsed()
+        );
     }
 }
 
 fn pending(t: &TestHome) -> usize {
-    std::fs::read_dir(t.state_dir().join("queue")).map(|d| d.filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".json")).count()).unwrap_or(0)
+    std::fs::read_dir(t.state_dir().join("queue"))
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".json")
+            })
+            .count()
+        })
+        .unwrap_or(0)
 }
 
 #[test]
 fn events_emitted_while_the_endpoint_is_down_all_arrive_after_it_recovers() {
     let port = free_port();
-    let t = with_url(&format!("http://127.0.0.1:{port}/ping/tok_9f8e7d6c5b4a3921"));
+    let t = with_url(&format!(
+        "http://127.0.0.1:{port}/ping/tok_9f8e7d6c5b4a3921"
+    ));
     let mut ids = Vec::new();
-    for name in ["Stop.json", "StopFailure.json", "PostToolUseFailure.json", "Stop.json", "StopFailure.json"] {
+    for name in [
+        "Stop.json",
+        "StopFailure.json",
+        "PostToolUseFailure.json",
+        "Stop.json",
+        "StopFailure.json",
+    ] {
         emit(&t, &fixture(name));
     }
     for entry in std::fs::read_dir(t.state_dir().join("queue")).unwrap() {
-        let v: Value = serde_json::from_slice(&std::fs::read(entry.unwrap().path()).unwrap()).unwrap();
+        let v: Value =
+            serde_json::from_slice(&std::fs::read(entry.unwrap().path()).unwrap()).unwrap();
         ids.push(v["event_id"].as_str().unwrap().to_string());
     }
     assert_eq!(ids.len(), 5, "all five wait in the queue");
     let receiver = Receiver::start_on(port, Mode::Ok);
     let got = receiver.wait_for(5, Duration::from_secs(20));
-    let got_ids: Vec<_> = got.iter().map(|p| p["event_id"].as_str().unwrap().to_string()).collect();
+    let got_ids: Vec<_> = got
+        .iter()
+        .map(|p| p["event_id"].as_str().unwrap().to_string())
+        .collect();
     for id in &ids {
         assert!(got_ids.contains(id), "{id} was lost");
     }
@@ -236,9 +320,17 @@ fn events_survive_a_failing_endpoint_and_keep_their_event_id() {
     receiver.set_mode(Mode::Ok);
     let got = receiver.wait_for(2, Duration::from_secs(20));
     assert_eq!(got.len(), 2);
-    let failed_ids: Vec<_> = receiver.pings().iter().filter(|p| p.answered == 500).map(|p| p.json()["event_id"].clone()).collect();
+    let failed_ids: Vec<_> = receiver
+        .pings()
+        .iter()
+        .filter(|p| p.answered == 500)
+        .map(|p| p.json()["event_id"].clone())
+        .collect();
     for id in failed_ids {
-        assert!(got.iter().any(|p| p["event_id"] == id), "a retry carries the same event_id");
+        assert!(
+            got.iter().any(|p| p["event_id"] == id),
+            "a retry carries the same event_id"
+        );
     }
 }
 
@@ -280,7 +372,11 @@ fn without_a_url_events_wait_and_go_out_once_one_is_set() {
     t.install(&["--global", "--ping-url", &receiver.url()]);
     let flush = t.run(&["flush"]);
     assert!(flush.status.success(), "{}", stdout(&flush));
-    assert!(stdout(&flush).contains("Delivered 2 event(s)"), "{}", stdout(&flush));
+    assert!(
+        stdout(&flush).contains("Delivered 2 event(s)"),
+        "{}",
+        stdout(&flush)
+    );
     assert_eq!(receiver.delivered().len(), 2);
 }
 
@@ -291,7 +387,11 @@ fn flush_reports_what_is_still_pending() {
     t.run_with_stdin(&["emit"], fixture("Stop.json").as_bytes());
     // Wait for the background sender to give up or hold the lock; flush either reports it busy
     // or tries itself and reports the pending event with the reason.
-    let out = t.cmd(&["flush"]).env("TELEMHQ_SENDER_LIFETIME_MS", "0").output().unwrap();
+    let out = t
+        .cmd(&["flush"])
+        .env("TELEMHQ_SENDER_LIFETIME_MS", "0")
+        .output()
+        .unwrap();
     let text = stdout(&out);
     assert!(text.contains("pending"), "{text}");
 }
@@ -305,11 +405,19 @@ fn the_queue_is_bounded_and_the_next_ping_says_how_many_were_dropped() {
         t.run_with_stdin(&["emit"], event.as_bytes());
     }
     assert_eq!(pending(&t), 1000);
-    let mut newest: Vec<_> = std::fs::read_dir(t.state_dir().join("queue")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut newest: Vec<_> = std::fs::read_dir(t.state_dir().join("queue"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     newest.sort();
-    let last: Value = serde_json::from_slice(&std::fs::read(newest.last().unwrap()).unwrap()).unwrap();
-    assert_eq!(last["payload"]["dropped_events"], 1, "the newest event carries the drop");
-    let first_dropping: Value = serde_json::from_slice(&std::fs::read(&newest[newest.len() - 3]).unwrap()).unwrap();
+    let last: Value =
+        serde_json::from_slice(&std::fs::read(newest.last().unwrap()).unwrap()).unwrap();
+    assert_eq!(
+        last["payload"]["dropped_events"], 1,
+        "the newest event carries the drop"
+    );
+    let first_dropping: Value =
+        serde_json::from_slice(&std::fs::read(&newest[newest.len() - 3]).unwrap()).unwrap();
     assert_eq!(first_dropping["payload"]["dropped_events"], 1);
 }
 
@@ -345,7 +453,10 @@ fn log_shows_the_exact_json_and_its_state() {
     }
     assert!(log.contains("delivered"), "{log}");
     let body = String::from_utf8(receiver.pings()[0].body.clone()).unwrap();
-    assert!(log.contains(&body), "log shows the bytes that were sent:\n{log}\n{body}");
+    assert!(
+        log.contains(&body),
+        "log shows the bytes that were sent:\n{log}\n{body}"
+    );
     assert_eq!(sent[0]["event"], "Stop");
 }
 
@@ -354,7 +465,9 @@ fn garbage_on_stdin_never_fails_and_never_prints() {
     let t = TestHome::new();
     let mut nested = "[".repeat(100_000);
     nested.push_str(&"]".repeat(100_000));
-    let mut huge = String::from(r#"{"hook_event_name":"PostToolUse","tool_name":"Write","tool_input":{"content":""#);
+    let mut huge = String::from(
+        r#"{"hook_event_name":"PostToolUse","tool_name":"Write","tool_input":{"content":""#,
+    );
     huge.push_str(&"x".repeat(20 * 1024 * 1024));
     huge.push_str(r#""}}"#);
     let binary: Vec<u8> = (0..65536u32).map(|i| (i * 7919 % 251) as u8).collect();
@@ -365,9 +478,15 @@ fn garbage_on_stdin_never_fails_and_never_prints() {
         ("truncated", fixture("Stop.json").as_bytes()[..100].to_vec()),
         ("not an object", b"[1,2,3]".to_vec()),
         ("deeply nested", nested.into_bytes()),
-        ("deeply nested value", format!(r#"{{"hook_event_name":"Stop","x":{}}}"#, "[".repeat(50_000)).into_bytes()),
+        (
+            "deeply nested value",
+            format!(r#"{{"hook_event_name":"Stop","x":{}}}"#, "[".repeat(50_000)).into_bytes(),
+        ),
         ("huge", huge.into_bytes()),
-        ("invalid utf-8 in a string", b"{\"hook_event_name\":\"Stop\",\"cwd\":\"\xff\xfe\"}".to_vec()),
+        (
+            "invalid utf-8 in a string",
+            b"{\"hook_event_name\":\"Stop\",\"cwd\":\"\xff\xfe\"}".to_vec(),
+        ),
     ];
     for (name, input) in cases {
         let start = Instant::now();
@@ -375,17 +494,27 @@ fn garbage_on_stdin_never_fails_and_never_prints() {
         assert_eq!(out.status.code(), Some(0), "{name}");
         assert!(out.stdout.is_empty(), "{name}: stdout");
         assert!(out.stderr.is_empty(), "{name}: stderr {}", stderr(&out));
-        assert!(start.elapsed() < Duration::from_secs(5), "{name} took {:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{name} took {:?}",
+            start.elapsed()
+        );
     }
 }
 
 #[test]
 fn a_huge_event_still_pings_with_the_fields_read_before_the_bound() {
     let t = TestHome::new();
-    let mut huge = String::from(r#"{"session_id":"abc","cwd":"/w/api","hook_event_name":"PostToolUse","tool_name":"Write","tool_use_id":"toolu_1","tool_input":{"content":""#);
+    let mut huge = String::from(
+        r#"{"session_id":"abc","cwd":"/w/api","hook_event_name":"PostToolUse","tool_name":"Write","tool_use_id":"toolu_1","tool_input":{"content":""#,
+    );
     huge.push_str(&"x".repeat(10 * 1024 * 1024));
     huge.push_str(r#""}}"#);
-    let p: Value = serde_json::from_slice(&t.run_with_stdin(&["emit", "--print"], huge.as_bytes()).stdout).unwrap();
+    let p: Value = serde_json::from_slice(
+        &t.run_with_stdin(&["emit", "--print"], huge.as_bytes())
+            .stdout,
+    )
+    .unwrap();
     assert_eq!(p["event"], "PostToolUse");
     assert_eq!(p["tool_name"], "Write");
     assert_eq!(p["tool_use_id"], "toolu_1");

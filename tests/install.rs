@@ -72,7 +72,10 @@ fn global_install_follows_claude_config_dir() {
     let t = t.env("CLAUDE_CONFIG_DIR", custom.to_str().unwrap());
     t.install(&["--global"]);
     assert!(custom.join("settings.json").exists());
-    assert!(custom.join("hooks/telemhq").exists(), "the hook link lives in the config dir");
+    assert!(
+        custom.join("hooks/telemhq").exists(),
+        "the hook link lives in the config dir"
+    );
     assert!(!t.global_settings().exists());
 }
 
@@ -81,7 +84,11 @@ fn repo_install_finds_the_repository_root_from_a_subfolder() {
     let t = TestHome::new();
     let sub = t.repo.join("src/deep");
     fs::create_dir_all(&sub).unwrap();
-    let out = t.cmd(&["install", "--repo"]).current_dir(&sub).output().unwrap();
+    let out = t
+        .cmd(&["install", "--repo"])
+        .current_dir(&sub)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(t.repo_settings().exists());
     assert!(!sub.join(".claude").exists());
@@ -100,9 +107,17 @@ fn repo_install_outside_a_repository_is_a_clear_error() {
     let t = TestHome::new();
     let outside = t.dir.path().join("not-a-repo");
     fs::create_dir_all(&outside).unwrap();
-    let out = t.cmd(&["install", "--repo"]).current_dir(&outside).output().unwrap();
+    let out = t
+        .cmd(&["install", "--repo"])
+        .current_dir(&outside)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("not inside a git repository"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not inside a git repository"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!outside.join(".claude").exists());
 }
 
@@ -121,14 +136,20 @@ fn tool_activity_adds_the_tool_blocks_with_their_matchers() {
     t.install(&["--global", "--tool-activity"]);
     let doc = json(&t.global_settings());
     let groups = |e: &str| doc["hooks"][e].as_array().unwrap().clone();
-    assert_eq!(groups("PostToolUse")[0]["matcher"], "Bash|Edit|MultiEdit|Write");
+    assert_eq!(
+        groups("PostToolUse")[0]["matcher"],
+        "Bash|Edit|MultiEdit|Write"
+    );
     assert_eq!(groups("PostToolUseFailure")[0]["matcher"], "*");
     assert_eq!(groups("StopFailure")[0]["matcher"], "*");
     for e in ["Stop", "StopFailure", "PostToolUse", "PostToolUseFailure"] {
         let h = &groups(e)[0]["hooks"][0];
         assert_eq!(h["type"], "command");
         assert_eq!(h["command"], COMMAND);
-        assert!(h["timeout"].as_u64().is_some_and(|s| s > 0 && s <= 30), "{e} has a timeout in seconds");
+        assert!(
+            h["timeout"].as_u64().is_some_and(|s| s > 0 && s <= 30),
+            "{e} has a timeout in seconds"
+        );
     }
 }
 
@@ -142,7 +163,10 @@ fn install_again_without_the_flag_keeps_tool_activity_and_no_flag_removes_it() {
     assert!(stderr(&out).contains("already up to date"));
     t.install(&["--global", "--no-tool-activity"]);
     let doc = json(&t.global_settings());
-    assert!(doc["hooks"].get("PostToolUse").is_none(), "the array install created is gone");
+    assert!(
+        doc["hooks"].get("PostToolUse").is_none(),
+        "the array install created is gone"
+    );
     assert!(doc["hooks"].get("PostToolUseFailure").is_none());
     assert_eq!(telemhq_handlers(&doc, "Stop").len(), 1);
 }
@@ -154,7 +178,10 @@ fn the_command_is_identical_in_every_scope_and_holds_no_home_path() {
     t.install(&["--repo", "--tool-activity"]);
     let home = t.home.to_str().unwrap();
     let repo_text = read(&t.repo_settings());
-    assert!(!repo_text.contains(home), "a committed file must not name this user's home");
+    assert!(
+        !repo_text.contains(home),
+        "a committed file must not name this user's home"
+    );
     for path in [t.global_settings(), t.repo_settings()] {
         let doc = json(&path);
         for e in ["Stop", "StopFailure", "PostToolUse", "PostToolUseFailure"] {
@@ -169,7 +196,10 @@ fn the_installed_command_reaches_telemhq_without_the_users_path() {
     let t = TestHome::new();
     t.install(&["--global", "--ping-url", &receiver.url()]);
     let doc = json(&t.global_settings());
-    let command = telemhq_handlers(&doc, "Stop")[0]["command"].as_str().unwrap().to_string();
+    let command = telemhq_handlers(&doc, "Stop")[0]["command"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // As Claude Code runs it: /bin/sh -c, no login profile, a PATH without telemhq.
     let mut child = Command::new("/bin/sh")
         .args(["-c", &command])
@@ -182,12 +212,21 @@ fn the_installed_command_reaches_telemhq_without_the_users_path() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(common::fixture("Stop.json").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(common::fixture("Stop.json").as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     assert!(out.stdout.is_empty());
     let got = receiver.wait_for(1, std::time::Duration::from_secs(10));
-    assert_eq!(got.len(), 1, "the ping arrived through the installed command");
+    assert_eq!(
+        got.len(),
+        1,
+        "the ping arrived through the installed command"
+    );
     assert_eq!(got[0]["event"], "Stop");
 }
 
@@ -195,8 +234,16 @@ fn the_installed_command_reaches_telemhq_without_the_users_path() {
 fn the_hooks_folder_is_private_and_a_loose_one_is_tightened() {
     let t = TestHome::new();
     fs::create_dir_all(t.claude_dir().join("hooks")).unwrap();
-    fs::set_permissions(t.claude_dir().join("hooks"), fs::Permissions::from_mode(0o755)).unwrap();
-    let out = t.install(&["--global", "--ping-url", "https://telemhq.example/ping/abcdefghijkl"]);
+    fs::set_permissions(
+        t.claude_dir().join("hooks"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let out = t.install(&[
+        "--global",
+        "--ping-url",
+        "https://telemhq.example/ping/abcdefghijkl",
+    ]);
     assert_eq!(mode(&t.claude_dir().join("hooks")), 0o700);
     assert!(stderr(&out).contains("Tightened"), "{}", stderr(&out));
     assert_eq!(mode(&t.state_dir()), 0o700);
@@ -221,16 +268,25 @@ fn the_ping_url_is_stored_privately_and_never_in_settings_nor_printed_in_full() 
 
 #[test]
 fn the_ping_url_can_come_from_the_environment() {
-    let t = TestHome::new().env("TELEMHQ_PING_URL", "https://telemhq.example/ping/fromenv123456");
+    let t = TestHome::new().env(
+        "TELEMHQ_PING_URL",
+        "https://telemhq.example/ping/fromenv123456",
+    );
     t.install(&["--global"]);
     let config = json(&t.state_dir().join("config.json"));
-    assert_eq!(config["ping_url"], "https://telemhq.example/ping/fromenv123456");
+    assert_eq!(
+        config["ping_url"],
+        "https://telemhq.example/ping/fromenv123456"
+    );
 }
 
 #[test]
 fn bad_ping_urls_are_refused_and_nothing_is_written() {
     for (url, says) in [
-        ("https://telemhq.example/ping/YOUR_TRACKING_TOKEN", "placeholder"),
+        (
+            "https://telemhq.example/ping/YOUR_TRACKING_TOKEN",
+            "placeholder",
+        ),
         ("http://telemhq.example/ping/abc", "https"),
         ("not a url", "not a valid URL"),
     ] {
@@ -248,8 +304,15 @@ fn bad_ping_urls_are_refused_and_nothing_is_written() {
 fn without_a_ping_url_hooks_are_installed_and_it_says_events_stay_local() {
     let t = TestHome::new();
     let out = t.install(&["--global"]);
-    assert!(stderr(&out).contains("events stay on this machine"), "{}", stderr(&out));
-    assert_eq!(telemhq_handlers(&json(&t.global_settings()), "Stop").len(), 1);
+    assert!(
+        stderr(&out).contains("events stay on this machine"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        telemhq_handlers(&json(&t.global_settings()), "Stop").len(),
+        1
+    );
 }
 
 #[test]
@@ -261,10 +324,23 @@ fn everything_else_in_the_file_stays_as_it_was() {
     let text = read(&t.global_settings());
     let doc: Value = serde_json::from_str(&text).unwrap();
     let keys: Vec<_> = doc.as_object().unwrap().keys().cloned().collect();
-    assert_eq!(keys, ["model", "permissions", "hooks", "zzz"], "key order kept");
-    assert_eq!(doc["hooks"]["Stop"][0]["hooks"][0]["command"], "notify-send done", "other hooks kept");
-    assert!(text.contains("\"allow\": [\"Bash(ls:*)\"]"), "untouched parts keep their exact bytes");
-    assert!(text.contains("\n                        \"command\": \"\\\"${CLAUDE"), "4-space indentation followed");
+    assert_eq!(
+        keys,
+        ["model", "permissions", "hooks", "zzz"],
+        "key order kept"
+    );
+    assert_eq!(
+        doc["hooks"]["Stop"][0]["hooks"][0]["command"], "notify-send done",
+        "other hooks kept"
+    );
+    assert!(
+        text.contains("\"allow\": [\"Bash(ls:*)\"]"),
+        "untouched parts keep their exact bytes"
+    );
+    assert!(
+        text.contains("\n                        \"command\": \"\\\"${CLAUDE"),
+        "4-space indentation followed"
+    );
     assert!(!text.ends_with('\n'), "no trailing newline added");
     assert_eq!(mode(&t.global_settings()), 0o640, "mode kept");
     insta::assert_snapshot!("merged_user_settings", text);
@@ -276,7 +352,10 @@ fn tab_indentation_is_followed() {
     t.write_global("{\n\t\"model\": \"opus\"\n}\n");
     t.install(&["--global"]);
     let text = read(&t.global_settings());
-    assert!(text.starts_with("{\n\t\"model\": \"opus\",\n\t\"hooks\": {\n\t\t\"Stop\": ["), "{text}");
+    assert!(
+        text.starts_with("{\n\t\"model\": \"opus\",\n\t\"hooks\": {\n\t\t\"Stop\": ["),
+        "{text}"
+    );
     assert!(text.ends_with("}\n"));
 }
 
@@ -290,7 +369,11 @@ fn a_second_identical_run_changes_nothing_and_says_so() {
     let out = t.install(&["--global", "--tool-activity"]);
     assert_eq!(read(&t.global_settings()), first);
     assert!(stderr(&out).contains("already up to date"));
-    assert_eq!(fs::read_dir(t.state_dir().join("backups")).unwrap().count(), backups, "no new backup");
+    assert_eq!(
+        fs::read_dir(t.state_dir().join("backups")).unwrap().count(),
+        backups,
+        "no new backup"
+    );
 }
 
 #[test]
@@ -302,8 +385,17 @@ fn a_symlinked_settings_file_is_updated_through_the_link() {
     fs::create_dir_all(t.claude_dir()).unwrap();
     std::os::unix::fs::symlink(dotfiles.join("claude.json"), t.global_settings()).unwrap();
     t.install(&["--global"]);
-    assert!(fs::symlink_metadata(t.global_settings()).unwrap().file_type().is_symlink(), "the link is kept");
-    assert_eq!(telemhq_handlers(&json(&dotfiles.join("claude.json")), "Stop").len(), 1);
+    assert!(
+        fs::symlink_metadata(t.global_settings())
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link is kept"
+    );
+    assert_eq!(
+        telemhq_handlers(&json(&dotfiles.join("claude.json")), "Stop").len(),
+        1
+    );
 }
 
 #[test]
@@ -312,9 +404,19 @@ fn the_backup_is_kept_in_the_private_folder_not_beside_the_file() {
     fs::create_dir_all(t.repo.join(".claude")).unwrap();
     fs::write(t.repo_settings(), "{\"model\": \"x\"}\n").unwrap();
     let out = t.install(&["--repo"]);
-    let beside: Vec<_> = fs::read_dir(t.repo.join(".claude")).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(beside, ["settings.json"], "nothing else next to a committed file");
-    let backups: Vec<_> = fs::read_dir(t.state_dir().join("backups")).unwrap().map(|e| e.unwrap().path()).collect();
+    let beside: Vec<_> = fs::read_dir(t.repo.join(".claude"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        beside,
+        ["settings.json"],
+        "nothing else next to a committed file"
+    );
+    let backups: Vec<_> = fs::read_dir(t.state_dir().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(backups.len(), 1);
     assert_eq!(read(&backups[0]), "{\"model\": \"x\"}\n");
     assert_eq!(mode(&backups[0]), 0o600);
@@ -327,8 +429,15 @@ fn eight_concurrent_installs_leave_exactly_one_entry_per_event() {
     t.write_global(USER_SETTINGS);
     let children: Vec<_> = (0..8)
         .map(|i| {
-            let args: &[&str] = if i % 2 == 0 { &["install", "--global", "--tool-activity"] } else { &["install", "--global"] };
-            t.cmd(args).stderr(std::process::Stdio::piped()).spawn().unwrap()
+            let args: &[&str] = if i % 2 == 0 {
+                &["install", "--global", "--tool-activity"]
+            } else {
+                &["install", "--global"]
+            };
+            t.cmd(args)
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
         })
         .collect();
     for child in children {
@@ -339,25 +448,43 @@ fn eight_concurrent_installs_leave_exactly_one_entry_per_event() {
     for e in ["Stop", "StopFailure", "PostToolUse", "PostToolUseFailure"] {
         assert_eq!(telemhq_handlers(&doc, e).len(), 1, "{e}");
     }
-    assert_eq!(doc["hooks"]["Stop"][0]["hooks"][0]["command"], "notify-send done");
+    assert_eq!(
+        doc["hooks"]["Stop"][0]["hooks"][0]["command"],
+        "notify-send done"
+    );
 }
 
 #[test]
 fn dry_run_shows_the_change_and_changes_nothing_at_all() {
     let t = TestHome::new();
     t.write_global(USER_SETTINGS);
-    let out = t.run(&["install", "--global", "--tool-activity", "--dry-run", "--ping-url", "https://telemhq.example/ping/abcdefghijkl"]);
+    let out = t.run(&[
+        "install",
+        "--global",
+        "--tool-activity",
+        "--dry-run",
+        "--ping-url",
+        "https://telemhq.example/ping/abcdefghijkl",
+    ]);
     assert!(out.status.success());
     assert_eq!(read(&t.global_settings()), USER_SETTINGS);
     assert!(!t.claude_dir().join("hooks").exists(), "not even folders");
-    let shown = stdout(&out).replace(t.home.to_str().unwrap(), "[HOME]").replace(common::BIN, "[BIN]");
+    let shown = stdout(&out)
+        .replace(t.home.to_str().unwrap(), "[HOME]")
+        .replace(common::BIN, "[BIN]");
     assert!(!shown.contains("abcdefghijkl"));
     insta::assert_snapshot!("dry_run_preview", shown);
 }
 
 #[test]
 fn uninstall_gives_back_the_original_bytes() {
-    for original in [USER_SETTINGS, "{}", "{\n\t\"a\": 1\n}\n", "{\"compact\":true,\"hooks\":{}}", "{\r\n  \"crlf\": \"é\"\r\n}\r\n"] {
+    for original in [
+        USER_SETTINGS,
+        "{}",
+        "{\n\t\"a\": 1\n}\n",
+        "{\"compact\":true,\"hooks\":{}}",
+        "{\r\n  \"crlf\": \"é\"\r\n}\r\n",
+    ] {
         let t = TestHome::new();
         t.write_global(original);
         t.install(&["--global", "--tool-activity"]);
@@ -376,7 +503,10 @@ fn uninstall_removes_a_file_that_install_created() {
     let out = t.run(&["uninstall", "--repo"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!t.repo_settings().exists());
-    assert!(!t.repo.join(".claude").exists(), "the folder install created is gone too");
+    assert!(
+        !t.repo.join(".claude").exists(),
+        "the folder install created is gone too"
+    );
 }
 
 #[test]
@@ -386,14 +516,27 @@ fn uninstall_keeps_changes_made_in_between() {
     t.install(&["--global"]);
     let mut doc = json(&t.global_settings());
     doc["theme"] = "dark".into();
-    doc["hooks"]["StopFailure"][0]["hooks"].as_array_mut().unwrap().push(serde_json::json!({"type": "command", "command": "mine"}));
-    fs::write(t.global_settings(), serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    doc["hooks"]["StopFailure"][0]["hooks"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"type": "command", "command": "mine"}));
+    fs::write(
+        t.global_settings(),
+        serde_json::to_string_pretty(&doc).unwrap(),
+    )
+    .unwrap();
     t.run(&["uninstall", "--global"]);
     let after = json(&t.global_settings());
     assert_eq!(after["theme"], "dark");
-    assert_eq!(after["hooks"]["StopFailure"][0]["hooks"], serde_json::json!([{"type": "command", "command": "mine"}]));
+    assert_eq!(
+        after["hooks"]["StopFailure"][0]["hooks"],
+        serde_json::json!([{"type": "command", "command": "mine"}])
+    );
     assert!(telemhq_handlers(&after, "Stop").is_empty());
-    assert_eq!(after["hooks"]["Stop"][0]["hooks"][0]["command"], "notify-send done");
+    assert_eq!(
+        after["hooks"]["Stop"][0]["hooks"][0]["command"],
+        "notify-send done"
+    );
 }
 
 #[test]
@@ -403,14 +546,21 @@ fn uninstall_dry_run_changes_nothing() {
     let before = read(&t.global_settings());
     let out = t.run(&["uninstall", "--global", "--dry-run"]);
     assert!(out.status.success());
-    assert!(stdout(&out).contains("-            \"hooks\"") || stdout(&out).contains("telemhq"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("-            \"hooks\"") || stdout(&out).contains("telemhq"),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(read(&t.global_settings()), before);
 }
 
 #[test]
 fn files_that_are_not_strict_json_get_a_located_error_and_stay_untouched() {
     let cases = [
-        ("{\n  // my comment\n  \"a\": 1\n}\n", ":2:3: comments are not allowed"),
+        (
+            "{\n  // my comment\n  \"a\": 1\n}\n",
+            ":2:3: comments are not allowed",
+        ),
         ("{\n  \"a\": 1,\n}\n", ":3:1: trailing comma"),
         ("\u{feff}{\"a\": 1}", ":1:1: starts with a byte-order mark"),
         ("{\n  \"a\": [1, 2", ":2:12: the file ends too early"),
@@ -423,7 +573,10 @@ fn files_that_are_not_strict_json_get_a_located_error_and_stay_untouched() {
             assert_eq!(out.status.code(), Some(1), "{text:?}");
             let err = stderr(&out);
             let expected = format!("{}{says}", t.global_settings().display());
-            assert!(err.contains(&expected), "{text:?}: wanted {expected:?} in {err}");
+            assert!(
+                err.contains(&expected),
+                "{text:?}: wanted {expected:?} in {err}"
+            );
             assert!(err.contains("Claude Code silently ignores"), "{err}");
             assert_eq!(read(&t.global_settings()), text);
             assert!(!t.claude_dir().join("hooks").exists());
@@ -436,7 +589,10 @@ fn wrong_shapes_name_the_json_path() {
     for (text, path) in [
         (r#"{"hooks": []}"#, "at hooks:"),
         (r#"{"hooks": {"Stop": {"command": "x"}}}"#, "at hooks.Stop:"),
-        (r#"{"hooks": {"Stop": [{"matcher": "*"}]}}"#, "at hooks.Stop[0].hooks:"),
+        (
+            r#"{"hooks": {"Stop": [{"matcher": "*"}]}}"#,
+            "at hooks.Stop[0].hooks:",
+        ),
         (r#"[1, 2]"#, "at (the top level):"),
     ] {
         let t = TestHome::new();
@@ -444,7 +600,11 @@ fn wrong_shapes_name_the_json_path() {
         let out = t.run(&["install", "--global"]);
         assert!(!out.status.success());
         assert!(stderr(&out).contains(path), "{text}: {}", stderr(&out));
-        assert!(stderr(&out).contains(&t.global_settings().display().to_string()), "names the file: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&t.global_settings().display().to_string()),
+            "names the file: {}",
+            stderr(&out)
+        );
         assert_eq!(read(&t.global_settings()), text);
     }
 }
@@ -456,16 +616,30 @@ fn an_unreadable_settings_path_names_the_path_and_why() {
     let out = t.run(&["install", "--global"]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains(&format!("cannot read {}", t.global_settings().display())), "{err}");
+    assert!(
+        err.contains(&format!("cannot read {}", t.global_settings().display())),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_missing_home_folder_is_named() {
     let t = TestHome::new();
     let gone = t.dir.path().join("no-such-home");
-    let out = t.cmd(&["install", "--global"]).env("HOME", &gone).output().unwrap();
+    let out = t
+        .cmd(&["install", "--global"])
+        .env("HOME", &gone)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(stderr(&out).contains(&format!("your home folder {} does not exist", gone.display())), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "your home folder {} does not exist",
+            gone.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
     assert!(!gone.exists());
 }
 
@@ -477,6 +651,10 @@ fn an_unwritable_folder_names_the_path_and_leaves_the_file() {
     fs::write(t.claude_dir().join("hooks"), "not a folder").unwrap();
     let out = t.run(&["install", "--global"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains(&t.claude_dir().join("hooks").display().to_string()), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&t.claude_dir().join("hooks").display().to_string()),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(read(&t.global_settings()), USER_SETTINGS);
 }

@@ -20,31 +20,53 @@ fn value() -> impl Strategy<Value = Value> {
     leaf().prop_recursive(4, 32, 5, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-            prop::collection::vec(("\\PC{1,8}", inner), 0..4).prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+            prop::collection::vec(("\\PC{1,8}", inner), 0..4)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
         ]
     })
 }
 
 /// Hooks a user might have: other commands, in the same events telemhq uses and others.
 fn user_hooks() -> impl Strategy<Value = Value> {
-    let events = prop::sample::select(vec!["Stop", "StopFailure", "PostToolUse", "PreToolUse", "SessionStart"]);
-    prop::collection::vec((events, "[a-z ]{1,10}", prop::option::of("[A-Za-z|*]{1,6}")), 0..4).prop_map(|items| {
+    let events = prop::sample::select(vec![
+        "Stop",
+        "StopFailure",
+        "PostToolUse",
+        "PreToolUse",
+        "SessionStart",
+    ]);
+    prop::collection::vec(
+        (events, "[a-z ]{1,10}", prop::option::of("[A-Za-z|*]{1,6}")),
+        0..4,
+    )
+    .prop_map(|items| {
         let mut hooks = Map::new();
         for (event, command, matcher) in items {
             let mut group = json!({"hooks": [{"type": "command", "command": command}]});
             if let Some(m) = matcher {
                 group["matcher"] = json!(m);
             }
-            hooks.entry(event.to_string()).or_insert_with(|| json!([])).as_array_mut().unwrap().push(group);
+            hooks
+                .entry(event.to_string())
+                .or_insert_with(|| json!([]))
+                .as_array_mut()
+                .unwrap()
+                .push(group);
         }
         Value::Object(hooks)
     })
 }
 
 fn document() -> impl Strategy<Value = (String, Value)> {
-    (prop::collection::vec(("[a-zA-Zé日本_]{1,8}", value()), 0..5), prop::option::of(user_hooks()), 0..3usize, any::<bool>()).prop_map(
-        |(members, hooks, indent, trailing_newline)| {
-            let mut doc: Map<String, Value> = members.into_iter().filter(|(k, _)| k != "hooks").collect();
+    (
+        prop::collection::vec(("[a-zA-Zé日本_]{1,8}", value()), 0..5),
+        prop::option::of(user_hooks()),
+        0..3usize,
+        any::<bool>(),
+    )
+        .prop_map(|(members, hooks, indent, trailing_newline)| {
+            let mut doc: Map<String, Value> =
+                members.into_iter().filter(|(k, _)| k != "hooks").collect();
             if let Some(h) = hooks {
                 doc.insert("hooks".into(), h);
             }
@@ -59,12 +81,14 @@ fn document() -> impl Strategy<Value = (String, Value)> {
                 text.push('\n');
             }
             (text, doc)
-        },
-    )
+        })
 }
 
 fn file(text: &str) -> SettingsFile {
-    SettingsFile { text: Some(text.to_string()), value: parse_strict(text).unwrap() }
+    SettingsFile {
+        text: Some(text.to_string()),
+        value: parse_strict(text).unwrap(),
+    }
 }
 
 proptest! {

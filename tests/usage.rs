@@ -40,10 +40,18 @@ fn tool_result(pid: &str) -> Value {
            "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "output"}]}})
 }
 
-fn assistant(id: &str, model: &str, tokens: [u64; 4], tools: &[(&str, &str)], sidechain: bool) -> Value {
+fn assistant(
+    id: &str,
+    model: &str,
+    tokens: [u64; 4],
+    tools: &[(&str, &str)],
+    sidechain: bool,
+) -> Value {
     let mut content = vec![json!({"type": "text", "text": "words"})];
     for (tool_id, name) in tools {
-        content.push(json!({"type": "tool_use", "id": tool_id, "name": name, "input": {"command": "ls"}}));
+        content.push(
+            json!({"type": "tool_use", "id": tool_id, "name": name, "input": {"command": "ls"}}),
+        );
     }
     json!({"type": "assistant", "isSidechain": sidechain, "timestamp": "2026-11-24T00:00:02.000Z",
            "message": {"id": id, "model": model, "role": "assistant", "content": content,
@@ -65,17 +73,24 @@ fn write_transcript(dir: &Path, lines: &[Value], tail: &str) -> std::path::PathB
 fn the_fixture_turn_gives_its_exact_usage() {
     let t = TestHome::new();
     let transcript = data("claude-code-2.1.328/transcript-tool-turn.jsonl");
-    let mut event: Value = serde_json::from_str(&fixture("transcript-tool-turn.stop.json")).unwrap();
+    let mut event: Value =
+        serde_json::from_str(&fixture("transcript-tool-turn.stop.json")).unwrap();
     event["transcript_path"] = json!(transcript);
     let p = payload(&t, &event.to_string());
     assert_eq!(p["model"], "claude-opus-5-5");
-    assert_eq!(p["usage"], json!({"input_tokens": 2468, "output_tokens": 84, "cache_creation_input_tokens": 200, "cache_read_input_tokens": 400}));
+    assert_eq!(
+        p["usage"],
+        json!({"input_tokens": 2468, "output_tokens": 84, "cache_creation_input_tokens": 200, "cache_read_input_tokens": 400})
+    );
     assert_eq!(p["api_calls"], 2);
     assert_eq!(p["tool_calls"], json!({"Bash": 1}));
     assert_eq!(p["claude_code_version"], "2.1.328");
     assert_eq!(p["session_cost_usd"], 0.012632);
     assert!(p["turn_duration_ms"].as_i64().unwrap() > 0);
-    assert!(p.get("models").is_none(), "one model: no per-model breakdown");
+    assert!(
+        p.get("models").is_none(),
+        "one model: no per-model breakdown"
+    );
 }
 
 #[test]
@@ -83,17 +98,38 @@ fn only_the_events_turn_counts() {
     let t = TestHome::new();
     let lines = [
         prompt("p1", "2026-11-24T00:00:00.000Z"),
-        assistant("m1", "claude-opus-5-5", [1000, 10, 0, 0], &[("t1", "Read")], false),
+        assistant(
+            "m1",
+            "claude-opus-5-5",
+            [1000, 10, 0, 0],
+            &[("t1", "Read")],
+            false,
+        ),
         prompt("p2", "2026-11-24T00:01:00.000Z"),
-        assistant("m2", "claude-opus-5-5", [5, 6, 7, 8], &[("t2", "Bash")], false),
+        assistant(
+            "m2",
+            "claude-opus-5-5",
+            [5, 6, 7, 8],
+            &[("t2", "Bash")],
+            false,
+        ),
         tool_result("p2"),
-        assistant("m3", "claude-opus-5-5", [1, 2, 3, 4], &[("t3", "Bash"), ("t4", "Edit")], false),
+        assistant(
+            "m3",
+            "claude-opus-5-5",
+            [1, 2, 3, 4],
+            &[("t3", "Bash"), ("t4", "Edit")],
+            false,
+        ),
         prompt("p3", "2026-11-24T00:02:00.000Z"),
         assistant("m4", "claude-opus-5-5", [900, 900, 900, 900], &[], false),
     ];
     let path = write_transcript(t.dir.path(), &lines, "");
     let p = payload(&t, &stop_event(&path, Some("p2"), "Stop"));
-    assert_eq!(p["usage"], json!({"input_tokens": 6, "output_tokens": 8, "cache_creation_input_tokens": 10, "cache_read_input_tokens": 12}));
+    assert_eq!(
+        p["usage"],
+        json!({"input_tokens": 6, "output_tokens": 8, "cache_creation_input_tokens": 10, "cache_read_input_tokens": 12})
+    );
     assert_eq!(p["api_calls"], 2);
     assert_eq!(p["tool_calls"], json!({"Bash": 2, "Edit": 1}));
     // Without a prompt_id: the last prompt's turn.
@@ -108,13 +144,28 @@ fn a_message_written_on_several_lines_counts_once() {
     let lines = [
         prompt("p1", "2026-11-24T00:00:00.000Z"),
         assistant("m1", "claude-opus-5-5", [100, 1, 10, 20], &[], false),
-        assistant("m1", "claude-opus-5-5", [100, 1, 10, 20], &[("t1", "Bash")], false),
-        assistant("m1", "claude-opus-5-5", [100, 50, 10, 20], &[("t2", "Write")], false),
+        assistant(
+            "m1",
+            "claude-opus-5-5",
+            [100, 1, 10, 20],
+            &[("t1", "Bash")],
+            false,
+        ),
+        assistant(
+            "m1",
+            "claude-opus-5-5",
+            [100, 50, 10, 20],
+            &[("t2", "Write")],
+            false,
+        ),
     ];
     let path = write_transcript(t.dir.path(), &lines, "");
     let p = payload(&t, &stop_event(&path, Some("p1"), "Stop"));
     assert_eq!(p["api_calls"], 1);
-    assert_eq!(p["usage"], json!({"input_tokens": 100, "output_tokens": 50, "cache_creation_input_tokens": 10, "cache_read_input_tokens": 20}));
+    assert_eq!(
+        p["usage"],
+        json!({"input_tokens": 100, "output_tokens": 50, "cache_creation_input_tokens": 10, "cache_read_input_tokens": 20})
+    );
     assert_eq!(p["tool_calls"], json!({"Bash": 1, "Write": 1}));
 }
 
@@ -131,7 +182,10 @@ fn several_models_are_broken_down_and_the_last_one_is_the_model() {
     let path = write_transcript(t.dir.path(), &lines, "");
     let p = payload(&t, &stop_event(&path, Some("p1"), "Stop"));
     assert_eq!(p["model"], "claude-opus-5-5");
-    assert_eq!(p["models"]["claude-haiku-5"], json!({"input_tokens": 40, "output_tokens": 4, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "api_calls": 2}));
+    assert_eq!(
+        p["models"]["claude-haiku-5"],
+        json!({"input_tokens": 40, "output_tokens": 4, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "api_calls": 2})
+    );
     assert_eq!(p["models"]["claude-opus-5-5"]["input_tokens"], 60);
     assert_eq!(p["usage"]["input_tokens"], 100);
 }
@@ -141,8 +195,20 @@ fn sidechain_lines_are_not_the_main_turn() {
     let t = TestHome::new();
     let lines = [
         prompt("p1", "2026-11-24T00:00:00.000Z"),
-        assistant("m1", "claude-opus-5-5", [10, 1, 0, 0], &[("t1", "Task")], false),
-        assistant("s1", "claude-haiku-5", [500, 500, 0, 0], &[("t2", "Grep")], true),
+        assistant(
+            "m1",
+            "claude-opus-5-5",
+            [10, 1, 0, 0],
+            &[("t1", "Task")],
+            false,
+        ),
+        assistant(
+            "s1",
+            "claude-haiku-5",
+            [500, 500, 0, 0],
+            &[("t2", "Grep")],
+            true,
+        ),
         assistant("m2", "claude-opus-5-5", [20, 2, 0, 0], &[], false),
     ];
     let path = write_transcript(t.dir.path(), &lines, "");
@@ -160,7 +226,11 @@ fn a_cut_last_line_and_lines_that_are_not_json_are_skipped() {
         json!("not an object"),
         assistant("m1", "claude-opus-5-5", [10, 1, 0, 0], &[], false),
     ];
-    let path = write_transcript(t.dir.path(), &lines, "this is not json\n{\"type\":\"assistant\",\"message\":{\"id\":\"m9\",\"usage\":{\"input_tok");
+    let path = write_transcript(
+        t.dir.path(),
+        &lines,
+        "this is not json\n{\"type\":\"assistant\",\"message\":{\"id\":\"m9\",\"usage\":{\"input_tok",
+    );
     let p = payload(&t, &stop_event(&path, Some("p1"), "Stop"));
     assert_eq!(p["api_calls"], 1);
     assert_eq!(p["usage"]["input_tokens"], 10);
@@ -169,16 +239,30 @@ fn a_cut_last_line_and_lines_that_are_not_json_are_skipped() {
 #[test]
 fn a_missing_or_unfamiliar_transcript_gives_a_ping_without_usage() {
     let t = TestHome::new();
-    for path in [t.dir.path().join("missing.jsonl"), t.dir.path().to_path_buf()] {
+    for path in [
+        t.dir.path().join("missing.jsonl"),
+        t.dir.path().to_path_buf(),
+    ] {
         let p = payload(&t, &stop_event(&path, Some("p1"), "Stop"));
         assert_eq!(p["event"], "Stop");
         assert!(p.get("usage").is_none() && p.get("model").is_none());
     }
-    let odd = write_transcript(t.dir.path(), &[json!({"something": "else"}), json!([1, 2])], "\u{0}\u{1}binary");
+    let odd = write_transcript(
+        t.dir.path(),
+        &[json!({"something": "else"}), json!([1, 2])],
+        "\u{0}\u{1}binary",
+    );
     let p = payload(&t, &stop_event(&odd, Some("p1"), "Stop"));
     assert!(p.get("usage").is_none());
     // A prompt id that is not in the transcript: nothing from other turns is counted.
-    let other = write_transcript(t.dir.path(), &[prompt("p1", "2026-11-24T00:00:00.000Z"), assistant("m1", "claude-opus-5-5", [1, 1, 1, 1], &[], false)], "");
+    let other = write_transcript(
+        t.dir.path(),
+        &[
+            prompt("p1", "2026-11-24T00:00:00.000Z"),
+            assistant("m1", "claude-opus-5-5", [1, 1, 1, 1], &[], false),
+        ],
+        "",
+    );
     let p = payload(&t, &stop_event(&other, Some("nope"), "Stop"));
     assert!(p.get("usage").is_none(), "{p}");
 }
@@ -210,34 +294,80 @@ fn a_long_transcript_is_read_only_back_to_the_turn() {
     let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
     let blob = json!({"type": "api-request-blob", "message": "y".repeat(600_000)}).to_string();
     for i in 0..64 {
-        writeln!(f, "{}", prompt(&format!("old{i}"), "2026-11-23T00:00:00.000Z")).unwrap();
+        writeln!(
+            f,
+            "{}",
+            prompt(&format!("old{i}"), "2026-11-23T00:00:00.000Z")
+        )
+        .unwrap();
         writeln!(f, "{blob}").unwrap();
-        writeln!(f, "{}", assistant(&format!("old{i}"), "claude-opus-5-5", [7, 7, 7, 7], &[], false)).unwrap();
+        writeln!(
+            f,
+            "{}",
+            assistant(
+                &format!("old{i}"),
+                "claude-opus-5-5",
+                [7, 7, 7, 7],
+                &[],
+                false
+            )
+        )
+        .unwrap();
     }
     writeln!(f, "{}", prompt("now", "2026-11-24T00:00:00.000Z")).unwrap();
     writeln!(f, "{blob}").unwrap();
-    writeln!(f, "{}", assistant("m-now", "claude-opus-5-5", [1, 2, 3, 4], &[("t", "Bash")], false)).unwrap();
+    writeln!(
+        f,
+        "{}",
+        assistant(
+            "m-now",
+            "claude-opus-5-5",
+            [1, 2, 3, 4],
+            &[("t", "Bash")],
+            false
+        )
+    )
+    .unwrap();
     drop(f);
     let p = payload(&t, &stop_event(&path, Some("now"), "Stop"));
     assert_eq!(p["api_calls"], 1);
     assert_eq!(p["usage"]["input_tokens"], 1);
     let previous = telemhq::claude::transcript::turn_usage(&path, Some("old63")).unwrap();
     assert_eq!(previous.tokens.input, 7, "the turn before is found too");
-    assert_eq!(telemhq::claude::transcript::turn_usage(&path, Some("old0")), None, "a turn far back is not searched for");
+    assert_eq!(
+        telemhq::claude::transcript::turn_usage(&path, Some("old0")),
+        None,
+        "a turn far back is not searched for"
+    );
 }
 
 #[test]
 fn usage_fields_carry_no_text_from_the_transcript() {
     let t = TestHome::new();
     let secret = "CANARY-transcript-41f";
-    let mut a = assistant("m1", "claude-opus-5-5", [1, 1, 1, 1], &[("t1", "Bash")], false);
+    let mut a = assistant(
+        "m1",
+        "claude-opus-5-5",
+        [1, 1, 1, 1],
+        &[("t1", "Bash")],
+        false,
+    );
     a["message"]["content"][0]["text"] = json!(secret);
     a["message"]["content"][1]["input"] = json!({"command": secret});
     let mut pr = prompt("p1", "2026-11-24T00:00:00.000Z");
     pr["message"]["content"] = json!(secret);
-    let weird_tool = assistant("m2", &format!("model {secret}"), [1, 1, 1, 1], &[("t2", &format!("Bash {secret}"))], false);
+    let weird_tool = assistant(
+        "m2",
+        &format!("model {secret}"),
+        [1, 1, 1, 1],
+        &[("t2", &format!("Bash {secret}"))],
+        false,
+    );
     let path = write_transcript(t.dir.path(), &[pr, a, weird_tool], "");
-    let out = t.run_with_stdin(&["emit", "--print"], stop_event(&path, Some("p1"), "Stop").as_bytes());
+    let out = t.run_with_stdin(
+        &["emit", "--print"],
+        stop_event(&path, Some("p1"), "Stop").as_bytes(),
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(!text.contains(secret), "{text}");
     assert!(text.contains("\"Bash\""));
@@ -248,16 +378,37 @@ fn a_queued_turn_gets_its_usage_even_when_claude_code_writes_the_last_lines_afte
     let receiver = common::Receiver::start(common::Mode::Ok);
     let t = TestHome::new().env("TELEMHQ_TRANSCRIPT_SETTLE_MS", "700");
     t.install(&["--global", "--ping-url", &receiver.url()]);
-    let path = write_transcript(t.dir.path(), &[prompt("p1", "2026-11-24T00:00:00.000Z")], "");
+    let path = write_transcript(
+        t.dir.path(),
+        &[prompt("p1", "2026-11-24T00:00:00.000Z")],
+        "",
+    );
     let out = t.run_with_stdin(&["emit"], stop_event(&path, Some("p1"), "Stop").as_bytes());
     assert!(out.status.success() && out.stdout.is_empty());
     // Claude Code flushes the turn's assistant line a moment after running the hook.
-    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
-    writeln!(f, "{}", assistant("m1", "claude-opus-5-5", [11, 22, 33, 44], &[("t1", "Bash")], false)).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    writeln!(
+        f,
+        "{}",
+        assistant(
+            "m1",
+            "claude-opus-5-5",
+            [11, 22, 33, 44],
+            &[("t1", "Bash")],
+            false
+        )
+    )
+    .unwrap();
     drop(f);
     let got = receiver.wait_for(1, std::time::Duration::from_secs(10));
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0]["usage"], json!({"input_tokens": 11, "output_tokens": 22, "cache_creation_input_tokens": 33, "cache_read_input_tokens": 44}));
+    assert_eq!(
+        got[0]["usage"],
+        json!({"input_tokens": 11, "output_tokens": 22, "cache_creation_input_tokens": 33, "cache_read_input_tokens": 44})
+    );
     assert_eq!(got[0]["tool_calls"], json!({"Bash": 1}));
     // The queue kept what was sent, and no path went out with it.
     std::thread::sleep(std::time::Duration::from_millis(200));

@@ -11,7 +11,8 @@ use super::jsonedit::{Op, Path, Seg, apply_value, path_to_string};
 /// install. The shell expands the variables when the hook runs, so it works without the
 /// user's PATH and puts no one's home folder into a committed file. `|| true` keeps a
 /// teammate who shares a repo's settings but has no telemhq free of hook errors.
-pub const HOOK_COMMAND: &str = r#""${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit || true"#;
+pub const HOOK_COMMAND: &str =
+    r#""${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit || true"#;
 
 const TURN_TEMPLATE: &str = include_str!("../../templates/turn-hooks.json");
 const TOOL_TEMPLATE: &str = include_str!("../../templates/tool-activity-hooks.json");
@@ -38,13 +39,19 @@ pub fn template_group(event: &str) -> Option<Value> {
 /// that runs a `telemhq` program with the `emit` argument counts, so an entry written by
 /// an older version or pointing at a moved binary is recognised and replaced, not doubled.
 pub fn is_telemhq_command(command: &str) -> bool {
-    let mut words = command.split_whitespace().map(|w| w.trim_matches(|c| c == '"' || c == '\''));
+    let mut words = command
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c| c == '"' || c == '\''));
     let mut saw_program = false;
     for word in words.by_ref() {
         if saw_program && word == "emit" {
             return true;
         }
-        if word.rsplit('/').next().is_some_and(|name| name == "telemhq" || name == "telemhq.exe") {
+        if word
+            .rsplit('/')
+            .next()
+            .is_some_and(|name| name == "telemhq" || name == "telemhq.exe")
+        {
             saw_program = true;
         }
     }
@@ -53,7 +60,11 @@ pub fn is_telemhq_command(command: &str) -> bool {
 
 fn is_telemhq_handler(handler: &Value) -> bool {
     let is_command = handler.get("type").is_none_or(|t| t == "command");
-    is_command && handler.get("command").and_then(Value::as_str).is_some_and(is_telemhq_command)
+    is_command
+        && handler
+            .get("command")
+            .and_then(Value::as_str)
+            .is_some_and(is_telemhq_command)
 }
 
 /// Whether tool-activity hooks are wanted.
@@ -100,7 +111,10 @@ impl std::fmt::Display for ShapeError {
 }
 
 fn shape_err(path: &[Seg], problem: &str) -> ShapeError {
-    ShapeError { path: path_to_string(path), problem: problem.into() }
+    ShapeError {
+        path: path_to_string(path),
+        problem: problem.into(),
+    }
 }
 
 /// Checks the parts of the document that telemhq reads or edits.
@@ -108,10 +122,15 @@ pub fn check_shape(doc: &Value) -> Result<(), ShapeError> {
     let Some(root) = doc.as_object() else {
         return Err(shape_err(&[], "the settings must be a JSON object"));
     };
-    let Some(hooks) = root.get("hooks") else { return Ok(()) };
+    let Some(hooks) = root.get("hooks") else {
+        return Ok(());
+    };
     let mut path = vec![Seg::Key("hooks".into())];
     let Some(hooks) = hooks.as_object() else {
-        return Err(shape_err(&path, "must be an object of events, like {\"Stop\": [...]}"));
+        return Err(shape_err(
+            &path,
+            "must be an object of events, like {\"Stop\": [...]}",
+        ));
     };
     for (event, groups) in hooks {
         path.push(Seg::Key(event.clone()));
@@ -125,7 +144,11 @@ pub fn check_shape(doc: &Value) -> Result<(), ShapeError> {
             }
             path.push(Seg::Key("hooks".into()));
             let Some(handlers) = group.get("hooks").and_then(Value::as_array) else {
-                let problem = if group.get("hooks").is_some() { "must be an array" } else { "is missing: a hook group needs a \"hooks\" array" };
+                let problem = if group.get("hooks").is_some() {
+                    "must be an array"
+                } else {
+                    "is missing: a hook group needs a \"hooks\" array"
+                };
                 return Err(shape_err(&path, problem));
             };
             for (j, handler) in handlers.iter().enumerate() {
@@ -163,7 +186,11 @@ struct Editor {
 
 impl Editor {
     fn new(doc: &Value) -> Editor {
-        Editor { value: doc.clone(), ops: Vec::new(), created: Created::default() }
+        Editor {
+            value: doc.clone(),
+            ops: Vec::new(),
+            created: Created::default(),
+        }
     }
 
     fn op(&mut self, op: Op) {
@@ -189,14 +216,19 @@ impl Editor {
     }
 
     fn group_len(&self, event: &str, g: usize) -> usize {
-        self.groups(event).and_then(|gs| gs[g]["hooks"].as_array()).map_or(0, Vec::len)
+        self.groups(event)
+            .and_then(|gs| gs[g]["hooks"].as_array())
+            .map_or(0, Vec::len)
     }
 
     /// Removes telemhq handlers of an event (last first, so indices stay valid), and each
     /// group that holds nothing else.
     fn remove_handlers(&mut self, event: &str, handlers: &[(usize, usize)]) {
         for &(g, h) in handlers.iter().rev() {
-            let group_path = event_path(event).into_iter().chain([Seg::Index(g)]).collect::<Path>();
+            let group_path = event_path(event)
+                .into_iter()
+                .chain([Seg::Index(g)])
+                .collect::<Path>();
             if self.group_len(event, g) == 1 {
                 self.op(Op::Remove(group_path));
             } else {
@@ -209,7 +241,10 @@ impl Editor {
 
     fn install_event(&mut self, event: &str, template: Value) {
         if self.value.get("hooks").is_none() {
-            self.op(Op::Set(vec![Seg::Key("hooks".into())], Value::Object(Map::new())));
+            self.op(Op::Set(
+                vec![Seg::Key("hooks".into())],
+                Value::Object(Map::new()),
+            ));
             self.created.hooks = true;
         }
         if self.groups(event).is_none() {
@@ -218,7 +253,9 @@ impl Editor {
         }
         let handlers = self.telemhq_handlers(event);
         // Prefer a group that holds only telemhq's handler: update it in place.
-        let own_group = handlers.iter().position(|&(g, _)| self.group_len(event, g) == 1);
+        let own_group = handlers
+            .iter()
+            .position(|&(g, _)| self.group_len(event, g) == 1);
         match own_group {
             Some(i) => {
                 let (g, _) = handlers[i];
@@ -227,7 +264,12 @@ impl Editor {
                     path.push(Seg::Index(g));
                     self.op(Op::Set(path, template));
                 }
-                let others: Vec<_> = handlers.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, &x)| x).collect();
+                let others: Vec<_> = handlers
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, _)| j != i)
+                    .map(|(_, &x)| x)
+                    .collect();
                 self.remove_handlers(event, &others);
             }
             None => {
@@ -250,14 +292,22 @@ impl Editor {
     }
 
     fn remove_hooks_if_created_and_empty(&mut self, created: &Created) {
-        let empty = self.value.get("hooks").and_then(Value::as_object).is_some_and(Map::is_empty);
+        let empty = self
+            .value
+            .get("hooks")
+            .and_then(Value::as_object)
+            .is_some_and(Map::is_empty);
         if created.hooks && empty {
             self.op(Op::Remove(vec![Seg::Key("hooks".into())]));
         }
     }
 
     fn finish(self) -> Plan {
-        Plan { ops: self.ops, new: self.value, created: self.created }
+        Plan {
+            ops: self.ops,
+            new: self.value,
+            created: self.created,
+        }
     }
 }
 
@@ -268,16 +318,28 @@ fn event_path(event: &str) -> Path {
 /// Events that carry a telemhq handler in this document.
 pub fn installed_events(doc: &Value) -> Vec<String> {
     let editor = Editor::new(doc);
-    let Some(hooks) = doc.get("hooks").and_then(Value::as_object) else { return Vec::new() };
-    hooks.keys().filter(|e| !editor.telemhq_handlers(e).is_empty()).cloned().collect()
+    let Some(hooks) = doc.get("hooks").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    hooks
+        .keys()
+        .filter(|e| !editor.telemhq_handlers(e).is_empty())
+        .cloned()
+        .collect()
 }
 
 /// Puts telemhq's hook groups into a document. `previously_created` says which
 /// containers earlier installs created, so `--no-tool-activity` can tidy them away.
-pub fn plan_install(doc: &Value, tool_activity: ToolActivity, previously_created: &Created) -> Result<Plan, ShapeError> {
+pub fn plan_install(
+    doc: &Value,
+    tool_activity: ToolActivity,
+    previously_created: &Created,
+) -> Result<Plan, ShapeError> {
     check_shape(doc)?;
     let mut editor = Editor::new(doc);
-    let tools_installed = TOOL_EVENTS.iter().any(|e| !editor.telemhq_handlers(e).is_empty());
+    let tools_installed = TOOL_EVENTS
+        .iter()
+        .any(|e| !editor.telemhq_handlers(e).is_empty());
     let want_tools = match tool_activity {
         ToolActivity::On => true,
         ToolActivity::Off => false,
@@ -303,7 +365,11 @@ pub fn plan_install(doc: &Value, tool_activity: ToolActivity, previously_created
 pub fn plan_uninstall(doc: &Value, created: &Created) -> Result<Plan, ShapeError> {
     check_shape(doc)?;
     let mut editor = Editor::new(doc);
-    let events: Vec<String> = doc.get("hooks").and_then(Value::as_object).map(|h| h.keys().cloned().collect()).unwrap_or_default();
+    let events: Vec<String> = doc
+        .get("hooks")
+        .and_then(Value::as_object)
+        .map(|h| h.keys().cloned().collect())
+        .unwrap_or_default();
     for event in events {
         editor.uninstall_event(&event, created);
     }
@@ -332,11 +398,20 @@ mod tests {
             let group = template_group(event).unwrap();
             let handler = &group["hooks"][0];
             assert_eq!(handler["command"], HOOK_COMMAND);
-            assert!(handler["timeout"].as_u64().is_some(), "{event} has a timeout");
+            assert!(
+                handler["timeout"].as_u64().is_some(),
+                "{event} has a timeout"
+            );
         }
         assert_eq!(template_group("StopFailure").unwrap()["matcher"], "*");
-        assert_eq!(template_group("PostToolUse").unwrap()["matcher"], "Bash|Edit|MultiEdit|Write");
-        assert_eq!(template_group("PostToolUseFailure").unwrap()["matcher"], "*");
+        assert_eq!(
+            template_group("PostToolUse").unwrap()["matcher"],
+            "Bash|Edit|MultiEdit|Write"
+        );
+        assert_eq!(
+            template_group("PostToolUseFailure").unwrap()["matcher"],
+            "*"
+        );
     }
 
     #[test]
@@ -363,8 +438,18 @@ mod tests {
             {"type": "command", "command": "say done"},
             {"type": "command", "command": HOOK_COMMAND}
         ]}]}});
-        let plan = plan_uninstall(&doc, &Created { hooks: true, events: vec!["Stop".into()] }).unwrap();
-        assert_eq!(plan.new, json!({"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "say done"}]}]}}));
+        let plan = plan_uninstall(
+            &doc,
+            &Created {
+                hooks: true,
+                events: vec!["Stop".into()],
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            plan.new,
+            json!({"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "say done"}]}]}})
+        );
     }
 
     #[test]
@@ -373,9 +458,18 @@ mod tests {
             (json!([]), "(the top level)"),
             (json!({"hooks": []}), "hooks"),
             (json!({"hooks": {"Stop": {}}}), "hooks.Stop"),
-            (json!({"hooks": {"Stop": [{"matcher": "*"}]}}), "hooks.Stop[0].hooks"),
-            (json!({"hooks": {"Stop": [{"hooks": {}}]}}), "hooks.Stop[0].hooks"),
-            (json!({"hooks": {"Stop": [{"hooks": [1]}]}}), "hooks.Stop[0].hooks[0]"),
+            (
+                json!({"hooks": {"Stop": [{"matcher": "*"}]}}),
+                "hooks.Stop[0].hooks",
+            ),
+            (
+                json!({"hooks": {"Stop": [{"hooks": {}}]}}),
+                "hooks.Stop[0].hooks",
+            ),
+            (
+                json!({"hooks": {"Stop": [{"hooks": [1]}]}}),
+                "hooks.Stop[0].hooks[0]",
+            ),
         ];
         for (doc, path) in cases {
             let err = plan_install(&doc, ToolActivity::Keep, &Created::default()).unwrap_err();

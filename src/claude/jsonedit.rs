@@ -41,7 +41,11 @@ pub fn path_to_string(path: &[Seg]) -> String {
             Seg::Index(i) => out.push_str(&format!("[{i}]")),
         }
     }
-    if out.is_empty() { "(the top level)".into() } else { out }
+    if out.is_empty() {
+        "(the top level)".into()
+    } else {
+        out
+    }
 }
 
 #[derive(Debug)]
@@ -116,13 +120,23 @@ impl Parser<'_> {
                     }
                     let key_start = self.pos;
                     let key_end = self.string_end();
-                    let key: String = serde_json::from_str(&text[key_start..key_end]).unwrap_or_default();
+                    let key: String =
+                        serde_json::from_str(&text[key_start..key_end]).unwrap_or_default();
                     self.ws();
                     self.pos += 1; // colon
                     let value = self.value(text);
-                    members.push(Member { key, key_start, key_end, value });
+                    members.push(Member {
+                        key,
+                        key_start,
+                        key_end,
+                        value,
+                    });
                 }
-                Node { start, end: self.pos, kind: Kind::Object(members) }
+                Node {
+                    start,
+                    end: self.pos,
+                    kind: Kind::Object(members),
+                }
             }
             b'[' => {
                 self.pos += 1;
@@ -138,26 +152,45 @@ impl Parser<'_> {
                     }
                     items.push(self.value(text));
                 }
-                Node { start, end: self.pos, kind: Kind::Array(items) }
+                Node {
+                    start,
+                    end: self.pos,
+                    kind: Kind::Array(items),
+                }
             }
             b'"' => {
                 let end = self.string_end();
-                Node { start, end, kind: Kind::Scalar }
+                Node {
+                    start,
+                    end,
+                    kind: Kind::Scalar,
+                }
             }
             _ => {
                 while self.pos < self.s.len()
-                    && !matches!(self.s[self.pos], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                    && !matches!(
+                        self.s[self.pos],
+                        b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'
+                    )
                 {
                     self.pos += 1;
                 }
-                Node { start, end: self.pos, kind: Kind::Scalar }
+                Node {
+                    start,
+                    end: self.pos,
+                    kind: Kind::Scalar,
+                }
             }
         }
     }
 }
 
 fn parse(text: &str) -> Node {
-    Parser { s: text.as_bytes(), pos: 0 }.value(text)
+    Parser {
+        s: text.as_bytes(),
+        pos: 0,
+    }
+    .value(text)
 }
 
 /// How the file is laid out, so that new text looks like the old.
@@ -171,7 +204,11 @@ pub struct Style {
 impl Style {
     pub fn detect(text: &str) -> Style {
         let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
-        let mut style = Style { indent: "  ".into(), newline, pretty: true };
+        let mut style = Style {
+            indent: "  ".into(),
+            newline,
+            pretty: true,
+        };
         if text.trim().is_empty() {
             return style;
         }
@@ -209,7 +246,11 @@ impl Style {
     }
 
     fn sep(&self, depth: usize) -> String {
-        if self.pretty { format!("{}{}", self.newline, self.indent.repeat(depth)) } else { String::new() }
+        if self.pretty {
+            format!("{}{}", self.newline, self.indent.repeat(depth))
+        } else {
+            String::new()
+        }
     }
 
     fn colon(&self) -> &'static str {
@@ -221,7 +262,9 @@ fn find<'n>(root: &'n Node, path: &[Seg]) -> Option<&'n Node> {
     let mut node = root;
     for seg in path {
         node = match (&node.kind, seg) {
-            (Kind::Object(members), Seg::Key(k)) => &members.iter().rev().find(|m| &m.key == k)?.value,
+            (Kind::Object(members), Seg::Key(k)) => {
+                &members.iter().rev().find(|m| &m.key == k)?.value
+            }
             (Kind::Array(items), Seg::Index(i)) => items.get(*i)?,
             _ => return None,
         };
@@ -240,13 +283,21 @@ pub fn apply(text: &str, op: &Op, style: &Style) -> Option<String> {
     match op {
         Op::Set(path, value) => {
             if let Some(node) = find(&root, path) {
-                return Some(splice(text, node.start, node.end, &style.render(value, path.len())));
+                return Some(splice(
+                    text,
+                    node.start,
+                    node.end,
+                    &style.render(value, path.len()),
+                ));
             }
-            let (Seg::Key(key), parent_path) = path.split_last().map(|(l, p)| (l.clone(), p))? else {
+            let (Seg::Key(key), parent_path) = path.split_last().map(|(l, p)| (l.clone(), p))?
+            else {
                 return None;
             };
             let parent = find(&root, parent_path)?;
-            let Kind::Object(members) = &parent.kind else { return None };
+            let Kind::Object(members) = &parent.kind else {
+                return None;
+            };
             let depth = parent_path.len() + 1;
             let key_json = serde_json::to_string(&key).ok()?;
             match members.last() {
@@ -265,13 +316,20 @@ pub fn apply(text: &str, op: &Op, style: &Style) -> Option<String> {
                         style.render(value, depth),
                         style.sep(depth - 1)
                     );
-                    Some(splice(text, parent.start, parent.end, &format!("{{{inner}}}")))
+                    Some(splice(
+                        text,
+                        parent.start,
+                        parent.end,
+                        &format!("{{{inner}}}"),
+                    ))
                 }
             }
         }
         Op::Append(path, value) => {
             let node = find(&root, path)?;
-            let Kind::Array(items) = &node.kind else { return None };
+            let Kind::Array(items) = &node.kind else {
+                return None;
+            };
             let depth = path.len() + 1;
             match items.last() {
                 Some(last) => {
@@ -280,7 +338,12 @@ pub fn apply(text: &str, op: &Op, style: &Style) -> Option<String> {
                     Some(splice(text, last.end, last.end, &add))
                 }
                 None => {
-                    let inner = format!("{}{}{}", style.sep(depth), style.render(value, depth), style.sep(depth - 1));
+                    let inner = format!(
+                        "{}{}{}",
+                        style.sep(depth),
+                        style.render(value, depth),
+                        style.sep(depth - 1)
+                    );
                     Some(splice(text, node.start, node.end, &format!("[{inner}]")))
                 }
             }
@@ -396,15 +459,27 @@ mod tests {
     fn append_uses_the_indentation_of_the_file() {
         let text = "{\n    \"a\": [\n        1\n    ]\n}";
         let out = roundtrip(text, &[Op::Append(vec![key("a")], json!({"x": 2}))]);
-        assert_eq!(out, "{\n    \"a\": [\n        1,\n        {\n            \"x\": 2\n        }\n    ]\n}");
+        assert_eq!(
+            out,
+            "{\n    \"a\": [\n        1,\n        {\n            \"x\": 2\n        }\n    ]\n}"
+        );
     }
 
     #[test]
     fn remove_first_and_middle_elements() {
         let text = "[1, 2, 3]";
-        assert_eq!(roundtrip(text, &[Op::Remove(vec![Seg::Index(0)])]), "[2, 3]");
-        assert_eq!(roundtrip(text, &[Op::Remove(vec![Seg::Index(1)])]), "[1, 3]");
-        assert_eq!(roundtrip(text, &[Op::Remove(vec![Seg::Index(2)])]), "[1, 2]");
+        assert_eq!(
+            roundtrip(text, &[Op::Remove(vec![Seg::Index(0)])]),
+            "[2, 3]"
+        );
+        assert_eq!(
+            roundtrip(text, &[Op::Remove(vec![Seg::Index(1)])]),
+            "[1, 3]"
+        );
+        assert_eq!(
+            roundtrip(text, &[Op::Remove(vec![Seg::Index(2)])]),
+            "[1, 2]"
+        );
         assert_eq!(roundtrip("[ 1 ]", &[Op::Remove(vec![Seg::Index(0)])]), "[]");
     }
 

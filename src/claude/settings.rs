@@ -40,7 +40,11 @@ impl Scope {
                         self.flag()
                     ))
                 })?;
-                let name = if self == Scope::Repo { "settings.json" } else { "settings.local.json" };
+                let name = if self == Scope::Repo {
+                    "settings.json"
+                } else {
+                    "settings.local.json"
+                };
                 Ok(root.join(".claude").join(name))
             }
         }
@@ -85,16 +89,28 @@ pub fn read(path: &Path) -> Result<SettingsFile> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(SettingsFile { text: None, value: Value::Object(Default::default()) });
+            return Ok(SettingsFile {
+                text: None,
+                value: Value::Object(Default::default()),
+            });
         }
         Err(e) => return Err(Error::io("read", path, &e)),
     };
     let text = String::from_utf8(bytes).map_err(|e| {
-        let (line, col) = line_col(&String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()]));
-        Error::new(format!("{}:{line}:{col}: not UTF-8 text{IGNORED}", path.display()))
+        let (line, col) = line_col(&String::from_utf8_lossy(
+            &e.as_bytes()[..e.utf8_error().valid_up_to()],
+        ));
+        Error::new(format!(
+            "{}:{line}:{col}: not UTF-8 text{IGNORED}",
+            path.display()
+        ))
     })?;
-    let value = parse_strict(&text).map_err(|e| Error::new(format!("{}:{e}{IGNORED}", path.display())))?;
-    Ok(SettingsFile { text: Some(text), value })
+    let value =
+        parse_strict(&text).map_err(|e| Error::new(format!("{}:{e}{IGNORED}", path.display())))?;
+    Ok(SettingsFile {
+        text: Some(text),
+        value,
+    })
 }
 
 const IGNORED: &str = "\n  Claude Code silently ignores a settings file that is not strict JSON, so none of its settings apply; fix it and run again (your file was not changed)";
@@ -103,7 +119,9 @@ const IGNORED: &str = "\n  Claude Code silently ignores a settings file that is 
 /// text counts as an empty object (there is nothing in it to lose).
 pub fn parse_strict(text: &str) -> std::result::Result<Value, String> {
     if text.starts_with('\u{feff}') {
-        return Err("1:1: starts with a byte-order mark (BOM), which strict JSON does not allow".into());
+        return Err(
+            "1:1: starts with a byte-order mark (BOM), which strict JSON does not allow".into(),
+        );
     }
     if text.trim().is_empty() {
         return Ok(Value::Object(Default::default()));
@@ -111,12 +129,23 @@ pub fn parse_strict(text: &str) -> std::result::Result<Value, String> {
     serde_json::from_str(text).map_err(|e| {
         let (line, column) = (e.line(), e.column());
         let message = e.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-        let at = text.lines().nth(line.saturating_sub(1)).and_then(|l| l.chars().nth(column.saturating_sub(1)));
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_string();
+        let at = text
+            .lines()
+            .nth(line.saturating_sub(1))
+            .and_then(|l| l.chars().nth(column.saturating_sub(1)));
         let explained = match (at, message.as_str()) {
             (Some('/'), _) => "comments are not allowed in JSON".to_string(),
-            (_, m) if m.starts_with("trailing comma") => "trailing comma: JSON allows no comma after the last item".into(),
-            (_, m) if m.starts_with("EOF while parsing") => format!("the file ends too early ({m}): is it cut short?"),
+            (_, m) if m.starts_with("trailing comma") => {
+                "trailing comma: JSON allows no comma after the last item".into()
+            }
+            (_, m) if m.starts_with("EOF while parsing") => {
+                format!("the file ends too early ({m}): is it cut short?")
+            }
             (_, m) => m.to_string(),
         };
         format!("{line}:{column}: {explained}")
@@ -135,9 +164,24 @@ mod tests {
 
     #[test]
     fn strict_errors_say_line_and_column() {
-        assert_eq!(parse_strict("{\n  // hi\n}").unwrap_err(), "2:3: comments are not allowed in JSON");
-        assert!(parse_strict("{\"a\": 1,\n}").unwrap_err().starts_with("2:1: trailing comma"));
-        assert!(parse_strict("\u{feff}{}").unwrap_err().contains("byte-order mark"));
-        assert!(parse_strict("{\"a\": ").unwrap_err().contains("ends too early"));
+        assert_eq!(
+            parse_strict("{\n  // hi\n}").unwrap_err(),
+            "2:3: comments are not allowed in JSON"
+        );
+        assert!(
+            parse_strict("{\"a\": 1,\n}")
+                .unwrap_err()
+                .starts_with("2:1: trailing comma")
+        );
+        assert!(
+            parse_strict("\u{feff}{}")
+                .unwrap_err()
+                .contains("byte-order mark")
+        );
+        assert!(
+            parse_strict("{\"a\": ")
+                .unwrap_err()
+                .contains("ends too early")
+        );
     }
 }

@@ -163,7 +163,10 @@ fn blocks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Block>, D::Error
 }
 
 fn is_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.:@[]".contains(&b))
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.:@[]".contains(&b))
 }
 
 /// Reads the usage of the turn whose prompt has `prompt_id` (or, without one, of the
@@ -171,7 +174,16 @@ fn is_name(s: &str) -> bool {
 pub fn turn_usage(path: &Path, prompt_id: Option<&str>) -> Option<TurnUsage> {
     let mut file = File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
-    let mut scan = Scan { prompt_id, usage: TurnUsage::default(), seen_messages: HashSet::new(), seen_tools: HashSet::new(), found_prompt: false, saw_turn: false, other_prompts: 0, order: Vec::new() };
+    let mut scan = Scan {
+        prompt_id,
+        usage: TurnUsage::default(),
+        seen_messages: HashSet::new(),
+        seen_tools: HashSet::new(),
+        found_prompt: false,
+        saw_turn: false,
+        other_prompts: 0,
+        order: Vec::new(),
+    };
     let mut pos = len;
     let mut carry: Vec<u8> = Vec::new();
     let mut skipping_long_line = false;
@@ -191,7 +203,11 @@ pub fn turn_usage(path: &Path, prompt_id: Option<&str>) -> Option<TurnUsage> {
             if skipping_long_line {
                 skipping_long_line = false;
             } else {
-                let line = if tail.is_empty() { piece.to_vec() } else { [piece, &tail].concat() };
+                let line = if tail.is_empty() {
+                    piece.to_vec()
+                } else {
+                    [piece, &tail].concat()
+                };
                 if scan.line(&line) {
                     return scan.finish();
                 }
@@ -234,7 +250,9 @@ impl Scan<'_> {
         if !interesting {
             return false;
         }
-        let Ok(line) = serde_json::from_slice::<Line>(raw) else { return false };
+        let Ok(line) = serde_json::from_slice::<Line>(raw) else {
+            return false;
+        };
         match line.kind.as_deref() {
             Some("cost-state") => {
                 if self.usage.session_cost_usd.is_none() {
@@ -248,7 +266,11 @@ impl Scan<'_> {
             }
             Some("user") if line.is_sidechain != Some(true) => {
                 let is_prompt = line.tool_use_result.is_none()
-                    && !line.message.as_ref().is_some_and(|m| m.content.iter().any(|b| b.kind.as_deref() == Some("tool_result")));
+                    && !line.message.as_ref().is_some_and(|m| {
+                        m.content
+                            .iter()
+                            .any(|b| b.kind.as_deref() == Some("tool_result"))
+                    });
                 let ours = match (self.prompt_id, line.prompt_id.as_deref()) {
                     (Some(want), Some(got)) => want == got,
                     (Some(_), None) => false,
@@ -259,7 +281,10 @@ impl Scan<'_> {
                 }
                 if is_prompt && ours {
                     self.found_prompt = true;
-                    self.usage.prompt_at_ms = line.timestamp.as_deref().and_then(crate::ping::payload::parse_rfc3339_ms);
+                    self.usage.prompt_at_ms = line
+                        .timestamp
+                        .as_deref()
+                        .and_then(crate::ping::payload::parse_rfc3339_ms);
                     self.usage.claude_code_version = line.version.filter(|v| is_name(v));
                     return true;
                 }
@@ -279,7 +304,10 @@ impl Scan<'_> {
     }
 
     fn reset(&mut self) {
-        self.usage = TurnUsage { session_cost_usd: self.usage.session_cost_usd, ..TurnUsage::default() };
+        self.usage = TurnUsage {
+            session_cost_usd: self.usage.session_cost_usd,
+            ..TurnUsage::default()
+        };
         self.seen_messages.clear();
         self.seen_tools.clear();
         self.order.clear();
@@ -291,7 +319,10 @@ impl Scan<'_> {
             if block.kind.as_deref() == Some("tool_use")
                 && let Some(name) = block.name.as_deref().filter(|n| is_name(n))
             {
-                let key = block.id.clone().unwrap_or_else(|| format!("{}#{}", message.id.as_deref().unwrap_or(""), name));
+                let key = block
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| format!("{}#{}", message.id.as_deref().unwrap_or(""), name));
                 if self.seen_tools.insert(key) {
                     *self.usage.tool_calls.entry(name.to_string()).or_default() += 1;
                 }
@@ -304,8 +335,15 @@ impl Scan<'_> {
         if !self.seen_messages.insert(id) {
             return;
         }
-        let (Some(model), Some(u)) = (model, message.usage) else { return };
-        let tokens = Tokens { input: u.input_tokens, output: u.output_tokens, cache_creation: u.cache_creation_input_tokens, cache_read: u.cache_read_input_tokens };
+        let (Some(model), Some(u)) = (model, message.usage) else {
+            return;
+        };
+        let tokens = Tokens {
+            input: u.input_tokens,
+            output: u.output_tokens,
+            cache_creation: u.cache_creation_input_tokens,
+            cache_read: u.cache_read_input_tokens,
+        };
         self.usage.api_calls += 1;
         self.usage.tokens.add(&tokens);
         if self.usage.model.is_none() {

@@ -45,16 +45,41 @@ struct Report {
 }
 
 impl Report {
-    fn add(&mut self, group: &'static str, id: impl Into<String>, status: Status, message: impl Into<String>, fix: Option<String>) {
-        self.checks.push(Check { id: id.into(), group, status, message: message.into(), fix });
+    fn add(
+        &mut self,
+        group: &'static str,
+        id: impl Into<String>,
+        status: Status,
+        message: impl Into<String>,
+        fix: Option<String>,
+    ) {
+        self.checks.push(Check {
+            id: id.into(),
+            group,
+            status,
+            message: message.into(),
+            fix,
+        });
     }
     fn ok(&mut self, group: &'static str, id: impl Into<String>, message: impl Into<String>) {
         self.add(group, id, Status::Ok, message, None);
     }
-    fn warn(&mut self, group: &'static str, id: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) {
+    fn warn(
+        &mut self,
+        group: &'static str,
+        id: impl Into<String>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
         self.add(group, id, Status::Warn, message, Some(fix.into()));
     }
-    fn fail(&mut self, group: &'static str, id: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) {
+    fn fail(
+        &mut self,
+        group: &'static str,
+        id: impl Into<String>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
         self.add(group, id, Status::Fail, message, Some(fix.into()));
     }
 }
@@ -90,7 +115,10 @@ pub fn run(args: &DoctorArgs, env: &Env) -> Result<i32> {
     }
     let failed = report.checks.iter().any(|c| c.status == Status::Fail);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&to_json(&report)).expect("serialises"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&to_json(&report)).expect("serialises")
+        );
     } else {
         print!("{}", render_human(&report, crate::term::colour_stdout()));
     }
@@ -123,7 +151,10 @@ fn render_human(report: &Report, colour: bool) -> String {
     for c in &report.checks {
         if c.group != group {
             group = c.group;
-            out.push_str(&format!("{}{group}\n", if out.is_empty() { "" } else { "\n" }));
+            out.push_str(&format!(
+                "{}{group}\n",
+                if out.is_empty() { "" } else { "\n" }
+            ));
         }
         let mark = match c.status {
             Status::Ok => "✓",
@@ -159,13 +190,27 @@ fn read_layers(env: &Env, args: &DoctorArgs, report: &mut Report) -> Vec<Layer> 
         }
         let id = format!("settings.{name}");
         let shown = env.show(&path);
-        let mut layer = Layer { name, path: path.clone(), text: None, value: None };
+        let mut layer = Layer {
+            name,
+            path: path.clone(),
+            text: None,
+            value: None,
+        };
         match fs::read(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                report.ok(SETTINGS, id, format!("{name} settings: {shown} not present"));
+                report.ok(
+                    SETTINGS,
+                    id,
+                    format!("{name} settings: {shown} not present"),
+                );
             }
             Err(e) => {
-                report.fail(SETTINGS, id, format!("{name} settings: cannot read {shown}: {e}"), format!("make {shown} readable by you"));
+                report.fail(
+                    SETTINGS,
+                    id,
+                    format!("{name} settings: cannot read {shown}: {e}"),
+                    format!("make {shown} readable by you"),
+                );
             }
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes).into_owned();
@@ -200,10 +245,31 @@ fn read_layers(env: &Env, args: &DoctorArgs, report: &mut Report) -> Vec<Layer> 
 /// The telemhq handlers of a layer, per event: (matcher, command).
 fn telemhq_entries(value: &Value, event: &str) -> Vec<(Option<String>, String)> {
     let mut found = Vec::new();
-    for group in value.get("hooks").and_then(|h| h.get(event)).and_then(Value::as_array).into_iter().flatten() {
-        for handler in group.get("hooks").and_then(Value::as_array).into_iter().flatten() {
-            if let Some(cmd) = handler.get("command").and_then(Value::as_str).filter(|c| hooks::is_telemhq_command(c)) {
-                found.push((group.get("matcher").and_then(Value::as_str).map(str::to_string), cmd.to_string()));
+    for group in value
+        .get("hooks")
+        .and_then(|h| h.get(event))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for handler in group
+            .get("hooks")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(cmd) = handler
+                .get("command")
+                .and_then(Value::as_str)
+                .filter(|c| hooks::is_telemhq_command(c))
+            {
+                found.push((
+                    group
+                        .get("matcher")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    cmd.to_string(),
+                ));
             }
         }
     }
@@ -233,28 +299,53 @@ fn check_installed(layers: &[Layer], args: &DoctorArgs, env: &Env, report: &mut 
         let shown = env.show(&layer.path);
         let mut problems = Vec::new();
         let tools = TOOL_EVENTS.iter().any(|e| events.iter().any(|x| x == e));
-        let expected: Vec<&str> = TURN_EVENTS.iter().chain(if tools { TOOL_EVENTS.iter() } else { [].iter() }).copied().collect();
+        let expected: Vec<&str> = TURN_EVENTS
+            .iter()
+            .chain(if tools { TOOL_EVENTS.iter() } else { [].iter() })
+            .copied()
+            .collect();
         for event in &expected {
             let entries = telemhq_entries(value, event);
-            let want = hooks::template_group(event).and_then(|g| g.get("matcher").and_then(Value::as_str).map(str::to_string));
+            let want = hooks::template_group(event)
+                .and_then(|g| g.get("matcher").and_then(Value::as_str).map(str::to_string));
             match entries.len() {
                 0 => problems.push(format!("no {event} entry")),
-                1 if entries[0].0 != want && !(want.is_none() && event == &"Stop") => {
-                    problems.push(format!("{event} has matcher {:?}, expected {:?}", entries[0].0, want))
-                }
+                1 if entries[0].0 != want && !(want.is_none() && event == &"Stop") => problems
+                    .push(format!(
+                        "{event} has matcher {:?}, expected {:?}",
+                        entries[0].0, want
+                    )),
                 1 => {}
                 n => problems.push(format!("{event} has {n} telemhq entries")),
             }
         }
         if problems.is_empty() {
-            report.ok(SETTINGS, id, format!("{} settings: telemhq hooks for {}", layer.name, expected.join(", ")));
+            report.ok(
+                SETTINGS,
+                id,
+                format!(
+                    "{} settings: telemhq hooks for {}",
+                    layer.name,
+                    expected.join(", ")
+                ),
+            );
         } else {
-            report.fail(SETTINGS, id, format!("{} settings {shown}: {}", layer.name, problems.join("; ")), fix);
+            report.fail(
+                SETTINGS,
+                id,
+                format!("{} settings {shown}: {}", layer.name, problems.join("; ")),
+                fix,
+            );
         }
     }
     if !any {
         let flag = if args.repo { "--repo" } else { "--global" };
-        report.fail(SETTINGS, "hooks.installed", "telemhq is not installed in any settings layer checked", format!("telemhq install {flag}"));
+        report.fail(
+            SETTINGS,
+            "hooks.installed",
+            "telemhq is not installed in any settings layer checked",
+            format!("telemhq install {flag}"),
+        );
     }
 }
 
@@ -264,15 +355,37 @@ fn check_switches(layers: &[Layer], report: &mut Report) {
     let decided = order
         .iter()
         .filter_map(|name| layers.iter().find(|l| l.name == *name))
-        .find_map(|l| l.value.as_ref()?.get("disableAllHooks")?.as_bool().map(|b| (l, b)));
+        .find_map(|l| {
+            l.value
+                .as_ref()?
+                .get("disableAllHooks")?
+                .as_bool()
+                .map(|b| (l, b))
+        });
     match decided {
         Some((layer, true)) => report.fail(
             SWITCHES,
             "hooks.disabled",
-            format!("\"disableAllHooks\": true in {} settings ({}): Claude Code runs no hooks", layer.name, layer.path.display()),
-            format!("remove \"disableAllHooks\" from {}{}", layer.path.display(), if layer.name == "managed" { " (ask your administrator)" } else { "" }),
+            format!(
+                "\"disableAllHooks\": true in {} settings ({}): Claude Code runs no hooks",
+                layer.name,
+                layer.path.display()
+            ),
+            format!(
+                "remove \"disableAllHooks\" from {}{}",
+                layer.path.display(),
+                if layer.name == "managed" {
+                    " (ask your administrator)"
+                } else {
+                    ""
+                }
+            ),
         ),
-        _ => report.ok(SWITCHES, "hooks.disabled", "hooks are not switched off (disableAllHooks)"),
+        _ => report.ok(
+            SWITCHES,
+            "hooks.disabled",
+            "hooks are not switched off (disableAllHooks)",
+        ),
     }
     let managed_only = layers
         .iter()
@@ -287,7 +400,11 @@ fn check_switches(layers: &[Layer], report: &mut Report) {
             "ask your administrator to add telemhq's hooks to the managed settings, or to lift allowManagedHooksOnly",
         );
     } else {
-        report.ok(SWITCHES, "hooks.managed_only", "user and project hooks are allowed (allowManagedHooksOnly)");
+        report.ok(
+            SWITCHES,
+            "hooks.managed_only",
+            "user and project hooks are allowed (allowManagedHooksOnly)",
+        );
     }
 }
 
@@ -314,22 +431,40 @@ fn check_commands(layers: &[Layer], env: &Env, layout: &Layout, report: &mut Rep
             "run `telemhq install` again in each scope: it rewrites every entry to the one shared command",
         );
     } else {
-        report.ok(COMMAND, "command.duplicates", "one command string in every layer: each event pings once");
+        report.ok(
+            COMMAND,
+            "command.duplicates",
+            "one command string in every layer: each event pings once",
+        );
     }
-    let me = std::env::current_exe().ok().and_then(|p| fs::canonicalize(p).ok());
+    let me = std::env::current_exe()
+        .ok()
+        .and_then(|p| fs::canonicalize(p).ok());
     for (i, cmd) in commands.iter().enumerate() {
         let id = format!("command.runs.{i}");
         if cmd == hooks::HOOK_COMMAND {
             match fs::read_link(&layout.link) {
                 Err(_) if !layout.link.exists() => {
-                    report.fail(COMMAND, format!("command.link.{i}"), format!("{} is missing: the hook command has nothing to run", env.show(&layout.link)), "telemhq install --global");
+                    report.fail(
+                        COMMAND,
+                        format!("command.link.{i}"),
+                        format!(
+                            "{} is missing: the hook command has nothing to run",
+                            env.show(&layout.link)
+                        ),
+                        "telemhq install --global",
+                    );
                     continue;
                 }
                 Ok(target) if !target.exists() => {
                     report.fail(
                         COMMAND,
                         format!("command.link.{i}"),
-                        format!("{} points at {}, which no longer exists", env.show(&layout.link), target.display()),
+                        format!(
+                            "{} points at {}, which no longer exists",
+                            env.show(&layout.link),
+                            target.display()
+                        ),
                         "telemhq install --global (run the telemhq you want the hooks to use)",
                     );
                     continue;
@@ -361,14 +496,22 @@ fn check_commands(layers: &[Layer], env: &Env, layout: &Layout, report: &mut Rep
 /// and path instead of emitting anything.
 fn probe(cmd: &str, env: &Env) -> Option<(String, String)> {
     let mut c = Command::new("/bin/sh");
-    c.args(["-c", cmd]).env_clear().env("PATH", "/usr/bin:/bin").env("TELEMHQ_DOCTOR_PROBE", "1");
+    c.args(["-c", cmd])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("TELEMHQ_DOCTOR_PROBE", "1");
     if let Some(home) = &env.home {
         c.env("HOME", home);
     }
     if let Some(dir) = std::env::var_os("CLAUDE_CONFIG_DIR") {
         c.env("CLAUDE_CONFIG_DIR", dir);
     }
-    let out = c.current_dir(&env.cwd).stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
+    let out = c
+        .current_dir(&env.cwd)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.starts_with("telemhq-probe "))?;
     let mut parts = line.splitn(3, ' ').skip(1);
@@ -378,39 +521,88 @@ fn probe(cmd: &str, env: &Env) -> Option<(String, String)> {
 fn check_privacy(layers: &[Layer], env: &Env, layout: &Layout, report: &mut Report) -> Config {
     let uid = unsafe { libc::getuid() };
     match fs::metadata(&layout.hooks_dir) {
-        Err(_) => report.fail(PRIVACY, "folder.hooks", format!("the private hooks folder {} does not exist", env.show(&layout.hooks_dir)), "telemhq install --global"),
+        Err(_) => report.fail(
+            PRIVACY,
+            "folder.hooks",
+            format!(
+                "the private hooks folder {} does not exist",
+                env.show(&layout.hooks_dir)
+            ),
+            "telemhq install --global",
+        ),
         Ok(meta) => {
             let mode = meta.permissions().mode() & 0o777;
             if meta.uid() != uid {
-                report.fail(PRIVACY, "folder.hooks", format!("{} is owned by user {}, not you", env.show(&layout.hooks_dir), meta.uid()), format!("sudo chown -R $(id -u) {}", layout.hooks_dir.display()));
+                report.fail(
+                    PRIVACY,
+                    "folder.hooks",
+                    format!(
+                        "{} is owned by user {}, not you",
+                        env.show(&layout.hooks_dir),
+                        meta.uid()
+                    ),
+                    format!("sudo chown -R $(id -u) {}", layout.hooks_dir.display()),
+                );
             } else if mode != 0o700 {
-                report.fail(PRIVACY, "folder.hooks", format!("{} has mode {mode:o}: others can read telemhq's config and queue", env.show(&layout.hooks_dir)), format!("chmod 700 {}", layout.hooks_dir.display()));
+                report.fail(
+                    PRIVACY,
+                    "folder.hooks",
+                    format!(
+                        "{} has mode {mode:o}: others can read telemhq's config and queue",
+                        env.show(&layout.hooks_dir)
+                    ),
+                    format!("chmod 700 {}", layout.hooks_dir.display()),
+                );
             } else {
-                report.ok(PRIVACY, "folder.hooks", format!("{} is private (700, yours)", env.show(&layout.hooks_dir)));
+                report.ok(
+                    PRIVACY,
+                    "folder.hooks",
+                    format!("{} is private (700, yours)", env.show(&layout.hooks_dir)),
+                );
             }
         }
     }
     let loose = loose_files(&layout.state_dir);
     if loose.is_empty() {
-        report.ok(PRIVACY, "files.private", "telemhq's config and queue files are private (600)");
+        report.ok(
+            PRIVACY,
+            "files.private",
+            "telemhq's config and queue files are private (600)",
+        );
     } else {
         let first = &loose[0];
         report.fail(
             PRIVACY,
             "files.private",
-            format!("{} of telemhq's files can be read by others, e.g. {}", loose.len(), env.show(first)),
+            format!(
+                "{} of telemhq's files can be read by others, e.g. {}",
+                loose.len(),
+                env.show(first)
+            ),
             format!("chmod -R go-rwx {}", layout.state_dir.display()),
         );
     }
     let config = match Config::load(layout) {
         Ok(c) => c,
         Err(e) => {
-            report.fail(PRIVACY, "config.readable", e.to_string(), format!("fix or remove {}, then run telemhq install --global", layout.config.display()));
+            report.fail(
+                PRIVACY,
+                "config.readable",
+                e.to_string(),
+                format!(
+                    "fix or remove {}, then run telemhq install --global",
+                    layout.config.display()
+                ),
+            );
             Config::default()
         }
     };
     let url = config::effective_ping_url(env.ping_url.as_deref(), &config);
-    let source = if env.ping_url.is_some() { "TELEMHQ_PING_URL" } else { "telemhq's config" };
+    let source = if env.ping_url.is_some() {
+        "TELEMHQ_PING_URL"
+    } else {
+        "telemhq's config"
+    };
     match &url {
         None => report.fail(
             PRIVACY,
@@ -419,15 +611,32 @@ fn check_privacy(layers: &[Layer], env: &Env, layout: &Layout, report: &mut Repo
             "telemhq install --global --ping-url URL (the URL of your TelemHQ job)",
         ),
         Some(u) => match config::validate_ping_url(u) {
-            Ok(_) => report.ok(PRIVACY, "ping_url", format!("ping URL from {source}: {}", config::mask_url(u))),
-            Err(e) => report.fail(PRIVACY, "ping_url", format!("ping URL from {source}: {e}"), "telemhq install --global --ping-url URL"),
+            Ok(_) => report.ok(
+                PRIVACY,
+                "ping_url",
+                format!("ping URL from {source}: {}", config::mask_url(u)),
+            ),
+            Err(e) => report.fail(
+                PRIVACY,
+                "ping_url",
+                format!("ping URL from {source}: {e}"),
+                "telemhq install --global --ping-url URL",
+            ),
         },
     }
     if let Some(token) = url.as_deref().and_then(token_of) {
-        let mut exposed: Vec<String> = layers.iter().filter(|l| l.text.as_deref().is_some_and(|t| t.contains(&token))).map(|l| env.show(&l.path)).collect();
+        let mut exposed: Vec<String> = layers
+            .iter()
+            .filter(|l| l.text.as_deref().is_some_and(|t| t.contains(&token)))
+            .map(|l| env.show(&l.path))
+            .collect();
         exposed.extend(tracked_files_with(&token, env));
         if exposed.is_empty() {
-            report.ok(PRIVACY, "token.exposed", "the ping token is in no settings file and no file tracked by git here");
+            report.ok(
+                PRIVACY,
+                "token.exposed",
+                "the ping token is in no settings file and no file tracked by git here",
+            );
         } else {
             report.fail(
                 PRIVACY,
@@ -443,16 +652,24 @@ fn check_privacy(layers: &[Layer], env: &Env, layout: &Layout, report: &mut Repo
 /// The secret part of a ping URL: its last path segment (and query), if long enough to be one.
 fn token_of(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
-    let last = parsed.path_segments()?.filter(|s| !s.is_empty()).last()?.to_string();
+    let last = parsed
+        .path_segments()?
+        .filter(|s| !s.is_empty())
+        .last()?
+        .to_string();
     (last.len() >= 8).then_some(last)
 }
 
 fn loose_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let Ok(entries) = fs::read_dir(dir) else { return out };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return out;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
-        let Ok(meta) = fs::symlink_metadata(&path) else { continue };
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
         if meta.is_dir() {
             if meta.permissions().mode() & 0o077 != 0 {
                 out.push(path.clone());
@@ -466,15 +683,25 @@ fn loose_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn tracked_files_with(token: &str, env: &Env) -> Vec<String> {
-    let Some(root) = git_root(&env.cwd) else { return Vec::new() };
-    let Ok(out) = Command::new("git").arg("-C").arg(&root).args(["ls-files", "-z"]).stderr(Stdio::null()).output() else {
+    let Some(root) = git_root(&env.cwd) else {
+        return Vec::new();
+    };
+    let Ok(out) = Command::new("git")
+        .arg("-C")
+        .arg(&root)
+        .args(["ls-files", "-z"])
+        .stderr(Stdio::null())
+        .output()
+    else {
         return Vec::new();
     };
     let mut found = Vec::new();
     for name in out.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
         let path = root.join(String::from_utf8_lossy(name).as_ref());
         let small = fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() < 4 * 1024 * 1024);
-        if small && fs::read(&path).is_ok_and(|b| b.windows(token.len()).any(|w| w == token.as_bytes())) {
+        if small
+            && fs::read(&path).is_ok_and(|b| b.windows(token.len()).any(|w| w == token.as_bytes()))
+        {
             found.push(env.show(&path));
         }
     }
@@ -483,20 +710,38 @@ fn tracked_files_with(token: &str, env: &Env) -> Vec<String> {
 
 fn check_delivery(layout: &Layout, report: &mut Report) {
     let entries = queue::all(layout);
-    let pending: Vec<_> = entries.iter().filter(|(s, _)| *s == State::Pending).collect();
+    let pending: Vec<_> = entries
+        .iter()
+        .filter(|(s, _)| *s == State::Pending)
+        .collect();
     match pending.first() {
         None => report.ok(DELIVERY, "queue.pending", "no events waiting in the queue"),
         Some((_, oldest)) => {
-            let age = crate::ping::payload::parse_rfc3339_ms(&oldest.queued_at).map(|t| now_ms() - t).unwrap_or(0);
-            let message = format!("{} event(s) waiting; the oldest since {} ({})", pending.len(), oldest.queued_at, human_age(age));
+            let age = crate::ping::payload::parse_rfc3339_ms(&oldest.queued_at)
+                .map(|t| now_ms() - t)
+                .unwrap_or(0);
+            let message = format!(
+                "{} event(s) waiting; the oldest since {} ({})",
+                pending.len(),
+                oldest.queued_at,
+                human_age(age)
+            );
             if age > 10 * 60 * 1000 {
-                report.warn(DELIVERY, "queue.pending", message, "telemhq flush (it says why they are not going out)");
+                report.warn(
+                    DELIVERY,
+                    "queue.pending",
+                    message,
+                    "telemhq flush (it says why they are not going out)",
+                );
             } else {
                 report.ok(DELIVERY, "queue.pending", message);
             }
         }
     }
-    let failed: Vec<_> = entries.iter().filter(|(s, _)| *s == State::Failed).collect();
+    let failed: Vec<_> = entries
+        .iter()
+        .filter(|(s, _)| *s == State::Failed)
+        .collect();
     if let Some((_, last)) = failed.last() {
         let status = last.http_status.map_or("?".to_string(), |s| s.to_string());
         report.fail(
@@ -506,16 +751,39 @@ fn check_delivery(layout: &Layout, report: &mut Report) {
             "check the ping URL (telemhq doctor --ping); a 401/403/404 means a wrong or revoked URL: telemhq install --global --ping-url URL",
         );
     } else {
-        report.ok(DELIVERY, "queue.failed", "no events refused by the endpoint");
+        report.ok(
+            DELIVERY,
+            "queue.failed",
+            "no events refused by the endpoint",
+        );
     }
     let dropped = Dropped::load(layout);
     if dropped.total > 0 {
-        report.warn(DELIVERY, "queue.dropped", format!("{} event(s) dropped because the queue was full", dropped.total), "make sure pings can go out (telemhq flush); the queue keeps the newest 1000");
+        report.warn(
+            DELIVERY,
+            "queue.dropped",
+            format!(
+                "{} event(s) dropped because the queue was full",
+                dropped.total
+            ),
+            "make sure pings can go out (telemhq flush); the queue keeps the newest 1000",
+        );
     } else {
-        report.ok(DELIVERY, "queue.dropped", "no events dropped at the queue's bound");
+        report.ok(
+            DELIVERY,
+            "queue.dropped",
+            "no events dropped at the queue's bound",
+        );
     }
     if let Some((_, last)) = entries.iter().rev().find(|(s, _)| *s == State::Delivered) {
-        report.ok(DELIVERY, "last_delivered", format!("last ping delivered at {}", last.delivered_at.as_deref().unwrap_or("?")));
+        report.ok(
+            DELIVERY,
+            "last_delivered",
+            format!(
+                "last ping delivered at {}",
+                last.delivered_at.as_deref().unwrap_or("?")
+            ),
+        );
     } else {
         report.ok(DELIVERY, "last_delivered", "no ping delivered yet");
     }
@@ -523,12 +791,23 @@ fn check_delivery(layout: &Layout, report: &mut Report) {
         && let Ok(last) = serde_json::from_slice::<LastError>(&bytes)
         && !pending.is_empty()
     {
-        report.warn(DELIVERY, "last_error", format!("the last delivery attempt failed at {}: {}", last.at, last.reason), "telemhq doctor --ping to test the endpoint; telemhq flush to retry now");
+        report.warn(
+            DELIVERY,
+            "last_error",
+            format!(
+                "the last delivery attempt failed at {}: {}",
+                last.at, last.reason
+            ),
+            "telemhq doctor --ping to test the endpoint; telemhq flush to retry now",
+        );
     }
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn human_age(ms: i64) -> String {
@@ -542,9 +821,17 @@ fn human_age(ms: i64) -> String {
 }
 
 fn check_claude(report: &mut Report) {
-    let found = std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("claude")).find(|p| p.is_file()));
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("claude"))
+            .find(|p| p.is_file())
+    });
     match found {
-        None => report.ok(CLAUDE, "claude", "no `claude` on PATH (information only: Claude Code may be installed elsewhere)"),
+        None => report.ok(
+            CLAUDE,
+            "claude",
+            "no `claude` on PATH (information only: Claude Code may be installed elsewhere)",
+        ),
         Some(path) => {
             let version = Command::new(&path)
                 .arg("--version")
@@ -555,14 +842,23 @@ fn check_claude(report: &mut Report) {
                 .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| "version unknown".into());
-            report.ok(CLAUDE, "claude", format!("Claude Code {version} at {}", path.display()));
+            report.ok(
+                CLAUDE,
+                "claude",
+                format!("Claude Code {version} at {}", path.display()),
+            );
         }
     }
 }
 
 fn check_ping(env: &Env, config: &Config, report: &mut Report) {
     let Some(url) = config::effective_ping_url(env.ping_url.as_deref(), config) else {
-        report.fail(PING, "ping", "no ping URL to test", "telemhq install --global --ping-url URL");
+        report.fail(
+            PING,
+            "ping",
+            "no ping URL to test",
+            "telemhq install --global --ping-url URL",
+        );
         return;
     };
     let body = json!({

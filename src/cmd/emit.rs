@@ -25,7 +25,10 @@ pub fn run(args: &EmitArgs, env: &Env) {
     if std::env::var_os("TELEMHQ_DOCTOR_PROBE").is_some() {
         // `telemhq doctor` runs the hook command to see that it reaches telemhq: say
         // which telemhq it reached, and emit nothing.
-        let exe = std::env::current_exe().and_then(std::fs::canonicalize).map(|p| p.display().to_string()).unwrap_or_default();
+        let exe = std::env::current_exe()
+            .and_then(std::fs::canonicalize)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         println!("telemhq-probe {} {exe}", env!("CARGO_PKG_VERSION"));
         return;
     }
@@ -45,7 +48,11 @@ pub fn run(args: &EmitArgs, env: &Env) {
 
 fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
     let mut input = Vec::new();
-    std::io::stdin().lock().take(MAX_STDIN).read_to_end(&mut input).map_err(|e| format!("cannot read stdin: {e}"))?;
+    std::io::stdin()
+        .lock()
+        .take(MAX_STDIN)
+        .read_to_end(&mut input)
+        .map_err(|e| format!("cannot read stdin: {e}"))?;
     if input.iter().all(u8::is_ascii_whitespace) {
         return Err("empty input: no hook event on stdin".into());
     }
@@ -62,11 +69,18 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         // No secret could be stored: a throwaway key still hides the paths.
         (None, false) => PathHasher::Keyed(fsutil::random_bytes::<32>().to_vec()),
     };
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
     // --print reads the transcript now; a queued event has the sender read it a moment
     // later, when Claude Code has written the turn's last lines (and off the hot path).
     let usage_from = usage_source(&event, now_ms);
-    let usage = if args.print { usage_from.as_ref().and_then(read_usage) } else { None };
+    let usage = if args.print {
+        usage_from.as_ref().and_then(read_usage)
+    } else {
+        None
+    };
     let event_id = payload::new_event_id();
     let cwd = env.cwd.to_string_lossy();
     let build = |dropped_events| {
@@ -85,16 +99,22 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         println!("{text}");
         return Ok(());
     }
-    queue::enqueue(&layout, &event_id, usage_from, build).map_err(|e| format!("cannot queue the event: {e}"))?;
+    queue::enqueue(&layout, &event_id, usage_from, build)
+        .map_err(|e| format!("cannot queue the event: {e}"))?;
     if config::effective_ping_url(env.ping_url.as_deref(), &config).is_none() {
-        return Err("no ping URL is set: the event is queued and will go out once one is set".into());
+        return Err(
+            "no ping URL is set: the event is queued and will go out once one is set".into(),
+        );
     }
     start_sender(&layout);
     if env.debug
         && let Ok(bytes) = std::fs::read(crate::ping::deliver::LastError::path(&layout))
         && let Ok(last) = serde_json::from_slice::<crate::ping::deliver::LastError>(&bytes)
     {
-        eprintln!("telemhq: an earlier delivery failed at {}: {}", last.at, last.reason);
+        eprintln!(
+            "telemhq: an earlier delivery failed at {}: {}",
+            last.at, last.reason
+        );
     }
     Ok(())
 }
@@ -104,12 +124,19 @@ fn usage_source(event: &HookEvent, now_ms: i64) -> Option<UsageSource> {
     if !TURN_END_EVENTS.contains(&name) {
         return None;
     }
-    Some(UsageSource { transcript_path: event.transcript_path.clone()?, prompt_id: event.prompt_id.clone(), event_ms: now_ms })
+    Some(UsageSource {
+        transcript_path: event.transcript_path.clone()?,
+        prompt_id: event.prompt_id.clone(),
+        event_ms: now_ms,
+    })
 }
 
 /// The usage fields of a turn, read from its transcript (numbers and names only).
 pub fn read_usage(source: &UsageSource) -> Option<serde_json::Map<String, serde_json::Value>> {
-    let usage = transcript::turn_usage(std::path::Path::new(&source.transcript_path), source.prompt_id.as_deref())?;
+    let usage = transcript::turn_usage(
+        std::path::Path::new(&source.transcript_path),
+        source.prompt_id.as_deref(),
+    )?;
     Some(usage.to_fields(source.event_ms))
 }
 
@@ -123,7 +150,10 @@ fn start_sender(layout: &Layout) {
     }
     let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
     let mut cmd = Command::new(exe);
-    cmd.arg("__send").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.arg("__send")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         cmd.pre_exec(|| {

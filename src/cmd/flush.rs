@@ -12,7 +12,10 @@ pub fn run(env: &Env) -> Result<i32> {
     let url = config::effective_ping_url(env.ping_url.as_deref(), &config);
     let report = deliver::drain(&layout, url.as_deref(), false, false);
     if report.busy {
-        println!("A background sender is delivering right now; {} event(s) pending. Try again in a moment.", report.pending);
+        println!(
+            "A background sender is delivering right now; {} event(s) pending. Try again in a moment.",
+            report.pending
+        );
         return Ok(0);
     }
     if report.no_url {
@@ -24,15 +27,24 @@ pub fn run(env: &Env) -> Result<i32> {
     }
     println!("Delivered {} event(s).", report.delivered);
     for (id, status) in &report.failed {
-        println!("Failed for good: {id} (HTTP {status}: the ping URL was refused; check it with `telemhq doctor --ping`).");
+        println!(
+            "Failed for good: {id} (HTTP {status}: the ping URL was refused; check it with `telemhq doctor --ping`)."
+        );
     }
     if report.pending > 0 {
         let why = report.last_error.as_deref().unwrap_or("not tried");
-        println!("Still pending: {} event(s) ({why}); they go out with the next emit or flush.", report.pending);
+        println!(
+            "Still pending: {} event(s) ({why}); they go out with the next emit or flush.",
+            report.pending
+        );
     } else {
         println!("Nothing pending.");
     }
-    Ok(if report.failed.is_empty() && report.pending == 0 { 0 } else { 1 })
+    Ok(if report.failed.is_empty() && report.pending == 0 {
+        0
+    } else {
+        1
+    })
 }
 
 /// The detached sender: drains with retries and backoff, then looks once more, so that
@@ -44,7 +56,11 @@ pub fn run_background(env: &Env) {
     let url = config::effective_ping_url(env.ping_url.as_deref(), &config);
     loop {
         let report = deliver::drain(&layout, url.as_deref(), true, false);
-        if report.busy || report.no_url || report.last_error.is_some() || queue::list(&layout.queue).is_empty() {
+        if report.busy
+            || report.no_url
+            || report.last_error.is_some()
+            || queue::list(&layout.queue).is_empty()
+        {
             return;
         }
     }

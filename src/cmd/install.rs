@@ -33,11 +33,16 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
     let record = records.get(&settings_change::record_key(&real));
     let (preview_new, _) = compute(&real, &file, record, tool_activity)?;
     let shown = env.show(&settings_path);
-    let exe = std::env::current_exe().ok().and_then(|p| fs::canonicalize(p).ok());
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| fs::canonicalize(p).ok());
 
     if args.dry_run {
         print_preview(&shown, &file.text, &preview_new);
-        println!("{}", describe_private_setup(env, &layout, exe.as_deref(), ping_url.as_deref()));
+        println!(
+            "{}",
+            describe_private_setup(env, &layout, exe.as_deref(), ping_url.as_deref())
+        );
         eprintln!("Dry run: nothing was changed.");
         return Ok(0);
     }
@@ -52,7 +57,10 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
     // The private folder and the link first, so that the hooks have something to run.
     let hooks_dir_change = fsutil::ensure_private_dir(&layout.hooks_dir)?;
     if let DirChange::Tightened { from } = hooks_dir_change {
-        eprintln!("Tightened {} from {from:o} to 700: it holds telemhq's private state.", env.show(&layout.hooks_dir));
+        eprintln!(
+            "Tightened {} from {from:o} to 700: it holds telemhq's private state.",
+            env.show(&layout.hooks_dir)
+        );
     }
     fsutil::ensure_private_dir(&layout.state_dir)?;
     if let Some(exe) = &exe {
@@ -83,7 +91,9 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
         }
     }
     if scope == Scope::Repo {
-        eprintln!("The hook command has no personal paths in it: the file can be committed and shared.");
+        eprintln!(
+            "The hook command has no personal paths in it: the file can be committed and shared."
+        );
     }
     match config::effective_ping_url(env.ping_url.as_deref(), &config) {
         Some(url) => eprintln!("Pings go to {}.", config::mask_url(&url)),
@@ -112,7 +122,10 @@ fn compute(
         ..Record::default()
     });
     let plan = hooks::plan_install(&file.value, tool_activity, &previous.created).map_err(|e| {
-        Error::new(format!("{}: a shape Claude Code does not accept at {e}; nothing was changed", path.display()))
+        Error::new(format!(
+            "{}: a shape Claude Code does not accept at {e}; nothing was changed",
+            path.display()
+        ))
     })?;
     if plan.changes_nothing() {
         return Ok((file.text.clone(), previous));
@@ -127,17 +140,35 @@ fn print_preview(shown: &str, old: &Option<String>, new: &Option<String>) {
     if old == new {
         println!("{shown} is already up to date: no change.");
     } else {
-        print!("{}", settings_change::diff(shown, old.as_deref(), new.as_deref()));
+        print!(
+            "{}",
+            settings_change::diff(shown, old.as_deref(), new.as_deref())
+        );
     }
 }
 
-fn describe_private_setup(env: &Env, layout: &Layout, exe: Option<&Path>, ping_url: Option<&str>) -> String {
-    let mut lines = vec![format!("Private folder: {} (mode 700)", env.show(&layout.hooks_dir))];
+fn describe_private_setup(
+    env: &Env,
+    layout: &Layout,
+    exe: Option<&Path>,
+    ping_url: Option<&str>,
+) -> String {
+    let mut lines = vec![format!(
+        "Private folder: {} (mode 700)",
+        env.show(&layout.hooks_dir)
+    )];
     if let Some(exe) = exe {
-        lines.push(format!("Hook link: {} -> {}", env.show(&layout.link), exe.display()));
+        lines.push(format!(
+            "Hook link: {} -> {}",
+            env.show(&layout.link),
+            exe.display()
+        ));
     }
     if let Some(url) = ping_url {
-        lines.push(format!("Ping URL to store (mode 600): {}", config::mask_url(url)));
+        lines.push(format!(
+            "Ping URL to store (mode 600): {}",
+            config::mask_url(url)
+        ));
     }
     lines.join("\n")
 }
@@ -149,9 +180,11 @@ fn ensure_link(link: &Path, exe: &Path) -> Result<()> {
     }
     let tmp: PathBuf = link.with_file_name(format!(".telemhq-link-{}", fsutil::unique_suffix()));
     symlink(exe, &tmp).ctx("create the link", &tmp)?;
-    fs::rename(&tmp, link).inspect_err(|_| {
-        let _ = fs::remove_file(&tmp);
-    }).ctx("replace", link)
+    fs::rename(&tmp, link)
+        .inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })
+        .ctx("replace", link)
 }
 
 fn resolve_ping_url(args: &InstallArgs, env: &Env) -> Result<Option<String>> {

@@ -14,13 +14,22 @@ pub fn run(args: &LogArgs, env: &Env) -> Result<i32> {
     }
     let skip = entries.len().saturating_sub(args.limit);
     for (state, entry) in &entries[skip..] {
-        let event = entry.payload.get("event").and_then(|v| v.as_str()).unwrap_or("?");
+        let event = entry
+            .payload
+            .get("event")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?");
         let when = match state {
             State::Delivered => entry.delivered_at.as_deref(),
             State::Failed => entry.failed_at.as_deref(),
             State::Pending => None,
         };
-        let mut head = format!("{}  {:<9}  {event}  {}", entry.queued_at, state.name(), entry.event_id);
+        let mut head = format!(
+            "{}  {:<9}  {event}  {}",
+            entry.queued_at,
+            state.name(),
+            entry.event_id
+        );
         if let Some(status) = entry.http_status {
             head.push_str(&format!("  HTTP {status}"));
         }
@@ -28,7 +37,10 @@ pub fn run(args: &LogArgs, env: &Env) -> Result<i32> {
             head.push_str(&format!("  ({} at {when})", state.name()));
         }
         println!("{head}");
-        println!("  {}", serde_json::to_string(&entry.payload).expect("a payload serialises"));
+        println!(
+            "  {}",
+            serde_json::to_string(&entry.payload).expect("a payload serialises")
+        );
     }
     Ok(0)
 }

@@ -28,7 +28,10 @@ pub fn pick_scope(args: ScopeArgs, verb: &str) -> Result<Scope> {
             "--repo    this repository's .claude/settings.json (shared with the team)",
             "--local   this repository's .claude/settings.local.json (only you)",
         ];
-        return Ok([Scope::Global, Scope::Repo, Scope::Local][crate::term::select(&format!("Where should telemhq {verb}?"), &items)?]);
+        return Ok([Scope::Global, Scope::Repo, Scope::Local]
+            [crate::term::select(&format!("Where should telemhq {verb}?"), &items)?]);
     }
-    Err(Error::usage(format!("say where to {verb}: --global (your user settings), --repo (this repository's settings) or --local")))
+    Err(Error::usage(format!(
+        "say where to {verb}: --global (your user settings), --repo (this repository's settings) or --local"
+    )))
 }

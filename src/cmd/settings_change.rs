@@ -36,7 +36,8 @@ pub type Records = BTreeMap<String, Record>;
 
 pub fn load_records(layout: &Layout) -> Result<Records> {
     match fs::read(&layout.installs) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::new(format!("{}: {e}", layout.installs.display()))),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| Error::new(format!("{}: {e}", layout.installs.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Records::new()),
         Err(e) => Err(Error::io("read", &layout.installs, &e)),
     }
@@ -58,8 +59,11 @@ pub fn render(file: &SettingsFile, plan: &Plan) -> Result<String> {
             let style = Style::detect(t);
             let mut text = t.clone();
             for op in &plan.ops {
-                text = jsonedit::apply(&text, op, &style)
-                    .ok_or_else(|| Error::new(format!("internal error: could not apply {op:?}; nothing was written")))?;
+                text = jsonedit::apply(&text, op, &style).ok_or_else(|| {
+                    Error::new(format!(
+                        "internal error: could not apply {op:?}; nothing was written"
+                    ))
+                })?;
             }
             text
         }
@@ -70,9 +74,15 @@ pub fn render(file: &SettingsFile, plan: &Plan) -> Result<String> {
         }
     };
     // The text edit and the value edit must agree; never write a file that says otherwise.
-    let reparsed = settings::parse_strict(&text).map_err(|e| Error::new(format!("internal error: the edited text does not parse ({e}); nothing was written")))?;
+    let reparsed = settings::parse_strict(&text).map_err(|e| {
+        Error::new(format!(
+            "internal error: the edited text does not parse ({e}); nothing was written"
+        ))
+    })?;
     if reparsed != plan.new {
-        return Err(Error::new("internal error: the edited text differs from the planned document; nothing was written"));
+        return Err(Error::new(
+            "internal error: the edited text differs from the planned document; nothing was written",
+        ));
     }
     Ok(text)
 }
@@ -80,9 +90,21 @@ pub fn render(file: &SettingsFile, plan: &Plan) -> Result<String> {
 /// A unified diff for the preview.
 pub fn diff(shown_path: &str, old: Option<&str>, new: Option<&str>) -> String {
     let (a, b) = (old.unwrap_or(""), new.unwrap_or(""));
-    let old_name = if old.is_some() { format!("a/{shown_path}") } else { "/dev/null".into() };
-    let new_name = if new.is_some() { format!("b/{shown_path}") } else { "/dev/null".into() };
-    similar::TextDiff::from_lines(a, b).unified_diff().context_radius(3).header(&old_name, &new_name).to_string()
+    let old_name = if old.is_some() {
+        format!("a/{shown_path}")
+    } else {
+        "/dev/null".into()
+    };
+    let new_name = if new.is_some() {
+        format!("b/{shown_path}")
+    } else {
+        "/dev/null".into()
+    };
+    similar::TextDiff::from_lines(a, b)
+        .unified_diff()
+        .context_radius(3)
+        .header(&old_name, &new_name)
+        .to_string()
 }
 
 /// What the file will hold: text, or no file at all.
@@ -127,7 +149,9 @@ where
         }
         match &new {
             Some(text) => {
-                let mode = fs::metadata(real).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644);
+                let mode = fs::metadata(real)
+                    .map(|m| m.permissions().mode() & 0o7777)
+                    .unwrap_or(0o644);
                 if let Some(dir) = real.parent() {
                     fs::create_dir_all(dir).ctx("create", dir)?;
                 }
@@ -144,26 +168,41 @@ where
         save_records(layout, &records)?;
         return Ok(Outcome::Written { backup });
     }
-    Err(Error::new(format!("{} kept changing while telemhq tried to update it; nothing was written, try again", real.display())))
+    Err(Error::new(format!(
+        "{} kept changing while telemhq tried to update it; nothing was written, try again",
+        real.display()
+    )))
 }
 
 /// Keeps the previous content in the private folder, never beside a committed file.
 fn write_backup(layout: &Layout, real: &Path, old: &str) -> Result<PathBuf> {
     fsutil::ensure_private_dir(&layout.backups)?;
-    let id = &crate::hex(&<sha2::Sha256 as sha2::Digest>::digest(record_key(real).as_bytes()))[..8];
-    let name = real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let id = &crate::hex(&<sha2::Sha256 as sha2::Digest>::digest(
+        record_key(real).as_bytes(),
+    ))[..8];
+    let name = real
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let stamp = crate::ping::payload::rfc3339_now().replace(':', "");
-    let path = layout.backups.join(format!("{id}-{name}.{stamp}-{}", fsutil::unique_suffix()));
+    let path = layout
+        .backups
+        .join(format!("{id}-{name}.{stamp}-{}", fsutil::unique_suffix()));
     fsutil::write_private(&path, old.as_bytes())?;
     prune_backups(&layout.backups, id, 10);
     Ok(path)
 }
 
 fn prune_backups(dir: &Path, id: &str, keep: usize) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     let mut mine: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(id)))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(id))
+        })
         .collect();
     mine.sort();
     let excess = mine.len().saturating_sub(keep);

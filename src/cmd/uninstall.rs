@@ -21,19 +21,29 @@ pub fn run(args: &UninstallArgs, env: &Env) -> Result<i32> {
 
     let file = settings::read(&real)?;
     let records = settings_change::load_records(&layout).unwrap_or_default();
-    let (preview_new, _) = compute(&real, &file, records.get(&settings_change::record_key(&real)))?;
+    let (preview_new, _) = compute(
+        &real,
+        &file,
+        records.get(&settings_change::record_key(&real)),
+    )?;
     if preview_new == file.text {
         eprintln!("{shown} has no telemhq hooks: nothing to remove.");
         return Ok(0);
     }
     if args.dry_run || (term::interactive() && !args.yes) {
-        print!("{}", settings_change::diff(&shown, file.text.as_deref(), preview_new.as_deref()));
+        print!(
+            "{}",
+            settings_change::diff(&shown, file.text.as_deref(), preview_new.as_deref())
+        );
     }
     if args.dry_run {
         eprintln!("Dry run: nothing was changed.");
         return Ok(0);
     }
-    if term::interactive() && !args.yes && !term::confirm(&format!("Remove telemhq's hooks from {shown}?"))? {
+    if term::interactive()
+        && !args.yes
+        && !term::confirm(&format!("Remove telemhq's hooks from {shown}?"))?
+    {
         eprintln!("Nothing was changed.");
         return Ok(1);
     }
@@ -65,10 +75,18 @@ pub fn run(args: &UninstallArgs, env: &Env) -> Result<i32> {
     Ok(0)
 }
 
-fn compute(path: &std::path::Path, file: &SettingsFile, record: Option<&Record>) -> Result<(Option<String>, Option<Record>)> {
+fn compute(
+    path: &std::path::Path,
+    file: &SettingsFile,
+    record: Option<&Record>,
+) -> Result<(Option<String>, Option<Record>)> {
     let record = record.cloned().unwrap_or_default();
-    let plan = hooks::plan_uninstall(&file.value, &record.created)
-        .map_err(|e| Error::new(format!("{}: a shape Claude Code does not accept at {e}; nothing was changed", path.display())))?;
+    let plan = hooks::plan_uninstall(&file.value, &record.created).map_err(|e| {
+        Error::new(format!(
+            "{}: a shape Claude Code does not accept at {e}; nothing was changed",
+            path.display()
+        ))
+    })?;
     if plan.changes_nothing() {
         return Ok((file.text.clone(), Some(record)));
     }

@@ -16,7 +16,10 @@ pub enum Attempt {
     /// A 4xx other than 408 and 429: retrying will not help (wrong or revoked URL).
     Rejected(u16),
     /// Worth trying again: a network error, a timeout, 408, 429 or 5xx.
-    Retry { reason: String, after: Option<Duration> },
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
 }
 
 /// Sorts an HTTP answer into what to do next.
@@ -25,7 +28,9 @@ pub fn classify(status: u16, retry_after: Option<&str>) -> Attempt {
         200..=299 => Attempt::Delivered(status),
         408 | 429 | 500..=599 => Attempt::Retry {
             reason: format!("HTTP {status}"),
-            after: retry_after.and_then(|v| v.trim().parse::<u64>().ok()).map(|s| Duration::from_secs(s.min(3600))),
+            after: retry_after
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|s| Duration::from_secs(s.min(3600))),
         },
         _ => Attempt::Rejected(status),
     }
@@ -43,12 +48,23 @@ pub fn agent() -> ureq::Agent {
 }
 
 pub fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> Attempt {
-    match agent.post(url).header("Content-Type", "application/json").send(body) {
+    match agent
+        .post(url)
+        .header("Content-Type", "application/json")
+        .send(body)
+    {
         Ok(response) => {
-            let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             classify(response.status().as_u16(), retry_after.as_deref())
         }
-        Err(err) => Attempt::Retry { reason: describe(&err), after: None },
+        Err(err) => Attempt::Retry {
+            reason: describe(&err),
+            after: None,
+        },
     }
 }
 
@@ -56,7 +72,9 @@ pub fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> Attempt {
 pub fn describe(err: &ureq::Error) -> String {
     match err {
         ureq::Error::Timeout(_) => "timed out".into(),
-        ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused".into()
+        }
         ureq::Error::Io(e) => format!("network error: {e}"),
         ureq::Error::HostNotFound => "host not found".into(),
         other => other.to_string(),
@@ -88,7 +106,12 @@ impl LastError {
 }
 
 fn env_ms(name: &str, default: u64) -> Duration {
-    Duration::from_millis(std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default))
+    Duration::from_millis(
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default),
+    )
 }
 
 /// Backoff before retry number `n` (0-based): doubling from the base up to the cap, with
@@ -173,9 +196,12 @@ pub fn drain(layout: &Layout, url: Option<&str>, persistent: bool, debug: bool) 
 /// result in the queue, so that `log` shows what is sent. Waits until the event is a
 /// moment old: Claude Code may still be writing the turn's last lines when its hook runs.
 fn add_usage(path: &std::path::Path, entry: &mut queue::Entry) {
-    let Some(source) = entry.usage_from.take() else { return };
+    let Some(source) = entry.usage_from.take() else {
+        return;
+    };
     let settle = env_ms("TELEMHQ_TRANSCRIPT_SETTLE_MS", 1000);
-    let age = Duration::from_millis((crate::ping::payload::now_ms() - source.event_ms).max(0) as u64);
+    let age =
+        Duration::from_millis((crate::ping::payload::now_ms() - source.event_ms).max(0) as u64);
     if age < settle {
         std::thread::sleep(settle - age);
     }
@@ -191,8 +217,14 @@ fn note_error(layout: &Layout, reason: &str, debug: bool) {
     if debug {
         eprintln!("telemhq: ping not delivered: {reason}");
     }
-    let record = LastError { at: crate::ping::payload::rfc3339_now(), reason: reason.to_string() };
-    let _ = fsutil::write_private(&LastError::path(layout), &serde_json::to_vec(&record).expect("serialises"));
+    let record = LastError {
+        at: crate::ping::payload::rfc3339_now(),
+        reason: reason.to_string(),
+    };
+    let _ = fsutil::write_private(
+        &LastError::path(layout),
+        &serde_json::to_vec(&record).expect("serialises"),
+    );
 }
 
 #[cfg(test)]
@@ -208,13 +240,22 @@ mod tests {
         assert!(matches!(classify(500, None), Attempt::Retry { .. }));
         assert!(matches!(classify(503, None), Attempt::Retry { .. }));
         assert!(matches!(classify(408, None), Attempt::Retry { .. }));
-        assert_eq!(classify(429, Some("7")), Attempt::Retry { reason: "HTTP 429".into(), after: Some(Duration::from_secs(7)) });
+        assert_eq!(
+            classify(429, Some("7")),
+            Attempt::Retry {
+                reason: "HTTP 429".into(),
+                after: Some(Duration::from_secs(7))
+            }
+        );
     }
 
     #[test]
     fn backoff_grows_and_is_capped() {
         let first = backoff(0);
-        assert!(first >= Duration::from_millis(750) && first < Duration::from_millis(1250), "{first:?}");
+        assert!(
+            first >= Duration::from_millis(750) && first < Duration::from_millis(1250),
+            "{first:?}"
+        );
         let late = backoff(20);
         assert!(late <= Duration::from_secs(75), "{late:?}");
         assert!(late >= Duration::from_secs(45), "{late:?}");

@@ -56,8 +56,12 @@ impl HookEvent {
             "agent_id" => self.agent_id = text(),
             "error" => self.error = text(),
             "is_interrupt" => self.is_interrupt = value.as_bool(),
-            "duration_ms" => self.duration_ms = value.as_u64().or_else(|| value.as_f64().map(|f| f as u64)),
-            "last_assistant_message" => self.last_assistant_message_chars = value.as_str().map(|s| s.chars().count()),
+            "duration_ms" => {
+                self.duration_ms = value.as_u64().or_else(|| value.as_f64().map(|f| f as u64))
+            }
+            "last_assistant_message" => {
+                self.last_assistant_message_chars = value.as_str().map(|s| s.chars().count())
+            }
             _ => {}
         }
     }
@@ -186,15 +190,25 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
         block[..key.len()].copy_from_slice(key);
     }
     let pad = |byte: u8| block.map(|b| b ^ byte);
-    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(message).finalize();
-    Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize().into()
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
 }
 
 /// Identifiers are sent only when they look like identifiers (no spaces, no slashes,
 /// bounded), so that nothing free-text can ride along in one.
 fn identifier(value: &Option<String>) -> Option<Value> {
     let v = value.as_deref()?;
-    let ok = !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.:@".contains(&b));
+    let ok = !v.is_empty()
+        && v.len() <= 128
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.:@".contains(&b));
     ok.then(|| json!(v))
 }
 
@@ -211,7 +225,10 @@ pub struct Context<'a> {
 
 /// Builds the payload field by field from the allowlist. Absent fields are left out.
 pub fn build(event: &HookEvent, ctx: &Context) -> Map<String, Value> {
-    let name = event.hook_event_name.clone().unwrap_or_else(|| "ClaudeCode".into());
+    let name = event
+        .hook_event_name
+        .clone()
+        .unwrap_or_else(|| "ClaudeCode".into());
     let error = error_category(event);
     let failed = matches!(name.as_str(), "PostToolUseFailure" | "StopFailure") || error.is_some();
     let cwd = event.cwd.as_deref().or(ctx.fallback_cwd);
@@ -229,23 +246,43 @@ pub fn build(event: &HookEvent, ctx: &Context) -> Map<String, Value> {
     };
     put("provider", Some(json!("anthropic")));
     put("tool", Some(json!("claude-code")));
-    put("status", Some(json!(if failed { "failed" } else { "success" })));
+    put(
+        "status",
+        Some(json!(if failed { "failed" } else { "success" })),
+    );
     put("event", identifier(&Some(name)).or(Some(json!("other"))));
     put("project", Some(json!(project)));
     put("session_id", identifier(&event.session_id));
     put("tool_name", identifier(&event.tool_name));
     put("tool_use_id", identifier(&event.tool_use_id));
     put("permission_mode", identifier(&event.permission_mode));
-    put("cwd_hash", cwd.filter(|c| !c.is_empty()).map(|c| json!(ctx.hasher.hash(c))));
-    put("transcript_path_hash", event.transcript_path.as_deref().filter(|t| !t.is_empty()).map(|t| json!(ctx.hasher.hash(t))));
+    put(
+        "cwd_hash",
+        cwd.filter(|c| !c.is_empty())
+            .map(|c| json!(ctx.hasher.hash(c))),
+    );
+    put(
+        "transcript_path_hash",
+        event
+            .transcript_path
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(|t| json!(ctx.hasher.hash(t))),
+    );
     put("error", error.map(Value::from));
-    put("last_assistant_message_chars", event.last_assistant_message_chars.map(Value::from));
+    put(
+        "last_assistant_message_chars",
+        event.last_assistant_message_chars.map(Value::from),
+    );
     put("duration_ms", event.duration_ms.map(Value::from));
     put("is_interrupt", event.is_interrupt.map(Value::from));
     put("event_id", Some(json!(ctx.event_id)));
     put("emitted_at", Some(json!(ctx.emitted_at)));
     put("telemhq_version", Some(json!(env!("CARGO_PKG_VERSION"))));
-    put("dropped_events", (ctx.dropped_events > 0).then(|| json!(ctx.dropped_events)));
+    put(
+        "dropped_events",
+        (ctx.dropped_events > 0).then(|| json!(ctx.dropped_events)),
+    );
     if let Some(usage) = &ctx.usage {
         for (k, v) in usage {
             p.insert(k.clone(), v.clone());
@@ -260,17 +297,29 @@ pub fn new_event_id() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = crate::hex(&b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// Now, in unix milliseconds.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Now, as RFC 3339 in UTC with milliseconds.
 pub fn rfc3339_now() -> String {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     rfc3339(d.as_millis() as i64)
 }
 
@@ -280,7 +329,12 @@ pub fn rfc3339(unix_ms: i64) -> String {
     let ms = unix_ms.rem_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Parses the RFC 3339 UTC timestamps Claude Code writes, to unix milliseconds.
@@ -290,12 +344,21 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
         return None;
     }
     let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let (y, mo, d, h, mi, se) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     let mut ms = 0;
     let mut rest = &s[19..];
     if let Some(frac) = rest.strip_prefix('.') {
         let digits: String = frac.chars().take_while(char::is_ascii_digit).collect();
-        ms = format!("{:0<3}", &digits[..digits.len().min(3)]).parse().ok()?;
+        ms = format!("{:0<3}", &digits[..digits.len().min(3)])
+            .parse()
+            .ok()?;
         rest = &frac[digits.len()..];
     }
     if rest != "Z" && rest != "+00:00" {
@@ -334,7 +397,10 @@ mod tests {
     #[test]
     fn hmac_matches_rfc4231_case_2() {
         let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(crate::hex(&mac), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_eq!(
+            crate::hex(&mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 
     #[test]
@@ -342,15 +408,24 @@ mod tests {
         // python3 -c 'import hashlib;print(hashlib.sha256(b"/home/dev/projects/api").hexdigest()[:12])'
         let expected = &crate::hex(&Sha256::digest(b"/home/dev/projects/api"))[..12];
         assert_eq!(PathHasher::Plain.hash("/home/dev/projects/api"), expected);
-        assert_ne!(PathHasher::Keyed(b"k".to_vec()).hash("/home/dev/projects/api"), expected);
+        assert_ne!(
+            PathHasher::Keyed(b"k".to_vec()).hash("/home/dev/projects/api"),
+            expected
+        );
     }
 
     #[test]
     fn timestamps_round_trip() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(1_795_480_793_372), "2026-11-24T00:39:53.372Z");
-        assert_eq!(parse_rfc3339_ms("2026-11-24T00:39:53.372Z"), Some(1_795_480_793_372));
-        assert_eq!(parse_rfc3339_ms("2026-11-24T00:39:53Z"), Some(1_795_480_793_000));
+        assert_eq!(
+            parse_rfc3339_ms("2026-11-24T00:39:53.372Z"),
+            Some(1_795_480_793_372)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2026-11-24T00:39:53Z"),
+            Some(1_795_480_793_000)
+        );
         assert_eq!(parse_rfc3339_ms("garbage"), None);
     }
 
@@ -361,12 +436,31 @@ mod tests {
             error: Some(e.into()),
             ..Default::default()
         };
-        assert_eq!(error_category(&failure("Exit code 2\nls: /secret")).as_deref(), Some("exit_code_2"));
-        assert_eq!(error_category(&failure("Command timed out after 2m")).as_deref(), Some("timeout"));
-        assert_eq!(error_category(&failure("boom /secret")).as_deref(), Some("other"));
-        let stop = |e: &str| HookEvent { hook_event_name: Some("StopFailure".into()), error: Some(e.into()), ..Default::default() };
-        assert_eq!(error_category(&stop("rate_limit")).as_deref(), Some("rate_limit"));
-        assert_eq!(error_category(&stop("my secret text")).as_deref(), Some("other"));
+        assert_eq!(
+            error_category(&failure("Exit code 2\nls: /secret")).as_deref(),
+            Some("exit_code_2")
+        );
+        assert_eq!(
+            error_category(&failure("Command timed out after 2m")).as_deref(),
+            Some("timeout")
+        );
+        assert_eq!(
+            error_category(&failure("boom /secret")).as_deref(),
+            Some("other")
+        );
+        let stop = |e: &str| HookEvent {
+            hook_event_name: Some("StopFailure".into()),
+            error: Some(e.into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            error_category(&stop("rate_limit")).as_deref(),
+            Some("rate_limit")
+        );
+        assert_eq!(
+            error_category(&stop("my secret text")).as_deref(),
+            Some("other")
+        );
     }
 
     #[test]
@@ -379,8 +473,14 @@ mod tests {
 
     #[test]
     fn identifiers_with_free_text_are_dropped() {
-        assert_eq!(identifier(&Some("e5857229-8cb1".into())), Some(json!("e5857229-8cb1")));
-        assert_eq!(identifier(&Some("mcp__github__create_issue".into())), Some(json!("mcp__github__create_issue")));
+        assert_eq!(
+            identifier(&Some("e5857229-8cb1".into())),
+            Some(json!("e5857229-8cb1"))
+        );
+        assert_eq!(
+            identifier(&Some("mcp__github__create_issue".into())),
+            Some(json!("mcp__github__create_issue"))
+        );
         assert_eq!(identifier(&Some("has space".into())), None);
         assert_eq!(identifier(&Some("/a/path".into())), None);
     }

@@ -68,21 +68,35 @@ impl State {
 
 /// A file name that sorts by time: `<unix nanos, 20 digits>-<size>-<event id>.json`.
 fn file_name(event_id: &str, size: usize) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("{nanos:020}-{size}-{event_id}.json")
 }
 
 fn size_from_name(path: &Path) -> u64 {
-    path.file_name().and_then(|n| n.to_str()).and_then(|n| n.split('-').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0)
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.split('-').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Files of a queue folder, oldest first.
 pub fn list(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json") && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "json")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     files.sort();
     files
@@ -97,7 +111,12 @@ pub fn read_entry(path: &Path) -> Option<Entry> {
 /// survives the process being killed, which is what a hook has to expect.
 fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).ctx("write", &tmp)?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .ctx("write", &tmp)?;
     f.write_all(bytes).ctx("write", &tmp)?;
     let target = dir.join(name);
     fs::rename(&tmp, &target).ctx("write", &target)?;
@@ -128,7 +147,9 @@ pub fn enqueue(
     let mut bytes: u64 = pending.iter().map(|p| size_from_name(p)).sum();
     let mut drop_count = 0usize;
     // Make room for one more: the oldest go first.
-    while pending.len() - drop_count >= MAX_PENDING_EVENTS || (bytes >= MAX_PENDING_BYTES && drop_count < pending.len()) {
+    while pending.len() - drop_count >= MAX_PENDING_EVENTS
+        || (bytes >= MAX_PENDING_BYTES && drop_count < pending.len())
+    {
         bytes = bytes.saturating_sub(size_from_name(&pending[drop_count]));
         let _ = fs::remove_file(&pending[drop_count]);
         drop_count += 1;
@@ -168,11 +189,17 @@ impl Dropped {
     }
 
     pub fn load(layout: &Layout) -> Dropped {
-        fs::read(Self::path(layout)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+        fs::read(Self::path(layout))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
     }
 
     fn save(&self, layout: &Layout) -> Result<()> {
-        fsutil::write_private(&Self::path(layout), &serde_json::to_vec(self).expect("serialises"))
+        fsutil::write_private(
+            &Self::path(layout),
+            &serde_json::to_vec(self).expect("serialises"),
+        )
     }
 }
 
@@ -180,9 +207,17 @@ impl Dropped {
 pub fn rewrite(path: &Path, entry: &Entry) -> Result<()> {
     let body = serde_json::to_vec(entry).expect("an entry serialises");
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", fsutil::unique_suffix()));
-    let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).ctx("write", &tmp)?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .ctx("write", &tmp)?;
     f.write_all(&body).ctx("write", &tmp)?;
     fs::rename(&tmp, path).ctx("write", path)
 }
@@ -204,7 +239,10 @@ pub fn settle(layout: &Layout, pending: &Path, mut entry: Entry, state: State) -
         _ => entry.failed_at = Some(now),
     }
     let body = serde_json::to_vec(&entry).expect("an entry serialises");
-    let name = pending.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = pending
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     put(dir, &name, &body)?;
     fs::remove_file(pending).ctx("remove", pending)?;
     let history = list(dir);
@@ -217,9 +255,15 @@ pub fn settle(layout: &Layout, pending: &Path, mut entry: Entry, state: State) -
 /// Every event still known, with its state, oldest first.
 pub fn all(layout: &Layout) -> Vec<(State, Entry)> {
     let mut out: Vec<(PathBuf, State)> = Vec::new();
-    for (dir, state) in [(&layout.sent, State::Delivered), (&layout.failed, State::Failed), (&layout.queue, State::Pending)] {
+    for (dir, state) in [
+        (&layout.sent, State::Delivered),
+        (&layout.failed, State::Failed),
+        (&layout.queue, State::Pending),
+    ] {
         out.extend(list(dir).into_iter().map(|p| (p, state)));
     }
     out.sort_by(|a, b| a.0.file_name().cmp(&b.0.file_name()));
-    out.into_iter().filter_map(|(p, s)| read_entry(&p).map(|e| (s, e))).collect()
+    out.into_iter()
+        .filter_map(|(p, s)| read_entry(&p).map(|e| (s, e)))
+        .collect()
 }

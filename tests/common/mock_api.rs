@@ -77,7 +77,9 @@ fn serve(stream: TcpStream) {
             return;
         }
         let keep = match (method.as_str(), path.as_str()) {
-            ("POST", p) if p.contains("count_tokens") => reply_json(&mut out, 200, &json!({"input_tokens": 10})),
+            ("POST", p) if p.contains("count_tokens") => {
+                reply_json(&mut out, 200, &json!({"input_tokens": 10}))
+            }
             ("POST", _) => messages(&mut out, &body),
             ("HEAD", _) => write_all(&mut out, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"),
             _ => reply_json(&mut out, 200, &json!({})),
@@ -94,7 +96,10 @@ fn write_all(out: &mut TcpStream, bytes: &[u8]) -> bool {
 
 fn reply_json(out: &mut TcpStream, status: u16, body: &Value) -> bool {
     let text = body.to_string();
-    let head = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", text.len());
+    let head = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        text.len()
+    );
     write_all(out, head.as_bytes()) && write_all(out, text.as_bytes())
 }
 
@@ -107,7 +112,9 @@ fn newest_user_text(messages: &[Value]) -> (String, bool) {
         return match &m["content"] {
             Value::String(s) => (s.clone(), false),
             other => {
-                let has_result = other.as_array().is_some_and(|a| a.iter().any(|c| c["type"] == "tool_result"));
+                let has_result = other
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|c| c["type"] == "tool_result"));
                 (other.to_string(), has_result)
             }
         };
@@ -117,20 +124,35 @@ fn newest_user_text(messages: &[Value]) -> (String, bool) {
 
 fn secret_in(text: &str) -> String {
     text.split_once("SECRET:")
-        .map(|(_, rest)| rest.split_whitespace().next().unwrap_or("").trim_matches(|c| "\"\\,.]}".contains(c)).to_string())
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .next()
+                .unwrap_or("")
+                .trim_matches(|c| "\"\\,.]}".contains(c))
+                .to_string()
+        })
         .unwrap_or_default()
 }
 
 fn tool_for(text: &str) -> Option<(&'static str, Value)> {
     let secret = secret_in(text);
     if text.contains("TOOL:bash") {
-        return Some(("Bash", json!({"command": format!("echo hello-from-tool {secret}").trim(), "description": "Echo"})));
+        return Some((
+            "Bash",
+            json!({"command": format!("echo hello-from-tool {secret}").trim(), "description": "Echo"}),
+        ));
     }
     if text.contains("TOOL:fail") {
-        return Some(("Bash", json!({"command": format!("ls /definitely/not/here/{secret}"), "description": "Fail"})));
+        return Some((
+            "Bash",
+            json!({"command": format!("ls /definitely/not/here/{secret}"), "description": "Fail"}),
+        ));
     }
     if text.contains("TOOL:write") {
-        return Some(("Write", json!({"file_path": "mock-output.txt", "content": format!("written by the mock {secret}\n")})));
+        return Some((
+            "Write",
+            json!({"file_path": "mock-output.txt", "content": format!("written by the mock {secret}\n")}),
+        ));
     }
     None
 }
@@ -141,13 +163,27 @@ fn sse(event: &str, data: Value) -> String {
 
 fn messages(out: &mut TcpStream, body: &[u8]) -> bool {
     let request: Value = serde_json::from_slice(body).unwrap_or(json!({}));
-    let model = request["model"].as_str().unwrap_or("claude-sonnet-4-5").to_string();
-    let (text, has_result) = newest_user_text(request["messages"].as_array().map(Vec::as_slice).unwrap_or(&[]));
+    let model = request["model"]
+        .as_str()
+        .unwrap_or("claude-sonnet-4-5")
+        .to_string();
+    let (text, has_result) = newest_user_text(
+        request["messages"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]),
+    );
     if text.contains("ERROR:400") && !has_result {
-        return reply_json(out, 400, &json!({"type": "error", "error": {"type": "invalid_request_error", "message": "mock says no"}}));
+        return reply_json(
+            out,
+            400,
+            &json!({"type": "error", "error": {"type": "invalid_request_error", "message": "mock says no"}}),
+        );
     }
     let tool = if has_result { None } else { tool_for(&text) };
-    let answer = format!("Hello from the mock API. {}", secret_in(&text)).trim().to_string();
+    let answer = format!("Hello from the mock API. {}", secret_in(&text))
+        .trim()
+        .to_string();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let usage = json!({"input_tokens": INPUT_TOKENS, "output_tokens": 1, "cache_creation_input_tokens": CACHE_CREATION, "cache_read_input_tokens": CACHE_READ});
     let message = json!({"id": format!("msg_mock{n}"), "type": "message", "role": "assistant", "model": model,
@@ -158,23 +194,41 @@ fn messages(out: &mut TcpStream, body: &[u8]) -> bool {
             json!({"type": "input_json_delta", "partial_json": input.to_string()}),
             "tool_use",
         ),
-        None => (json!({"type": "text", "text": ""}), json!({"type": "text_delta", "text": answer}), "end_turn"),
+        None => (
+            json!({"type": "text", "text": ""}),
+            json!({"type": "text_delta", "text": answer}),
+            "end_turn",
+        ),
     };
     if request["stream"] != true {
         let mut final_message = message.clone();
         final_message["stop_reason"] = json!(stop_reason);
         final_message["usage"]["output_tokens"] = json!(OUTPUT_TOKENS);
         final_message["content"] = match &tool {
-            Some((name, input)) => json!([{"type": "tool_use", "id": format!("toolu_mock{n}"), "name": name, "input": input}]),
+            Some((name, input)) => {
+                json!([{"type": "tool_use", "id": format!("toolu_mock{n}"), "name": name, "input": input}])
+            }
             None => json!([{"type": "text", "text": answer}]),
         };
         return reply_json(out, 200, &final_message);
     }
     let mut stream = String::new();
-    stream += &sse("message_start", json!({"type": "message_start", "message": message}));
-    stream += &sse("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": block}));
-    stream += &sse("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": delta}));
-    stream += &sse("content_block_stop", json!({"type": "content_block_stop", "index": 0}));
+    stream += &sse(
+        "message_start",
+        json!({"type": "message_start", "message": message}),
+    );
+    stream += &sse(
+        "content_block_start",
+        json!({"type": "content_block_start", "index": 0, "content_block": block}),
+    );
+    stream += &sse(
+        "content_block_delta",
+        json!({"type": "content_block_delta", "index": 0, "delta": delta}),
+    );
+    stream += &sse(
+        "content_block_stop",
+        json!({"type": "content_block_stop", "index": 0}),
+    );
     stream += &sse(
         "message_delta",
         json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": null}, "usage": {"output_tokens": OUTPUT_TOKENS}}),

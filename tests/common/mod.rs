@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_telemhq");
 
 pub fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 pub fn fixture(name: &str) -> String {
@@ -35,7 +37,12 @@ impl TestHome {
         let home = dir.path().join("home");
         let repo = home.join("projects/api");
         std::fs::create_dir_all(repo.join(".git")).unwrap();
-        TestHome { dir, home, repo, envs: Vec::new() }
+        TestHome {
+            dir,
+            home,
+            repo,
+            envs: Vec::new(),
+        }
     }
 
     pub fn claude_dir(&self) -> PathBuf {
@@ -77,7 +84,10 @@ impl TestHome {
             .env("TELEMHQ_SENDER_LIFETIME_MS", "20000")
             .env("TELEMHQ_TRANSCRIPT_SETTLE_MS", "200")
             // The machine's own managed settings must not change what tests see.
-            .env("TELEMHQ_MANAGED_SETTINGS", self.dir.path().join("managed-settings.json"))
+            .env(
+                "TELEMHQ_MANAGED_SETTINGS",
+                self.dir.path().join("managed-settings.json"),
+            )
             .stdin(Stdio::null());
         for (k, v) in &self.envs {
             cmd.env(k, v);
@@ -91,7 +101,13 @@ impl TestHome {
 
     /// Runs with `input` on stdin.
     pub fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
-        let mut child = self.cmd(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let mut stdin = child.stdin.take().unwrap();
         let input = input.to_vec();
         // Write from a thread: emit may stop reading at its bound.
@@ -107,7 +123,11 @@ impl TestHome {
         let mut all = vec!["install"];
         all.extend_from_slice(args);
         let out = self.run(&all);
-        assert!(out.status.success(), "install failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "install failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out
     }
 }
@@ -146,7 +166,10 @@ impl Ping {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -162,7 +185,11 @@ pub struct Receiver {
 
 /// A loopback port that nothing listens on (for "the endpoint is down").
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Receiver {
@@ -180,7 +207,12 @@ impl Receiver {
             raw: Arc::default(),
             stop: Arc::default(),
         };
-        let (mode, pings, raw, stop) = (r.mode.clone(), r.pings.clone(), r.raw.clone(), r.stop.clone());
+        let (mode, pings, raw, stop) = (
+            r.mode.clone(),
+            r.pings.clone(),
+            r.raw.clone(),
+            r.stop.clone(),
+        );
         listener.set_nonblocking(true).unwrap();
         std::thread::spawn(move || {
             loop {
@@ -213,7 +245,11 @@ impl Receiver {
 
     /// Answered pings with a 2xx status.
     pub fn delivered(&self) -> Vec<serde_json::Value> {
-        self.pings().iter().filter(|p| p.answered < 300).map(Ping::json).collect()
+        self.pings()
+            .iter()
+            .filter(|p| p.answered < 300)
+            .map(Ping::json)
+            .collect()
     }
 
     /// Waits until `n` pings were delivered, or the time is up.
@@ -235,7 +271,12 @@ impl Drop for Receiver {
     }
 }
 
-fn serve(stream: TcpStream, mode: Arc<Mutex<Mode>>, pings: Arc<Mutex<Vec<Ping>>>, raw: Arc<Mutex<Vec<u8>>>) {
+fn serve(
+    stream: TcpStream,
+    mode: Arc<Mutex<Mode>>,
+    pings: Arc<Mutex<Vec<Ping>>>,
+    raw: Arc<Mutex<Vec<u8>>>,
+) {
     stream.set_nonblocking(false).unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut stream = stream;
@@ -244,7 +285,11 @@ fn serve(stream: TcpStream, mode: Arc<Mutex<Mode>>, pings: Arc<Mutex<Vec<Ping>>>
         if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
             return;
         }
-        let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_string();
         let mut headers = Vec::new();
         let mut length = 0usize;
         loop {
@@ -285,7 +330,12 @@ fn serve(stream: TcpStream, mode: Arc<Mutex<Mode>>, pings: Arc<Mutex<Vec<Ping>>>
             Mode::Ok => 200,
             Mode::Status(s) => s,
         };
-        pings.lock().unwrap().push(Ping { path, headers, body, answered: status });
+        pings.lock().unwrap().push(Ping {
+            path,
+            headers,
+            body,
+            answered: status,
+        });
         let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\nOK");
         if stream.write_all(reply.as_bytes()).is_err() {
             return;
