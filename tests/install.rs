@@ -658,3 +658,120 @@ fn an_unwritable_folder_names_the_path_and_leaves_the_file() {
     );
     assert_eq!(read(&t.global_settings()), USER_SETTINGS);
 }
+
+#[test]
+fn a_write_by_someone_else_during_install_is_kept() {
+    // Claude Code (or an editor) rewrites the file while install is between its read and
+    // its write: install notices, plans again on the new content, and nothing is lost.
+    let t = TestHome::new();
+    t.write_global(USER_SETTINGS);
+    let child = t
+        .cmd(&["install", "--global"])
+        .env("TELEMHQ_TEST_PAUSE_BEFORE_WRITE_MS", "600")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut doc = json(&t.global_settings());
+    doc["theme"] = "dark".into();
+    let tmp = t.claude_dir().join("other-writer.tmp");
+    fs::write(&tmp, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    fs::rename(&tmp, t.global_settings()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after = json(&t.global_settings());
+    assert_eq!(after["theme"], "dark", "the other writer's change survived");
+    assert_eq!(telemhq_handlers(&after, "Stop").len(), 1);
+    assert_eq!(telemhq_handlers(&after, "StopFailure").len(), 1);
+}
+
+/// Runs telemhq on a pseudo-terminal (util-linux `script`), typing `keys` one piece at a
+/// time as a person would. Returns everything the terminal showed.
+fn on_terminal(t: &TestHome, args: &str, keys: &[&str]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("script")
+        .args(["-qec", &format!("{} {args}", common::BIN), "/dev/null"])
+        .current_dir(&t.repo)
+        .env_clear()
+        .env("HOME", &t.home)
+        .env("PATH", "/usr/bin:/bin")
+        .env("TERM", "xterm")
+        .env("SHELL", "/bin/sh")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for key in keys {
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        stdin.write_all(key.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn on_a_terminal_install_shows_the_change_and_asks_first() {
+    let t = TestHome::new();
+    t.write_global(USER_SETTINGS);
+    let screen = on_terminal(
+        &t,
+        "install --global --ping-url https://telemhq.example/ping/abcdefghijkl",
+        &["n"],
+    );
+    assert!(
+        screen.contains("+                        \"type\": \"command\","),
+        "the diff is shown: {screen}"
+    );
+    assert!(
+        screen.contains("Write these changes to ~/.claude/settings.json?"),
+        "{screen}"
+    );
+    assert!(screen.contains("Nothing was changed"), "{screen}");
+    assert_eq!(read(&t.global_settings()), USER_SETTINGS);
+    assert!(!t.claude_dir().join("hooks").exists());
+
+    let screen = on_terminal(
+        &t,
+        "install --global --ping-url https://telemhq.example/ping/abcdefghijkl",
+        &["y"],
+    );
+    assert!(
+        screen.contains("Updated ~/.claude/settings.json"),
+        "{screen}"
+    );
+    assert_eq!(
+        telemhq_handlers(&json(&t.global_settings()), "Stop").len(),
+        1
+    );
+}
+
+#[test]
+fn on_a_terminal_the_ping_url_is_asked_for_without_echo() {
+    let t = TestHome::new();
+    let token = "tok_0a1b2c3d4e5f6a7b";
+    let url = format!("https://telemhq.example/ping/{token}");
+    let screen = on_terminal(&t, "install --global", &[&format!("{url}\r"), "y"]);
+    assert!(screen.contains("TelemHQ ping URL"), "{screen}");
+    assert!(
+        !screen.contains(token),
+        "the typed token was shown: {screen}"
+    );
+    assert_eq!(json(&t.state_dir().join("config.json"))["ping_url"], url);
+}
+
+#[test]
+fn on_a_terminal_without_a_scope_install_asks_where() {
+    let t = TestHome::new();
+    let screen = on_terminal(
+        &t,
+        "install --ping-url https://telemhq.example/ping/abcdefghijkl",
+        &["\r", "y"],
+    );
+    assert!(screen.contains("Where should telemhq install?"), "{screen}");
+    assert!(
+        t.global_settings().exists(),
+        "the first choice, --global: {screen}"
+    );
+}

@@ -649,13 +649,12 @@ fn check_privacy(layers: &[Layer], env: &Env, layout: &Layout, report: &mut Repo
     config
 }
 
-/// The secret part of a ping URL: its last path segment (and query), if long enough to be one.
+/// The secret part of a ping URL: its last path segment, if long enough to be one.
 fn token_of(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
     let last = parsed
         .path_segments()?
-        .filter(|s| !s.is_empty())
-        .last()?
+        .rfind(|s| !s.is_empty())?
         .to_string();
     (last.len() >= 8).then_some(last)
 }
@@ -718,7 +717,7 @@ fn check_delivery(layout: &Layout, report: &mut Report) {
         None => report.ok(DELIVERY, "queue.pending", "no events waiting in the queue"),
         Some((_, oldest)) => {
             let age = crate::ping::payload::parse_rfc3339_ms(&oldest.queued_at)
-                .map(|t| now_ms() - t)
+                .map(|t| crate::ping::payload::now_ms() - t)
                 .unwrap_or(0);
             let message = format!(
                 "{} event(s) waiting; the oldest since {} ({})",
@@ -801,13 +800,6 @@ fn check_delivery(layout: &Layout, report: &mut Report) {
             "telemhq doctor --ping to test the endpoint; telemhq flush to retry now",
         );
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn human_age(ms: i64) -> String {

@@ -69,10 +69,7 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         // No secret could be stored: a throwaway key still hides the paths.
         (None, false) => PathHasher::Keyed(fsutil::random_bytes::<32>().to_vec()),
     };
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now_ms = payload::now_ms();
     // --print reads the transcript now; a queued event has the sender read it a moment
     // later, when Claude Code has written the turn's last lines (and off the hot path).
     let usage_from = usage_source(&event, now_ms);

@@ -138,6 +138,13 @@ where
             Some(old) => Some(write_backup(layout, real, old)?),
             None => None,
         };
+        if let Some(ms) = std::env::var("TELEMHQ_TEST_PAUSE_BEFORE_WRITE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            // Fault injection for tests: widen the window another writer could hit.
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
         // Optimistic check: the file must still be what the change was computed from.
         let now = match fs::read(real) {
             Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),

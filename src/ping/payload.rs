@@ -317,10 +317,7 @@ pub fn now_ms() -> i64 {
 
 /// Now, as RFC 3339 in UTC with milliseconds.
 pub fn rfc3339_now() -> String {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    rfc3339(d.as_millis() as i64)
+    rfc3339(now_ms())
 }
 
 /// Unix milliseconds as RFC 3339 UTC (`2026-11-24T01:02:03.456Z`).
