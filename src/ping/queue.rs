@@ -110,7 +110,7 @@ pub fn read_entry(path: &Path) -> Option<Entry> {
 /// reader never sees half an event. No fsync: this is the hook's hot path, and a rename
 /// survives the process being killed, which is what a hook has to expect.
 fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
-    let tmp = dir.join(format!(".{name}.tmp"));
+    let tmp = dir.join(format!(".{name}.{}.tmp", fsutil::unique_suffix()));
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -206,20 +206,11 @@ impl Dropped {
 /// Rewrites a pending event in place (atomically), e.g. once its usage is known.
 pub fn rewrite(path: &Path, entry: &Entry) -> Result<()> {
     let body = serde_json::to_vec(entry).expect("an entry serialises");
-    let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", fsutil::unique_suffix()));
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .ctx("write", &tmp)?;
-    f.write_all(&body).ctx("write", &tmp)?;
-    fs::rename(&tmp, path).ctx("write", path)
+    put(path.parent().unwrap_or(Path::new(".")), &name, &body).map(|_| ())
 }
 
 /// Moves a pending event to `sent/` or `failed/` with what happened, keeping the
