@@ -532,3 +532,32 @@ fn debug_mode_says_why_a_ping_was_skipped() {
     let out = t.run_with_stdin(&["emit"], fixture("Stop.json").as_bytes());
     assert!(stderr(&out).contains("no ping URL"), "{}", stderr(&out));
 }
+
+#[test]
+fn retry_after_is_honoured_even_by_the_next_sender() {
+    let receiver = Receiver::start(Mode::RetryAfter(60));
+    let t = with_url(&receiver.url());
+    emit(&t, &fixture("Stop.json"));
+    let start = Instant::now();
+    while receiver.pings().is_empty() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(receiver.pings().len(), 1, "one 429 with Retry-After: 60");
+    receiver.set_mode(Mode::Ok);
+    std::thread::sleep(Duration::from_millis(300));
+    // Neither flush nor the sender a later emit starts calls before the minute is over.
+    let out = t.run(&["flush"]);
+    assert!(
+        stdout(&out).contains("asked to wait until"),
+        "{}",
+        stdout(&out)
+    );
+    emit(&t, &fixture("Stop.json"));
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        receiver.pings().len(),
+        1,
+        "nothing sent before the time the endpoint asked for"
+    );
+    assert_eq!(pending(&t), 2);
+}

@@ -786,8 +786,7 @@ fn check_delivery(layout: &Layout, report: &mut Report) {
     } else {
         report.ok(DELIVERY, "last_delivered", "no ping delivered yet");
     }
-    if let Ok(bytes) = fs::read(LastError::path(layout))
-        && let Ok(last) = serde_json::from_slice::<LastError>(&bytes)
+    if let Some(last) = LastError::load(layout)
         && !pending.is_empty()
     {
         report.warn(

@@ -18,6 +18,9 @@ use crate::ping::queue::{self, UsageSource};
 /// a PostToolUse event can carry a whole file after them.
 pub const MAX_STDIN: u64 = 4 * 1024 * 1024;
 
+/// Input past MAX_STDIN that is read and thrown away before emit stops reading.
+const MAX_DRAIN: u64 = 64 * 1024 * 1024;
+
 /// Events whose pings carry the turn's usage from the transcript.
 const TURN_END_EVENTS: [&str; 3] = ["Stop", "StopFailure", "SubagentStop"];
 
@@ -47,12 +50,15 @@ pub fn run(args: &EmitArgs, env: &Env) {
 }
 
 fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
+    let mut stdin = std::io::stdin().lock();
     let mut input = Vec::new();
-    std::io::stdin()
-        .lock()
+    (&mut stdin)
         .take(MAX_STDIN)
         .read_to_end(&mut input)
         .map_err(|e| format!("cannot read stdin: {e}"))?;
+    // Past the bound, read the rest without keeping it (up to a limit), so that Claude
+    // Code's write to this pipe completes instead of failing.
+    let _ = std::io::copy(&mut (&mut stdin).take(MAX_DRAIN), &mut std::io::sink());
     if input.iter().all(u8::is_ascii_whitespace) {
         return Err("empty input: no hook event on stdin".into());
     }
@@ -105,8 +111,7 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
     }
     start_sender(&layout);
     if env.debug
-        && let Ok(bytes) = std::fs::read(crate::ping::deliver::LastError::path(&layout))
-        && let Ok(last) = serde_json::from_slice::<crate::ping::deliver::LastError>(&bytes)
+        && let Some(last) = crate::ping::deliver::LastError::load(&layout)
     {
         eprintln!(
             "telemhq: an earlier delivery failed at {}: {}",

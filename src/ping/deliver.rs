@@ -97,9 +97,16 @@ pub struct Report {
 pub struct LastError {
     pub at: String,
     pub reason: String,
+    /// Unix ms before which the endpoint asked not to be called again (`Retry-After`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before_ms: Option<i64>,
 }
 
 impl LastError {
+    pub fn load(layout: &Layout) -> Option<LastError> {
+        serde_json::from_slice(&std::fs::read(Self::path(layout)).ok()?).ok()
+    }
+
     pub fn path(layout: &Layout) -> std::path::PathBuf {
         layout.state_dir.join("last-error.json")
     }
@@ -139,9 +146,24 @@ pub fn drain(layout: &Layout, url: Option<&str>, persistent: bool, debug: bool) 
         report.pending = queue::list(&layout.queue).len();
         return report;
     };
-    let agent = agent();
     let started = Instant::now();
     let lifetime = env_ms("TELEMHQ_SENDER_LIFETIME_MS", 15 * 60 * 1000);
+    // A Retry-After from an earlier sender still holds.
+    if let Some(until) = LastError::load(layout).and_then(|e| e.not_before_ms) {
+        let wait = Duration::from_millis((until - crate::ping::payload::now_ms()).max(0) as u64);
+        if !wait.is_zero() {
+            if !persistent || wait > lifetime {
+                report.last_error = Some(format!(
+                    "the endpoint asked to wait until {}",
+                    crate::ping::payload::rfc3339(until)
+                ));
+                report.pending = queue::list(&layout.queue).len();
+                return report;
+            }
+            std::thread::sleep(wait);
+        }
+    }
+    let agent = agent();
     let mut retries = 0u32;
     'outer: loop {
         let pending = queue::list(&layout.queue);
@@ -166,13 +188,15 @@ pub fn drain(layout: &Layout, url: Option<&str>, persistent: bool, debug: bool) 
                 Attempt::Rejected(status) => {
                     report.failed.push((entry.event_id.clone(), status));
                     let reason = format!("HTTP {status}: the ping URL was refused");
-                    note_error(layout, &reason, debug);
+                    note_error(layout, &reason, None, debug);
                     let mut entry = entry;
                     entry.http_status = Some(status);
                     let _ = queue::settle(layout, &path, entry, State::Failed);
                 }
                 Attempt::Retry { reason, after } => {
-                    note_error(layout, &reason, debug);
+                    let not_before =
+                        after.map(|a| crate::ping::payload::now_ms() + a.as_millis() as i64);
+                    note_error(layout, &reason, not_before, debug);
                     report.last_error = Some(reason);
                     let wait = after.unwrap_or_else(|| backoff(retries));
                     if !persistent || started.elapsed() + wait > lifetime {
@@ -213,13 +237,14 @@ fn add_usage(path: &std::path::Path, entry: &mut queue::Entry) {
     let _ = queue::rewrite(path, entry);
 }
 
-fn note_error(layout: &Layout, reason: &str, debug: bool) {
+fn note_error(layout: &Layout, reason: &str, not_before_ms: Option<i64>, debug: bool) {
     if debug {
         eprintln!("telemhq: ping not delivered: {reason}");
     }
     let record = LastError {
         at: crate::ping::payload::rfc3339_now(),
         reason: reason.to_string(),
+        not_before_ms,
     };
     let _ = fsutil::write_private(
         &LastError::path(layout),

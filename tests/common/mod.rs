@@ -145,6 +145,8 @@ pub fn stdout(out: &Output) -> String {
 pub enum Mode {
     Ok,
     Status(u16),
+    /// Answer 429 with `Retry-After: N` seconds.
+    RetryAfter(u64),
     /// Read the request, never answer.
     Hang,
     /// Close the connection without answering.
@@ -352,6 +354,7 @@ fn serve(
             Mode::Reset => return,
             Mode::Ok => 200,
             Mode::Status(s) => s,
+            Mode::RetryAfter(_) => 429,
         };
         pings.lock().unwrap().push(Ping {
             path,
@@ -359,7 +362,11 @@ fn serve(
             body,
             answered: status,
         });
-        let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\nOK");
+        let retry_after = match current {
+            Mode::RetryAfter(secs) => format!("retry-after: {secs}\r\n"),
+            _ => String::new(),
+        };
+        let reply = format!("HTTP/1.1 {status} X\r\n{retry_after}content-length: 2\r\n\r\nOK");
         if stream.write_all(reply.as_bytes()).is_err() {
             return;
         }
