@@ -561,3 +561,19 @@ fn retry_after_is_honoured_even_by_the_next_sender() {
     );
     assert_eq!(pending(&t), 2);
 }
+
+#[test]
+fn pings_go_through_the_proxy_from_the_environment() {
+    let proxy = Receiver::start(Mode::Ok);
+    let port = free_port();
+    let target = format!("http://127.0.0.1:{port}/ping/tok_9f8e7d6c5b4a3921");
+    let t = with_url(&target).env("HTTP_PROXY", &format!("http://127.0.0.1:{}", proxy.port));
+    emit(&t, &fixture("Stop.json"));
+    let start = Instant::now();
+    let connect = format!("CONNECT 127.0.0.1:{port}");
+    let seen = || String::from_utf8_lossy(&proxy.raw.lock().unwrap()).contains(&connect);
+    while !seen() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(seen(), "the ping went to the proxy: {}", String::from_utf8_lossy(&proxy.raw.lock().unwrap()));
+}
