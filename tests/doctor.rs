@@ -574,3 +574,24 @@ fn usage_errors_exit_2() {
     );
     assert_eq!(t.run(&["doctor", "--bogus"]).status.code(), Some(2));
 }
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let t = TestHome::new();
+    let screen = t.on_terminal("doctor", &[]);
+    assert!(
+        screen.contains("\x1b[31m✗"),
+        "a failure is red on a terminal: {screen}"
+    );
+    assert!(screen.contains("\x1b[32m✓"), "{screen}");
+    let t = t.env("NO_COLOR", "1");
+    let screen = t.on_terminal("doctor", &[]);
+    assert!(
+        screen.contains("✗") && !screen.contains("\x1b["),
+        "NO_COLOR: {screen}"
+    );
+    assert!(
+        !stdout(&t.run(&["doctor"])).contains('\x1b'),
+        "no colour without a terminal"
+    );
+}

@@ -575,5 +575,9 @@ fn pings_go_through_the_proxy_from_the_environment() {
     while !seen() && start.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(seen(), "the ping went to the proxy: {}", String::from_utf8_lossy(&proxy.raw.lock().unwrap()));
+    assert!(
+        seen(),
+        "the ping went to the proxy: {}",
+        String::from_utf8_lossy(&proxy.raw.lock().unwrap())
+    );
 }

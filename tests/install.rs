@@ -685,38 +685,11 @@ fn a_write_by_someone_else_during_install_is_kept() {
     assert_eq!(telemhq_handlers(&after, "StopFailure").len(), 1);
 }
 
-/// Runs telemhq on a pseudo-terminal (util-linux `script`), typing `keys` one piece at a
-/// time as a person would. Returns everything the terminal showed.
-fn on_terminal(t: &TestHome, args: &str, keys: &[&str]) -> String {
-    use std::io::Write;
-    let mut child = Command::new("script")
-        .args(["-qec", &format!("{} {args}", common::BIN), "/dev/null"])
-        .current_dir(&t.repo)
-        .env_clear()
-        .env("HOME", &t.home)
-        .env("PATH", "/usr/bin:/bin")
-        .env("TERM", "xterm")
-        .env("SHELL", "/bin/sh")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for key in keys {
-        std::thread::sleep(std::time::Duration::from_millis(800));
-        stdin.write_all(key.as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn on_a_terminal_install_shows_the_change_and_asks_first() {
     let t = TestHome::new();
     t.write_global(USER_SETTINGS);
-    let screen = on_terminal(
-        &t,
+    let screen = t.on_terminal(
         "install --global --ping-url https://telemhq.example/ping/abcdefghijkl",
         &["n"],
     );
@@ -732,8 +705,7 @@ fn on_a_terminal_install_shows_the_change_and_asks_first() {
     assert_eq!(read(&t.global_settings()), USER_SETTINGS);
     assert!(!t.claude_dir().join("hooks").exists());
 
-    let screen = on_terminal(
-        &t,
+    let screen = t.on_terminal(
         "install --global --ping-url https://telemhq.example/ping/abcdefghijkl",
         &["y"],
     );
@@ -752,7 +724,7 @@ fn on_a_terminal_the_ping_url_is_asked_for_without_echo() {
     let t = TestHome::new();
     let token = "tok_0a1b2c3d4e5f6a7b";
     let url = format!("https://telemhq.example/ping/{token}");
-    let screen = on_terminal(&t, "install --global", &[&format!("{url}\r"), "y"]);
+    let screen = t.on_terminal("install --global", &[&format!("{url}\r"), "y"]);
     assert!(screen.contains("TelemHQ ping URL"), "{screen}");
     assert!(
         !screen.contains(token),
@@ -764,8 +736,7 @@ fn on_a_terminal_the_ping_url_is_asked_for_without_echo() {
 #[test]
 fn on_a_terminal_without_a_scope_install_asks_where() {
     let t = TestHome::new();
-    let screen = on_terminal(
-        &t,
+    let screen = t.on_terminal(
         "install --ping-url https://telemhq.example/ping/abcdefghijkl",
         &["\r", "y"],
     );

@@ -417,3 +417,55 @@ fn a_queued_turn_gets_its_usage_even_when_claude_code_writes_the_last_lines_afte
     let sent = String::from_utf8_lossy(&receiver.raw.lock().unwrap()).into_owned();
     assert!(!sent.contains(&path.display().to_string()));
 }
+
+#[test]
+fn subagent_stop_reads_the_sub_agents_own_transcript() {
+    let t = TestHome::new();
+    let main = write_transcript(
+        t.dir.path(),
+        &[
+            prompt("p1", "2026-11-24T00:00:00.000Z"),
+            assistant(
+                "m1",
+                "claude-opus-5-5",
+                [1, 1, 1, 1],
+                &[("t0", "Task")],
+                false,
+            ),
+        ],
+        "",
+    );
+    let agent_path = t.dir.path().join("agent-a1.jsonl");
+    let mut task = prompt("p1", "2026-11-24T00:00:01.000Z");
+    task["isSidechain"] = json!(true);
+    let lines = [
+        task,
+        assistant(
+            "s1",
+            "claude-haiku-5",
+            [100, 10, 0, 0],
+            &[("t1", "Grep")],
+            true,
+        ),
+        assistant(
+            "s2",
+            "claude-haiku-5",
+            [200, 20, 0, 0],
+            &[("t2", "Read")],
+            true,
+        ),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&agent_path, text).unwrap();
+    let mut event: Value =
+        serde_json::from_str(&stop_event(&main, Some("p1"), "SubagentStop")).unwrap();
+    event["agent_id"] = json!("a1");
+    event["agent_type"] = json!("general-purpose");
+    event["agent_transcript_path"] = json!(agent_path);
+    let p = payload(&t, &event.to_string());
+    assert_eq!(p["model"], "claude-haiku-5");
+    assert_eq!(p["api_calls"], 2);
+    assert_eq!(p["usage"]["input_tokens"], 300);
+    assert_eq!(p["tool_calls"], json!({"Grep": 1, "Read": 1}));
+    assert!(!p.to_string().contains("agent-a1"), "no path is sent");
+}

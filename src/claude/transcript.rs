@@ -172,10 +172,21 @@ fn is_name(s: &str) -> bool {
 /// Reads the usage of the turn whose prompt has `prompt_id` (or, without one, of the
 /// last prompt). None when the transcript cannot be read or holds no such turn.
 pub fn turn_usage(path: &Path, prompt_id: Option<&str>) -> Option<TurnUsage> {
+    scan_file(path, prompt_id, false)
+}
+
+/// Reads the usage of a sub-agent's run from its own transcript, whose lines are all
+/// marked as a side chain: everything since its task prompt.
+pub fn subagent_usage(path: &Path) -> Option<TurnUsage> {
+    scan_file(path, None, true)
+}
+
+fn scan_file(path: &Path, prompt_id: Option<&str>, sidechain: bool) -> Option<TurnUsage> {
     let mut file = File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
     let mut scan = Scan {
         prompt_id,
+        sidechain,
         usage: TurnUsage::default(),
         seen_messages: HashSet::new(),
         seen_tools: HashSet::new(),
@@ -231,6 +242,8 @@ pub fn turn_usage(path: &Path, prompt_id: Option<&str>) -> Option<TurnUsage> {
 
 struct Scan<'a> {
     prompt_id: Option<&'a str>,
+    /// Count side-chain lines (a sub-agent's own transcript) instead of skipping them.
+    sidechain: bool,
     usage: TurnUsage,
     seen_messages: HashSet<String>,
     seen_tools: HashSet<String>,
@@ -260,11 +273,11 @@ impl Scan<'_> {
                 }
                 false
             }
-            Some("assistant") if line.is_sidechain != Some(true) => {
+            Some("assistant") if self.sidechain || line.is_sidechain != Some(true) => {
                 self.assistant(line);
                 false
             }
-            Some("user") if line.is_sidechain != Some(true) => {
+            Some("user") if self.sidechain || line.is_sidechain != Some(true) => {
                 let is_prompt = line.tool_use_result.is_none()
                     && !line.message.as_ref().is_some_and(|m| {
                         m.content

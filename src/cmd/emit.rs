@@ -126,19 +126,28 @@ fn usage_source(event: &HookEvent, now_ms: i64) -> Option<UsageSource> {
     if !TURN_END_EVENTS.contains(&name) {
         return None;
     }
+    let subagent = name == "SubagentStop" && event.agent_transcript_path.is_some();
+    let transcript_path = if subagent {
+        event.agent_transcript_path.clone()
+    } else {
+        event.transcript_path.clone()
+    };
     Some(UsageSource {
-        transcript_path: event.transcript_path.clone()?,
+        transcript_path: transcript_path?,
         prompt_id: event.prompt_id.clone(),
         event_ms: now_ms,
+        subagent,
     })
 }
 
 /// The usage fields of a turn, read from its transcript (numbers and names only).
 pub fn read_usage(source: &UsageSource) -> Option<serde_json::Map<String, serde_json::Value>> {
-    let usage = transcript::turn_usage(
-        std::path::Path::new(&source.transcript_path),
-        source.prompt_id.as_deref(),
-    )?;
+    let path = std::path::Path::new(&source.transcript_path);
+    let usage = if source.subagent {
+        transcript::subagent_usage(path)?
+    } else {
+        transcript::turn_usage(path, source.prompt_id.as_deref())?
+    };
     Some(usage.to_fields(source.event_ms))
 }
 

@@ -14,6 +14,8 @@ pub struct HookEvent {
     pub hook_event_name: Option<String>,
     pub session_id: Option<String>,
     pub transcript_path: Option<String>,
+    /// A sub-agent's own transcript (SubagentStop). Read locally, never sent.
+    pub agent_transcript_path: Option<String>,
     pub cwd: Option<String>,
     pub prompt_id: Option<String>,
     pub permission_mode: Option<String>,
@@ -48,6 +50,7 @@ impl HookEvent {
             "hook_event_name" => self.hook_event_name = text(),
             "session_id" => self.session_id = text(),
             "transcript_path" => self.transcript_path = text(),
+            "agent_transcript_path" => self.agent_transcript_path = text(),
             "cwd" => self.cwd = text(),
             "prompt_id" => self.prompt_id = text(),
             "permission_mode" => self.permission_mode = text(),
@@ -67,10 +70,11 @@ impl HookEvent {
     }
 }
 
-const KEPT_FIELDS: [&str; 13] = [
+const KEPT_FIELDS: [&str; 14] = [
     "hook_event_name",
     "session_id",
     "transcript_path",
+    "agent_transcript_path",
     "cwd",
     "prompt_id",
     "permission_mode",

@@ -47,6 +47,9 @@ pub struct UsageSource {
     pub prompt_id: Option<String>,
     /// When the event fired (unix ms): turn durations end here.
     pub event_ms: i64,
+    /// A sub-agent's own transcript: all of it is the run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub subagent: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

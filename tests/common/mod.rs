@@ -119,6 +119,38 @@ impl TestHome {
         out
     }
 
+    /// Runs telemhq on a pseudo-terminal (util-linux `script`), typing `keys` one piece at
+    /// a time as a person would. Returns everything the terminal showed.
+    pub fn on_terminal(&self, args: &str, keys: &[&str]) -> String {
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &format!("{BIN} {args}"), "/dev/null"])
+            .current_dir(&self.repo)
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("PATH", "/usr/bin:/bin")
+            .env("TERM", "xterm")
+            .env("SHELL", "/bin/sh")
+            .env(
+                "TELEMHQ_MANAGED_SETTINGS",
+                self.dir.path().join("managed-settings.json"),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        for key in keys {
+            std::thread::sleep(Duration::from_millis(800));
+            stdin.write_all(key.as_bytes()).unwrap();
+            stdin.flush().unwrap();
+        }
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     pub fn install(&self, args: &[&str]) -> Output {
         let mut all = vec!["install"];
         all.extend_from_slice(args);
