@@ -33,15 +33,20 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
     let record = records.get(&settings_change::record_key(&real));
     let (preview_new, _) = compute(&real, &file, record, tool_activity)?;
     let shown = env.show(&settings_path);
+    // The hook link points at this binary: it must be found.
     let exe = std::env::current_exe()
-        .ok()
-        .and_then(|p| fs::canonicalize(p).ok());
+        .and_then(fs::canonicalize)
+        .map_err(|e| {
+            Error::new(format!(
+                "cannot find the telemhq binary that is running: {e}"
+            ))
+        })?;
 
     if args.dry_run {
         print_preview(&shown, &file.text, &preview_new);
         println!(
             "{}",
-            describe_private_setup(env, &layout, exe.as_deref(), ping_url.as_deref())
+            describe_private_setup(env, &layout, &exe, ping_url.as_deref())
         );
         eprintln!("Dry run: nothing was changed.");
         return Ok(0);
@@ -63,9 +68,7 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
         );
     }
     fsutil::ensure_private_dir(&layout.state_dir)?;
-    if let Some(exe) = &exe {
-        ensure_link(&layout.link, exe)?;
-    }
+    ensure_link(&layout.link, &exe)?;
     let mut config = Config::load(&layout)?;
     let mut config_changed = config.ensure_secret();
     if let Some(url) = &ping_url {
@@ -150,20 +153,18 @@ fn print_preview(shown: &str, old: &Option<String>, new: &Option<String>) {
 fn describe_private_setup(
     env: &Env,
     layout: &Layout,
-    exe: Option<&Path>,
+    exe: &Path,
     ping_url: Option<&str>,
 ) -> String {
     let mut lines = vec![format!(
         "Private folder: {} (mode 700)",
         env.show(&layout.hooks_dir)
     )];
-    if let Some(exe) = exe {
-        lines.push(format!(
-            "Hook link: {} -> {}",
-            env.show(&layout.link),
-            exe.display()
-        ));
-    }
+    lines.push(format!(
+        "Hook link: {} -> {}",
+        env.show(&layout.link),
+        exe.display()
+    ));
     if let Some(url) = ping_url {
         lines.push(format!(
             "Ping URL to store (mode 600): {}",
