@@ -19,30 +19,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from loopback import MODE, start as start_receiver
+
 ROOT = Path(__file__).resolve().parents[2]
-MODE = {"mode": "ok"}
-
-
-class Receiver(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("content-length", 0) or 0))
-        if MODE["mode"] == "hang":
-            time.sleep(120)
-            return
-        self.send_response(200)
-        self.send_header("content-length", "2")
-        self.end_headers()
-        self.wfile.write(b"OK")
 
 
 def free_port():
@@ -102,11 +84,7 @@ def main():
                             text=True, check=True).stdout.strip()
     api_port = free_port()
     api = subprocess.Popen([sys.executable, args.mock_api, str(api_port)])
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    server.daemon_threads = True
-    server.handle_error = lambda *a: None
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/ping/bench-token-123456"
+    url = start_receiver()
     time.sleep(0.5)
     work = Path(tempfile.mkdtemp(prefix="telemhq-cc-bench-"))
     try:

@@ -19,34 +19,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from loopback import MODE, RECEIVED, start as start_receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests/data/claude-code-2.1.328"
 EVENTS = ["Stop.json", "PostToolUse-Bash.json", "PostToolUseFailure.json", "StopFailure.json"]
-MODE = {"mode": "ok"}
-RECEIVED = {"count": 0}
-
-
-class Receiver(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("content-length", 0) or 0))
-        if MODE["mode"] == "hang":
-            time.sleep(60)
-            return
-        RECEIVED["count"] += 1
-        self.send_response(200)
-        self.send_header("content-length", "2")
-        self.end_headers()
-        self.wfile.write(b"OK")
 
 
 def run_once(argv, stdin_bytes, env):
@@ -131,11 +111,7 @@ def main():
     if not Path(args.seed).exists():
         sys.exit(f"the seed hook {args.seed} is not there: pass --seed PATH")
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    server.daemon_threads = True
-    server.handle_error = lambda *a: None  # clients that hang up are part of the test
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/ping/bench-token-123456"
+    url = start_receiver()
 
     work = Path(tempfile.mkdtemp(prefix="telemhq-bench-"))
     home = work / "home"

@@ -71,11 +71,10 @@ impl TestHome {
         self
     }
 
-    /// telemhq with this HOME, run from the repository, with a clean environment.
-    pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.args(args)
-            .current_dir(&self.repo)
+    /// `program` with this HOME, run from the repository, with a clean environment.
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(&self.repo)
             .env_clear()
             .env("HOME", &self.home)
             .env("PATH", "/usr/bin:/bin")
@@ -87,11 +86,17 @@ impl TestHome {
             .env(
                 "TELEMHQ_MANAGED_SETTINGS",
                 self.dir.path().join("managed-settings.json"),
-            )
-            .stdin(Stdio::null());
+            );
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }
+        cmd
+    }
+
+    /// telemhq with this HOME, run from the repository, with a clean environment.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = self.command(BIN);
+        cmd.args(args).stdin(Stdio::null());
         cmd
     }
 
@@ -122,23 +127,12 @@ impl TestHome {
     /// Runs telemhq on a pseudo-terminal (util-linux `script`), typing `keys` one piece at
     /// a time as a person would. Returns everything the terminal showed.
     pub fn on_terminal(&self, args: &str, keys: &[&str]) -> String {
-        let mut cmd = Command::new("script");
+        let mut cmd = self.command("script");
         cmd.args(["-qec", &format!("{BIN} {args}"), "/dev/null"])
-            .current_dir(&self.repo)
-            .env_clear()
-            .env("HOME", &self.home)
-            .env("PATH", "/usr/bin:/bin")
             .env("TERM", "xterm")
             .env("SHELL", "/bin/sh")
-            .env(
-                "TELEMHQ_MANAGED_SETTINGS",
-                self.dir.path().join("managed-settings.json"),
-            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped());
-        for (k, v) in &self.envs {
-            cmd.env(k, v);
-        }
         let mut child = cmd.spawn().unwrap();
         let mut stdin = child.stdin.take().unwrap();
         for key in keys {
