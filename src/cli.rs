@@ -62,6 +62,9 @@ pub struct InstallArgs {
     /// Show what would change and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: print the change as an RFC 6902 JSON Patch instead of a diff.
+    #[arg(long, requires = "dry_run")]
+    pub json_patch: bool,
     /// Do not ask before writing.
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -74,6 +77,9 @@ pub struct UninstallArgs {
     /// Show what would change and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: print the change as an RFC 6902 JSON Patch instead of a diff.
+    #[arg(long, requires = "dry_run")]
+    pub json_patch: bool,
     /// Do not ask before writing.
     #[arg(long, short = 'y')]
     pub yes: bool,

@@ -69,6 +69,7 @@ impl World {
 
     /// One headless turn, as a user runs it, without the user's PATH.
     fn turn(&self, prompt: &str) -> Output {
+        let before = transcripts(&self.t.home);
         let out = Command::new(&self.bin)
             .args(["-p", prompt, "--allowedTools", "Bash Write"])
             .current_dir(&self.t.repo)
@@ -88,9 +89,13 @@ impl World {
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap();
-        let report = hook_durations(&self.t.home);
+        let new: Vec<PathBuf> = transcripts(&self.t.home)
+            .into_iter()
+            .filter(|f| !before.contains(f))
+            .collect();
+        let report = durations_in(&new);
         println!(
-            "turn {prompt:?}: exit {:?}; Stop hook durations Claude Code measured (ms): {report:?}",
+            "turn {prompt:?}: exit {:?}; Stop hook duration Claude Code measured (ms): {report:?}",
             out.status.code()
         );
         out
@@ -100,6 +105,11 @@ impl World {
 /// Every Stop hook duration Claude Code recorded for telemhq's command, from the
 /// transcripts' stop_hook_summary lines.
 fn hook_durations(home: &Path) -> Vec<u64> {
+    durations_in(&transcripts(home))
+}
+
+/// The session transcripts under a HOME.
+fn transcripts(home: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![home.join(".claude/projects")];
     while let Some(dir) = stack.pop() {
@@ -113,6 +123,10 @@ fn hook_durations(home: &Path) -> Vec<u64> {
         }
     }
     files.sort();
+    files
+}
+
+fn durations_in(files: &[PathBuf]) -> Vec<u64> {
     let mut out = Vec::new();
     for f in files {
         for line in std::fs::read_to_string(f).unwrap_or_default().lines() {

@@ -746,3 +746,29 @@ fn on_a_terminal_without_a_scope_install_asks_where() {
         "the first choice, --global: {screen}"
     );
 }
+
+#[test]
+fn dry_run_can_show_the_change_as_a_json_patch() {
+    let t = TestHome::new();
+    t.write_global(USER_SETTINGS);
+    let out = t.run(&["install", "--global", "--dry-run", "--json-patch"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let patch: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Applying the patch to the file gives what install would write.
+    let mut doc: Value = serde_json::from_str(USER_SETTINGS).unwrap();
+    let ops: json_patch::Patch = serde_json::from_value(patch.clone()).unwrap();
+    json_patch::patch(&mut doc, &ops).unwrap();
+    assert_eq!(telemhq_handlers(&doc, "Stop").len(), 1);
+    assert_eq!(
+        doc["hooks"]["Stop"][0]["hooks"][0]["command"],
+        "notify-send done"
+    );
+    assert_eq!(read(&t.global_settings()), USER_SETTINGS, "nothing written");
+    insta::assert_json_snapshot!("dry_run_json_patch", patch);
+    let refused = t.run(&["install", "--global", "--json-patch"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "--json-patch goes with --dry-run"
+    );
+}

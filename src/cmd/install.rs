@@ -42,6 +42,13 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
             ))
         })?;
 
+    if args.dry_run && args.json_patch {
+        println!(
+            "{}",
+            settings_change::json_patch(&file.value, preview_new.as_deref())
+        );
+        return Ok(0);
+    }
     if args.dry_run {
         print_preview(&shown, &file.text, &preview_new);
         println!(

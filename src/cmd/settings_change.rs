@@ -107,6 +107,14 @@ pub fn diff(shown_path: &str, old: Option<&str>, new: Option<&str>) -> String {
         .to_string()
 }
 
+/// The change as an RFC 6902 JSON Patch, for scripts (`--dry-run --json-patch`).
+pub fn json_patch(old: &serde_json::Value, new_text: Option<&str>) -> String {
+    let new = new_text
+        .and_then(|t| settings::parse_strict(t).ok())
+        .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+    serde_json::to_string_pretty(&json_patch::diff(old, &new)).expect("a patch serialises")
+}
+
 /// What the file will hold: text, or no file at all.
 pub type NewContent = Option<String>;
 

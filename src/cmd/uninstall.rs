@@ -30,6 +30,13 @@ pub fn run(args: &UninstallArgs, env: &Env) -> Result<i32> {
         eprintln!("{shown} has no telemhq hooks: nothing to remove.");
         return Ok(0);
     }
+    if args.dry_run && args.json_patch {
+        println!(
+            "{}",
+            settings_change::json_patch(&file.value, preview_new.as_deref())
+        );
+        return Ok(0);
+    }
     if args.dry_run || (term::interactive() && !args.yes) {
         print!(
             "{}",
