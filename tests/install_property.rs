@@ -71,12 +71,16 @@ fn document() -> impl Strategy<Value = (String, Value)> {
                 doc.insert("hooks".into(), h);
             }
             let doc = Value::Object(doc);
-            let indent = ["  ", "    ", "\t"][indent];
-            let mut buf = Vec::new();
-            let fmt = serde_json::ser::PrettyFormatter::with_indent(indent.as_bytes());
-            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-            serde::Serialize::serialize(&doc, &mut ser).unwrap();
-            let mut text = String::from_utf8(buf).unwrap();
+            let mut text = if indent == 3 {
+                serde_json::to_string(&doc).unwrap() // all on one line
+            } else {
+                let indent = ["  ", "    ", "\t"][indent];
+                let mut buf = Vec::new();
+                let fmt = serde_json::ser::PrettyFormatter::with_indent(indent.as_bytes());
+                let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+                serde::Serialize::serialize(&doc, &mut ser).unwrap();
+                String::from_utf8(buf).unwrap()
+            };
             if trailing_newline {
                 text.push('\n');
             }

@@ -245,6 +245,16 @@ impl Style {
         text.replace('\n', &lead)
     }
 
+    /// Renders a value going into a container whose members are separated by `sep`: on
+    /// one line where the container is on one line, else like the rest of the file.
+    fn render_in(&self, value: &Value, depth: usize, sep: &str) -> String {
+        if sep.contains('\n') {
+            self.render(value, depth)
+        } else {
+            serde_json::to_string(value).expect("a Value always serialises")
+        }
+    }
+
     fn sep(&self, depth: usize) -> String {
         if self.pretty {
             format!("{}{}", self.newline, self.indent.repeat(depth))
@@ -305,7 +315,10 @@ pub fn apply(text: &str, op: &Op, style: &Style) -> Option<String> {
                     let first = &members[0];
                     let sep = &text[parent.start + 1..first.start()];
                     let colon = &text[first.key_end..first.value.start];
-                    let add = format!(",{sep}{key_json}{colon}{}", style.render(value, depth));
+                    let add = format!(
+                        ",{sep}{key_json}{colon}{}",
+                        style.render_in(value, depth, sep)
+                    );
                     Some(splice(text, last.value.end, last.value.end, &add))
                 }
                 None => {
@@ -334,7 +347,7 @@ pub fn apply(text: &str, op: &Op, style: &Style) -> Option<String> {
             match items.last() {
                 Some(last) => {
                     let sep = &text[node.start + 1..items[0].start];
-                    let add = format!(",{sep}{}", style.render(value, depth));
+                    let add = format!(",{sep}{}", style.render_in(value, depth, sep));
                     Some(splice(text, last.end, last.end, &add))
                 }
                 None => {
@@ -462,6 +475,24 @@ mod tests {
         assert_eq!(
             out,
             "{\n    \"a\": [\n        1,\n        {\n            \"x\": 2\n        }\n    ]\n}"
+        );
+    }
+
+    #[test]
+    fn a_container_on_one_line_stays_on_one_line() {
+        let text = "{\n  \"hooks\": {\"Stop\": [{\"hooks\": []}]}\n}\n";
+        let op = Op::Append(vec![key("hooks"), key("Stop")], json!({"hooks": [1]}));
+        let out = roundtrip(text, &[op]);
+        assert_eq!(
+            out,
+            "{\n  \"hooks\": {\"Stop\": [{\"hooks\": []},{\"hooks\":[1]}]}\n}\n"
+        );
+        assert_eq!(
+            roundtrip(
+                &out,
+                &[Op::Remove(vec![key("hooks"), key("Stop"), Seg::Index(1)])]
+            ),
+            text
         );
     }
 
