@@ -581,3 +581,46 @@ fn pings_go_through_the_proxy_from_the_environment() {
         String::from_utf8_lossy(&proxy.raw.lock().unwrap())
     );
 }
+
+#[test]
+fn one_sender_delivers_the_backlog_oldest_first_over_one_connection() {
+    let port = free_port();
+    let t = with_url(&format!(
+        "http://127.0.0.1:{port}/ping/tok_9f8e7d6c5b4a3921"
+    ));
+    let names = [
+        "SessionStart.json",
+        "Stop.json",
+        "StopFailure.json",
+        "PostToolUse-Bash.json",
+        "SessionEnd.json",
+    ];
+    for name in names {
+        emit(&t, &fixture(name));
+    }
+    assert_eq!(pending(&t), 5, "the endpoint is down: all five wait");
+    // The sender retrying in the background delivers the backlog once the endpoint is back.
+    let receiver = Receiver::start_on(port, Mode::Ok);
+    receiver.wait_for(5, Duration::from_secs(20));
+    let got: Vec<String> = receiver
+        .delivered()
+        .iter()
+        .map(|p| p["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "SessionStart",
+            "Stop",
+            "StopFailure",
+            "PostToolUse",
+            "SessionEnd"
+        ],
+        "oldest first"
+    );
+    assert_eq!(
+        *receiver.connections.lock().unwrap(),
+        1,
+        "one connection for the whole backlog"
+    );
+}

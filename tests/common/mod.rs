@@ -208,6 +208,8 @@ pub struct Receiver {
     pub pings: Arc<Mutex<Vec<Ping>>>,
     /// Every byte received, including requests not answered.
     pub raw: Arc<Mutex<Vec<u8>>>,
+    /// Connections accepted.
+    pub connections: Arc<Mutex<usize>>,
     stop: Arc<Mutex<bool>>,
 }
 
@@ -233,8 +235,10 @@ impl Receiver {
             mode: Arc::new(Mutex::new(mode)),
             pings: Arc::default(),
             raw: Arc::default(),
+            connections: Arc::default(),
             stop: Arc::default(),
         };
+        let connections = r.connections.clone();
         let (mode, pings, raw, stop) = (
             r.mode.clone(),
             r.pings.clone(),
@@ -249,6 +253,7 @@ impl Receiver {
                 }
                 match listener.accept() {
                     Ok((stream, _)) => {
+                        *connections.lock().unwrap() += 1;
                         let (mode, pings, raw) = (mode.clone(), pings.clone(), raw.clone());
                         std::thread::spawn(move || serve(stream, mode, pings, raw));
                     }
