@@ -595,3 +595,43 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
         "no colour without a terminal"
     );
 }
+
+#[test]
+fn the_claude_code_version_is_reported() {
+    let t = healthy();
+    let bin = t.dir.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    fs::write(
+        bin.join("claude"),
+        "#!/bin/sh\necho '2.1.328 (Claude Code)'\n",
+    )
+    .unwrap();
+    fs::set_permissions(bin.join("claude"), fs::Permissions::from_mode(0o755)).unwrap();
+    let t = t.env("PATH", &format!("{}:/usr/bin:/bin", bin.display()));
+    let (_, report, _) = doctor(&t, &[]);
+    assert_check(
+        &report,
+        "claude",
+        "ok",
+        "Claude Code 2.1.328 (Claude Code) at",
+        None,
+    );
+}
+
+#[test]
+fn the_python_hook_left_beside_telemhq_is_reported() {
+    let t = healthy();
+    let mut doc: Value =
+        serde_json::from_str(&fs::read_to_string(t.global_settings()).unwrap()).unwrap();
+    doc["hooks"]["Stop"].as_array_mut().unwrap().push(json!({"hooks": [{"type": "command", "command": "python3 ~/.claude/hooks/telemhq_ping.py"}]}));
+    fs::write(t.global_settings(), doc.to_string()).unwrap();
+    let (code, report, _) = doctor(&t, &[]);
+    assert_eq!(code, 0, "a warning, not a failure");
+    assert_check(
+        &report,
+        "command.seed_hook",
+        "warn",
+        "ping twice",
+        Some("telemhq_ping.py"),
+    );
+}

@@ -420,6 +420,7 @@ fn check_commands(layers: &[Layer], env: &Env, layout: &Layout, report: &mut Rep
             }
         }
     }
+    check_seed_hook(layers, env, report);
     if commands.is_empty() {
         return;
     }
@@ -489,6 +490,30 @@ fn check_commands(layers: &[Layer], env: &Env, layout: &Layout, report: &mut Rep
             ),
         }
     }
+}
+
+/// The Python hook telemhq replaces, still installed next to it, pings every event a
+/// second time (and sends a failed command's stderr).
+fn check_seed_hook(layers: &[Layer], env: &Env, report: &mut Report) {
+    let with_seed: Vec<String> = layers
+        .iter()
+        .filter(|l| {
+            l.value
+                .as_ref()
+                .and_then(|v| v.get("hooks"))
+                .is_some_and(|h| h.to_string().contains("telemhq_ping.py"))
+        })
+        .map(|l| env.show(&l.path))
+        .collect();
+    if with_seed.is_empty() {
+        return;
+    }
+    report.warn(
+        COMMAND,
+        "command.seed_hook",
+        format!("the Python hook telemhq_ping.py is still installed in {}: events ping twice, and it sends error text", with_seed.join(", ")),
+        "remove the hook entries that run telemhq_ping.py from those files",
+    );
 }
 
 /// Runs a hook command as Claude Code would (`/bin/sh -c`, no login profile, a bare

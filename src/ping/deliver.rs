@@ -56,7 +56,11 @@ pub fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> Attempt {
         Ok(mut response) => {
             // Read the (small) answer to its end: only then does the connection go back
             // to the pool for the next event.
-            let _ = response.body_mut().with_config().limit(64 * 1024).read_to_vec();
+            let _ = response
+                .body_mut()
+                .with_config()
+                .limit(64 * 1024)
+                .read_to_vec();
             let retry_after = response
                 .headers()
                 .get("retry-after")
