@@ -11,15 +11,7 @@ use crate::error::{IoContext, Result};
 /// The new file gets `mode` exactly (umask does not apply).
 pub fn write_atomic(target: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = target.parent().unwrap_or(Path::new("."));
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{name}.telemhq-{}-{}.tmp",
-        std::process::id(),
-        unique_suffix()
-    ));
+    let tmp = temp_beside(target);
     let result = (|| {
         let mut file = OpenOptions::new()
             .write(true)
@@ -41,6 +33,126 @@ pub fn write_atomic(target: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// What `replace_if_unchanged` found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Replaced {
+    Done,
+    /// Someone else wrote the file meanwhile; their version is in place, nothing of ours.
+    Raced,
+}
+
+/// Writes `bytes` over `target` atomically, but only if `target` still holds `expected`
+/// (None: the file does not exist), so that a concurrent writer's change is never lost.
+/// On Linux the check has no window: the new file is swapped in with
+/// renameat2(RENAME_EXCHANGE) and the content it replaced is compared; on a mismatch the
+/// other writer's file is put back. Elsewhere: a re-read just before a plain rename.
+pub fn replace_if_unchanged(
+    target: &Path,
+    bytes: &[u8],
+    mode: u32,
+    expected: Option<&[u8]>,
+) -> Result<Replaced> {
+    let tmp = temp_beside(target);
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+            .ctx("write", &tmp)?;
+        file.write_all(bytes).ctx("write", &tmp)?;
+        file.set_permissions(fs::Permissions::from_mode(mode))
+            .ctx("set the mode of", &tmp)?;
+        file.sync_all().ctx("write", &tmp)
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    let outcome = swap_checked(&tmp, target, expected);
+    let _ = fs::remove_file(&tmp);
+    if let Some(dir) = target.parent()
+        && let Ok(d) = fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    outcome
+}
+
+#[cfg(target_os = "linux")]
+fn swap_checked(tmp: &Path, target: &Path, expected: Option<&[u8]>) -> Result<Replaced> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).expect("paths have no NUL");
+    let (from, to) = (c(tmp), c(target));
+    let flags = if expected.is_some() {
+        libc::RENAME_EXCHANGE
+    } else {
+        libc::RENAME_NOREPLACE
+    };
+    // SAFETY: two valid NUL-terminated paths; renameat2 does not keep them.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            flags,
+        )
+    };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::EEXIST) => Ok(Replaced::Raced), // created meanwhile
+            Some(libc::ENOENT) if expected.is_some() => Ok(Replaced::Raced), // removed meanwhile
+            Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP) => {
+                swap_by_rereading(tmp, target, expected)
+            }
+            _ => Err(crate::error::Error::io("replace", target, &err)),
+        };
+    }
+    let Some(expected) = expected else {
+        return Ok(Replaced::Done);
+    };
+    // `tmp` now holds what was in place a moment ago.
+    if fs::read(tmp).ctx("read", tmp)? == expected {
+        return Ok(Replaced::Done);
+    }
+    fs::rename(tmp, target).ctx("restore", target)?;
+    Ok(Replaced::Raced)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn swap_checked(tmp: &Path, target: &Path, expected: Option<&[u8]>) -> Result<Replaced> {
+    swap_by_rereading(tmp, target, expected)
+}
+
+fn swap_by_rereading(tmp: &Path, target: &Path, expected: Option<&[u8]>) -> Result<Replaced> {
+    let now = match fs::read(target) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(crate::error::Error::io("read", target, &e)),
+    };
+    if now.as_deref() != expected {
+        return Ok(Replaced::Raced);
+    }
+    fs::rename(tmp, target).ctx("replace", target)?;
+    Ok(Replaced::Done)
+}
+
+fn temp_beside(target: &Path) -> PathBuf {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.join(format!(
+        ".{name}.telemhq-{}-{}.tmp",
+        std::process::id(),
+        unique_suffix()
+    ))
 }
 
 /// Writes one of telemhq's own files: atomic, mode 0600.
@@ -153,5 +265,45 @@ pub fn lock_file(path: &Path, wait: bool) -> Result<Option<fs::File>> {
             Err(fs::TryLockError::WouldBlock) => Ok(None),
             Err(fs::TryLockError::Error(e)) => Err(crate::error::Error::io("lock", path, &e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace_if_unchanged_writes_only_over_what_it_expects() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("settings.json");
+        // A new file, and nobody else created it: written.
+        assert_eq!(
+            replace_if_unchanged(&file, b"one", 0o640, None).unwrap(),
+            Replaced::Done
+        );
+        assert_eq!(fs::read(&file).unwrap(), b"one");
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        // Expected "one", found "one": replaced.
+        assert_eq!(
+            replace_if_unchanged(&file, b"two", 0o640, Some(b"one")).unwrap(),
+            Replaced::Done
+        );
+        // Expected "one", found "two" (someone else's write): theirs stays.
+        assert_eq!(
+            replace_if_unchanged(&file, b"three", 0o640, Some(b"one")).unwrap(),
+            Replaced::Raced
+        );
+        assert_eq!(fs::read(&file).unwrap(), b"two");
+        // Expected no file, found one: theirs stays.
+        assert_eq!(
+            replace_if_unchanged(&file, b"four", 0o640, None).unwrap(),
+            Replaced::Raced
+        );
+        assert_eq!(fs::read(&file).unwrap(), b"two");
+        // No temporary files are left behind.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -14,7 +14,7 @@ use crate::claude::jsonedit::{self, Style};
 use crate::claude::settings::{self, SettingsFile};
 use crate::env::Layout;
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil;
+use crate::fsutil::{self, Replaced};
 
 /// What install created in one settings file, kept in `installs.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -153,16 +153,8 @@ where
             // Fault injection for tests: widen the window another writer could hit.
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }
-        // Optimistic check: the file must still be what the change was computed from.
-        let now = match fs::read(real) {
-            Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io("read", real, &e)),
-        };
-        if now != file.text {
-            continue;
-        }
-        match &new {
+        let expected = file.text.as_deref().map(str::as_bytes);
+        let replaced = match &new {
             Some(text) => {
                 let mode = fs::metadata(real)
                     .map(|m| m.permissions().mode() & 0o7777)
@@ -170,11 +162,16 @@ where
                 if let Some(dir) = real.parent() {
                     fs::create_dir_all(dir).ctx("create", dir)?;
                 }
-                fsutil::write_atomic(real, text.as_bytes(), mode)?;
+                fsutil::replace_if_unchanged(real, text.as_bytes(), mode, expected)?
             }
+            None if fs::read(real).ok().as_deref() != expected => Replaced::Raced,
             None => {
                 fs::remove_file(real).ctx("remove", real)?;
+                Replaced::Done
             }
+        };
+        if replaced == Replaced::Raced {
+            continue; // someone else wrote it: plan again on their version
         }
         match record {
             Some(r) => records.insert(key.clone(), r),
