@@ -10,9 +10,19 @@ use crate::error::{IoContext, Result};
 /// Writes a file atomically: a temporary file in the same folder, fsync, rename.
 /// The new file gets `mode` exactly (umask does not apply).
 pub fn write_atomic(target: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let dir = target.parent().unwrap_or(Path::new("."));
+    let tmp = write_temp_beside(target, bytes, mode)?;
+    if let Err(e) = fs::rename(&tmp, target).ctx("replace", target) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    sync_parent(target);
+    Ok(())
+}
+
+/// Writes `bytes` to a new temporary file next to `target` with exactly `mode`, synced.
+fn write_temp_beside(target: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf> {
     let tmp = temp_beside(target);
-    let result = (|| {
+    let written = (|| {
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -22,17 +32,24 @@ pub fn write_atomic(target: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         file.write_all(bytes).ctx("write", &tmp)?;
         file.set_permissions(fs::Permissions::from_mode(mode))
             .ctx("set the mode of", &tmp)?;
-        file.sync_all().ctx("write", &tmp)?;
-        fs::rename(&tmp, target).ctx("replace", target)
+        file.sync_all().ctx("write", &tmp)
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    match written {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    result?;
-    if let Ok(d) = fs::File::open(dir) {
+}
+
+/// Makes a rename in the target's folder durable.
+fn sync_parent(target: &Path) {
+    if let Some(dir) = target.parent()
+        && let Ok(d) = fs::File::open(dir)
+    {
         let _ = d.sync_all();
     }
-    Ok(())
 }
 
 /// What `replace_if_unchanged` found.
@@ -54,30 +71,10 @@ pub fn replace_if_unchanged(
     mode: u32,
     expected: Option<&[u8]>,
 ) -> Result<Replaced> {
-    let tmp = temp_beside(target);
-    let written = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-            .ctx("write", &tmp)?;
-        file.write_all(bytes).ctx("write", &tmp)?;
-        file.set_permissions(fs::Permissions::from_mode(mode))
-            .ctx("set the mode of", &tmp)?;
-        file.sync_all().ctx("write", &tmp)
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
+    let tmp = write_temp_beside(target, bytes, mode)?;
     let outcome = swap_checked(&tmp, target, expected);
     let _ = fs::remove_file(&tmp);
-    if let Some(dir) = target.parent()
-        && let Ok(d) = fs::File::open(dir)
-    {
-        let _ = d.sync_all();
-    }
+    sync_parent(target);
     outcome
 }
 
