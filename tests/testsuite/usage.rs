@@ -1,12 +1,10 @@
 //! Usage from the transcript: model, tokens, API and tool calls, duration, cost — on the
 //! real fixture and on generated transcripts, through `emit --print`.
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 
-use common::{TestHome, data, fixture};
+use crate::support::{TestHome, data, fixture};
 use serde_json::{Value, json};
 
 fn stop_event(transcript: &Path, prompt_id: Option<&str>, event: &str) -> String {
@@ -375,7 +373,7 @@ fn usage_fields_carry_no_text_from_the_transcript() {
 
 #[test]
 fn a_queued_turn_gets_its_usage_even_when_claude_code_writes_the_last_lines_after_the_hook() {
-    let receiver = common::Receiver::start(common::Mode::Ok);
+    let receiver = crate::support::Receiver::start(crate::support::Mode::Ok);
     let t = TestHome::new().env("TELEMHQ_TRANSCRIPT_SETTLE_MS", "700");
     t.install(&["--global", "--ping-url", &receiver.url()]);
     let path = write_transcript(

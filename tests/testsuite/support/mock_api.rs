@@ -9,7 +9,6 @@
 //!   ERROR:400    answers HTTP 400 invalid_request_error    -> StopFailure
 //!   SECRET:WORD  puts WORD into the answer and every tool input
 //! Every API call reports input 1234, output 42, cache creation 100, cache read 200.
-#![allow(dead_code)]
 
 use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,12 +1,10 @@
 //! `telemhq install` and `uninstall`, one test per rule, each in a temporary HOME.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use common::{Mode, Receiver, TestHome, stderr, stdout};
+use crate::support::{Mode, Receiver, TestHome, stderr, stdout};
 use serde_json::Value;
 
 const COMMAND: &str = r#""${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit || true"#;
@@ -216,7 +214,7 @@ fn the_installed_command_reaches_telemhq_without_the_users_path() {
         .stdin
         .take()
         .unwrap()
-        .write_all(common::fixture("Stop.json").as_bytes())
+        .write_all(crate::support::fixture("Stop.json").as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
@@ -471,7 +469,7 @@ fn dry_run_shows_the_change_and_changes_nothing_at_all() {
     assert!(!t.claude_dir().join("hooks").exists(), "not even folders");
     let shown = stdout(&out)
         .replace(t.home.to_str().unwrap(), "[HOME]")
-        .replace(common::BIN, "[BIN]");
+        .replace(crate::support::BIN, "[BIN]");
     assert!(!shown.contains("abcdefghijkl"));
     insta::assert_snapshot!("dry_run_preview", shown);
 }

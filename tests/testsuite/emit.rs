@@ -1,11 +1,9 @@
 //! `telemhq emit`, `flush` and `log`: the payload, privacy, the queue and delivery,
 //! against a real HTTP receiver on loopback.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Mode, Receiver, TestHome, fixture, free_port, stderr, stdout};
+use crate::support::{Mode, Receiver, TestHome, fixture, free_port, stderr, stdout};
 use serde_json::{Value, json};
 
 const EVENTS: [&str; 11] = [

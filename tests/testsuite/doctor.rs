@@ -1,11 +1,9 @@
 //! `telemhq doctor`: one test per check, each on a broken setup in a temporary HOME.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use common::{Mode, Receiver, TestHome, fixture, free_port, stdout};
+use crate::support::{Mode, Receiver, TestHome, fixture, free_port, stdout};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "tok_5f4e3d2c1b0a99887766";
@@ -55,7 +53,7 @@ fn assert_check(report: &Value, id: &str, status: &str, says: &str, fix: Option<
 fn redact(t: &TestHome, text: &str) -> String {
     let mut s = text
         .replace(&t.dir.path().display().to_string(), "[TMP]")
-        .replace(common::BIN, "[BIN]");
+        .replace(crate::support::BIN, "[BIN]");
     s = s.replace(env!("CARGO_PKG_VERSION"), "[VERSION]");
     s
 }

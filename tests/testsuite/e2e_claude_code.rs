@@ -4,15 +4,13 @@
 //! (tests/e2e/claude-code.sh, pinned). Where it cannot be installed a local run skips
 //! these tests with a loud message; with CI=true that is a failure.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::mock_api::{self, MockApi};
-use common::{Mode, Receiver, TestHome, free_port};
+use crate::support::mock_api::{self, MockApi};
+use crate::support::{Mode, Receiver, TestHome, free_port};
 use serde_json::{Value, json};
 
 fn claude_bin() -> Option<PathBuf> {

@@ -1,6 +1,5 @@
 //! Shared test harness: a temporary HOME with a git repository, the telemhq binary run
 //! as a user would run it, and a loopback ping receiver that can misbehave.
-#![allow(dead_code)]
 
 pub mod mock_api;
 

@@ -1,0 +1,11 @@
+//! The integration tests: one binary with a module per area (as cargo's own test suite
+//! does), so the shared support code is compiled and linked once.
+
+mod support;
+
+mod doctor;
+mod e2e_claude_code;
+mod emit;
+mod install;
+mod install_property;
+mod usage;
