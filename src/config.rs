@@ -1,13 +1,10 @@
 //! telemhq's own config: the ping URL and the secret that keys path hashes. It lives in
 //! the private hooks folder (0600), never in a settings file.
 
-use std::fs;
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
 use crate::env::Layout;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::fsutil;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -24,7 +21,7 @@ pub struct Config {
 
 impl Config {
     pub fn load(layout: &Layout) -> Result<Config> {
-        match fs::read(&layout.config) {
+        match fsutil::read_regular(&layout.config) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 Error::new(format!(
                     "{}:{}:{}: {e}",
@@ -38,7 +35,7 @@ impl Config {
         }
     }
 
-    pub fn save(&self, layout: &Layout) -> Result<()> {
+    fn save(&self, layout: &Layout) -> Result<()> {
         let mut text = serde_json::to_string_pretty(self).expect("config serialises");
         text.push('\n');
         fsutil::write_private(&layout.config, text.as_bytes())
@@ -49,78 +46,162 @@ impl Config {
     }
 
     /// Gives the config a hash secret if it has none. Returns whether it changed.
-    pub fn ensure_secret(&mut self) -> bool {
+    fn ensure_secret(&mut self) -> Result<bool> {
         if self.hash_secret.is_some() {
-            return false;
+            return Ok(false);
         }
-        self.hash_secret = Some(crate::hex(&fsutil::random_bytes::<32>()));
-        true
+        self.hash_secret = Some(crate::hex(
+            &fsutil::random_bytes::<32>().map_err(Error::new)?,
+        ));
+        Ok(true)
     }
 }
 
-/// Loads the config and makes sure it has a hash secret, creating the private folders
-/// and the file as needed. Used by emit, which may run before any install.
-pub fn load_with_secret(layout: &Layout) -> Result<Config> {
-    let mut config = Config::load(layout)?;
-    if config.ensure_secret() {
-        fsutil::ensure_private_dir(&layout.state_dir)?;
-        // Another emit may have written one meanwhile: take it if so.
-        let _lock = fsutil::lock_file(&layout.install_lock, true)?;
-        let fresh = Config::load(layout)?;
-        if fresh.hash_secret.is_some() {
-            return Ok(fresh);
-        }
+/// Changes the config under its lock: read afresh inside the lock, changed, written back
+/// only if `change` changed it, so that concurrent installs and emits never lose each
+/// other's changes. Creates the private folders as needed. Returns the config as saved.
+pub fn update(layout: &Layout, change: impl FnOnce(&mut Config) -> Result<()>) -> Result<Config> {
+    fsutil::ensure_private_dir(&layout.hooks_dir)?;
+    fsutil::ensure_private_dir(&layout.state_dir)?;
+    let _lock = fsutil::lock_file(&layout.config_lock, true)?;
+    let before = Config::load(layout)?;
+    let mut config = before.clone();
+    change(&mut config)?;
+    config.ensure_secret()?;
+    if config != before {
         config.save(layout)?;
     }
     Ok(config)
 }
 
-/// Checks a ping URL: valid, https (plain http only to a loopback address), and not the
-/// documentation placeholder.
-pub fn validate_ping_url(raw: &str) -> std::result::Result<url::Url, String> {
-    let raw = raw.trim();
-    if raw.contains("YOUR_TRACKING_TOKEN") {
-        return Err("the ping URL still holds the YOUR_TRACKING_TOKEN placeholder: copy the real URL from your TelemHQ job".into());
+/// Loads the config and makes sure it has a hash secret (emit may run before any
+/// install). The lock is taken only when the secret has to be made.
+pub fn load_with_secret(layout: &Layout) -> Result<Config> {
+    let config = Config::load(layout)?;
+    if config.hash_secret.is_some() {
+        return Ok(config);
     }
-    let url = url::Url::parse(raw).map_err(|e| format!("the ping URL is not a valid URL ({e})"))?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => return Err("the ping URL has no host".into()),
-    };
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if loopback => Ok(url),
-        "http" => Err(format!(
-            "the ping URL must use https (plain http only to a loopback address): {}",
-            mask_url(raw)
-        )),
-        other => Err(format!("the ping URL must be https, not {other}:")),
+    update(layout, |_| Ok(()))
+}
+
+/// A ping URL that passed `PingUrl::parse`: the only kind telemhq ever contacts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PingUrl(url::Url);
+
+impl PingUrl {
+    /// Checks a ping URL: valid, https (plain http only to a loopback address), and not
+    /// the documentation placeholder. The error names the problem, never the token.
+    pub fn parse(raw: &str) -> std::result::Result<PingUrl, String> {
+        let raw = raw.trim();
+        if raw.contains("YOUR_TRACKING_TOKEN") {
+            return Err("the ping URL still holds the YOUR_TRACKING_TOKEN placeholder: copy the real URL from your TelemHQ job".into());
+        }
+        let url =
+            url::Url::parse(raw).map_err(|e| format!("the ping URL is not a valid URL ({e})"))?;
+        let loopback = match url.host() {
+            Some(url::Host::Domain(d)) => d == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => return Err("the ping URL has no host".into()),
+        };
+        match url.scheme() {
+            "https" => Ok(PingUrl(url)),
+            "http" if loopback => Ok(PingUrl(url)),
+            "http" => Err(format!(
+                "the ping URL must use https (plain http only to a loopback address), so that its token \
+                 and the pings are never sent in clear text: {}",
+                mask_url(raw)
+            )),
+            other => Err(format!("the ping URL must be https, not {other}:")),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// The URL with its token hidden, for messages.
+    pub fn masked(&self) -> String {
+        mask_url(self.0.as_str())
     }
 }
 
-/// A ping URL with its token hidden: long path segments and the query keep only their
-/// first four characters. The token is never printed in full.
+/// Checks a ping URL (see `PingUrl::parse`).
+pub fn validate_ping_url(raw: &str) -> std::result::Result<PingUrl, String> {
+    PingUrl::parse(raw)
+}
+
+/// Path segments and query values longer than this are taken for secrets.
+const SECRET_MIN_CHARS: usize = 8;
+
+/// The parts of a ping URL that may be its secret: long path segments, query values
+/// (and long query names), and a password. The leak check looks for each.
+pub fn secret_parts(raw: &str) -> Vec<String> {
+    let Ok(url) = url::Url::parse(raw.trim()) else {
+        return Vec::new();
+    };
+    let mut parts: Vec<String> = url
+        .path_segments()
+        .into_iter()
+        .flatten()
+        .filter(|s| s.chars().count() > SECRET_MIN_CHARS)
+        .map(str::to_string)
+        .collect();
+    if let Some(query) = url.query() {
+        for pair in query.split('&') {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            for piece in [name, value] {
+                if piece.chars().count() >= SECRET_MIN_CHARS {
+                    parts.push(piece.to_string());
+                }
+            }
+        }
+    }
+    if let Some(password) = url.password().filter(|p| !p.is_empty()) {
+        parts.push(password.to_string());
+    }
+    parts.sort();
+    parts.dedup();
+    parts
+}
+
+/// A ping URL with its token hidden: long path segments keep only their first four
+/// characters; query values, user and password are hidden. Never printed in full.
 pub fn mask_url(raw: &str) -> String {
-    let Ok(url) = url::Url::parse(raw) else {
+    let Ok(url) = url::Url::parse(raw.trim()) else {
         return "(an unparsable URL)".into();
     };
-    let mut out = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+    let mut out = format!("{}://", url.scheme());
+    if !url.username().is_empty() || url.password().is_some() {
+        out.push_str("…@");
+    }
+    out.push_str(url.host_str().unwrap_or(""));
     if let Some(port) = url.port() {
         out.push_str(&format!(":{port}"));
     }
     for segment in url.path().split('/').skip(1) {
         out.push('/');
-        if segment.chars().count() > 8 {
+        if segment.chars().count() > SECRET_MIN_CHARS {
             out.extend(segment.chars().take(4));
             out.push('…');
         } else {
             out.push_str(segment);
         }
     }
-    if url.query().is_some() {
-        out.push_str("?…");
+    if let Some(query) = url.query() {
+        let names: Vec<String> = query
+            .split('&')
+            .map(|pair| {
+                let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+                if name.chars().count() >= SECRET_MIN_CHARS {
+                    "…=…".to_string()
+                } else {
+                    format!("{name}=…")
+                }
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&names.join("&"));
     }
     out
 }
@@ -130,12 +211,6 @@ pub fn effective_ping_url(env_url: Option<&str>, config: &Config) -> Option<Stri
     env_url
         .map(str::to_string)
         .or_else(|| config.ping_url.clone())
-}
-
-/// Reads a file's mode, for messages and checks.
-pub fn mode_of(path: &Path) -> Result<u32> {
-    use std::os::unix::fs::PermissionsExt;
-    Ok(fs::metadata(path).ctx("read", path)?.permissions().mode() & 0o7777)
 }
 
 #[cfg(test)]
@@ -165,7 +240,27 @@ mod tests {
     #[test]
     fn masking_hides_the_token() {
         let masked = mask_url("https://telemhq.example/ping/9f8e7d6c5b4a39281706?k=secretvalue");
-        assert_eq!(masked, "https://telemhq.example/ping/9f8e…?…");
+        assert_eq!(masked, "https://telemhq.example/ping/9f8e…?k=…");
         assert!(!masked.contains("9f8e7d6c5b4a"));
+        let masked =
+            mask_url("https://u:hunter2hunter2@telemhq.example/p?token=tok_0123456789abcdef");
+        assert_eq!(masked, "https://…@telemhq.example/p?token=…");
+        assert!(!masked.contains("hunter2") && !masked.contains("0123456789"));
+    }
+
+    #[test]
+    fn the_secret_parts_of_a_url_are_found_wherever_they_sit() {
+        assert_eq!(
+            secret_parts("https://telemhq.example/ping/tok_9f8e7d6c5b4a3921"),
+            vec!["tok_9f8e7d6c5b4a3921"]
+        );
+        assert_eq!(
+            secret_parts("https://telemhq.example/ping?token=tok_9f8e7d6c5b4a3921&v=1"),
+            vec!["tok_9f8e7d6c5b4a3921"]
+        );
+        assert_eq!(
+            secret_parts("https://user:s3cretpassw0rd@telemhq.example/p"),
+            vec!["s3cretpassw0rd"]
+        );
     }
 }

@@ -42,6 +42,16 @@ impl Env {
                 "cannot find your home folder: HOME is not set (set HOME or CLAUDE_CONFIG_DIR)",
             )
         })?;
+        // The hook command expands it in whatever folder the agent runs it from.
+        if dir.is_relative() {
+            return Err(Error::new(format!(
+                "CLAUDE_CONFIG_DIR is a relative path ({}): the hook command would look for telemhq \
+                 relative to each project folder and fail; set it to an absolute path \
+                 (e.g. export CLAUDE_CONFIG_DIR=\"$PWD/{}\")",
+                dir.display(),
+                dir.display()
+            )));
+        }
         // Without CLAUDE_CONFIG_DIR the folder hangs off HOME, which must exist.
         if let Some(home) = &self.home
             && dir.starts_with(home)
@@ -84,8 +94,8 @@ pub struct Layout {
     pub queue: PathBuf,
     pub sent: PathBuf,
     pub failed: PathBuf,
-    pub stats: PathBuf,
     pub install_lock: PathBuf,
+    pub config_lock: PathBuf,
     pub queue_lock: PathBuf,
     pub sender_lock: PathBuf,
 }
@@ -103,13 +113,28 @@ impl Layout {
             queue: state_dir.join("queue"),
             sent: state_dir.join("sent"),
             failed: state_dir.join("failed"),
-            stats: state_dir.join("stats.json"),
             install_lock: state_dir.join("install.lock"),
+            config_lock: state_dir.join("config.lock"),
             queue_lock: state_dir.join("queue.lock"),
             sender_lock: state_dir.join("sender.lock"),
             hooks_dir,
             state_dir,
         }
+    }
+}
+
+impl Layout {
+    /// Every folder of telemhq's private state, outermost first: each must be a real
+    /// folder of the user's own (never a link, a file, or someone else's).
+    pub fn private_dirs(&self) -> [&Path; 6] {
+        [
+            &self.hooks_dir,
+            &self.state_dir,
+            &self.queue,
+            &self.sent,
+            &self.failed,
+            &self.backups,
+        ]
     }
 }
 

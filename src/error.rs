@@ -29,12 +29,20 @@ impl Error {
 
     /// An I/O failure on a path: `cannot read /x/settings.json: Permission denied`.
     pub fn io(action: &str, path: &Path, err: &std::io::Error) -> Error {
-        let why = match err.kind() {
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            std::io::ErrorKind::NotFound => "no such file or folder".to_string(),
-            _ => strip_os_code(&err.to_string()),
-        };
-        Error::new(format!("cannot {action} {}: {why}", path.display()))
+        Error::new(format!(
+            "cannot {action} {}: {}",
+            path.display(),
+            io_reason(err)
+        ))
+    }
+}
+
+/// An I/O error in words, without the OS error number.
+pub fn io_reason(err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        std::io::ErrorKind::NotFound => "no such file or folder".to_string(),
+        _ => strip_os_code(&err.to_string()),
     }
 }
 

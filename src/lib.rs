@@ -1,4 +1,5 @@
 //! telemhq: metadata-only TelemHQ pings for Claude Code, and the tools that set them up.
+#![forbid(unsafe_code)]
 pub mod claude;
 pub mod cli;
 pub mod cmd;
@@ -8,6 +9,7 @@ pub mod error;
 pub mod fsutil;
 pub mod ping;
 pub mod term;
+pub mod time;
 
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 use clap::Parser;
 use telemhq::{cli, cmd, env};
 
@@ -11,7 +12,7 @@ fn main() {
             Ok(0)
         }
         cli::Command::Send => {
-            cmd::flush::run_background(&env);
+            cmd::flush::run_detached(&env);
             Ok(0)
         }
         cli::Command::Install(args) => cmd::install::run(&args, &env),

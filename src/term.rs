@@ -40,3 +40,36 @@ pub fn secret(prompt: &str) -> Result<Option<String>> {
 pub fn colour_stdout() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
+
+/// Prints to stdout. A reader that went away (`telemhq log | head -1`) ends the program
+/// quietly, as a Unix tool does, instead of a panic.
+pub fn print(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
+/// Prints one line to stdout (see `print`).
+pub fn print_line(text: &str) {
+    print(&format!("{text}\n"));
+}
+
+/// `println!` for commands: see `print_line`.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::term::print_line(&format!($($arg)*))
+    };
+}
+
+/// `print!` for commands: see `print`.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::term::print(&format!($($arg)*))
+    };
+}

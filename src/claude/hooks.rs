@@ -34,24 +34,29 @@ pub fn template_group(event: &str) -> Option<Value> {
     None
 }
 
-/// Whether a hook command is one of telemhq's, by its command string alone (Claude Code
-/// strips unknown keys from hook entries, so no marker key would survive). Any command
-/// that runs a `telemhq` program with the `emit` argument counts, so an entry written by
-/// an older version or pointing at a moved binary is recognised and replaced, not doubled.
+/// Every command string a telemhq release has installed (this one's first). telemhq's
+/// entries are recognised by these exact strings (Claude Code strips unknown keys from
+/// hook entries, so no marker key would survive), and nothing looser: a user's own hook
+/// that merely mentions telemhq is never replaced, removed or run by telemhq.
+pub const OWN_COMMANDS: [&str; 1] = [HOOK_COMMAND];
+
+/// Whether a hook command is exactly one that telemhq installs.
 pub fn is_telemhq_command(command: &str) -> bool {
-    let mut words = command
-        .split_whitespace()
-        .map(|w| w.trim_matches(|c| c == '"' || c == '\''));
+    OWN_COMMANDS.contains(&command)
+}
+
+/// Whether a command someone else wrote seems to run telemhq's hook (a `telemhq`
+/// program with `emit`): doctor mentions such entries, but never runs or edits them.
+pub fn looks_like_telemhq(command: &str) -> bool {
     let mut saw_program = false;
-    for word in words.by_ref() {
+    for word in command
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c| c == '"' || c == '\''))
+    {
         if saw_program && word == "emit" {
             return true;
         }
-        if word
-            .rsplit('/')
-            .next()
-            .is_some_and(|name| name == "telemhq" || name == "telemhq.exe")
-        {
+        if word.rsplit('/').next() == Some("telemhq") {
             saw_program = true;
         }
     }
@@ -383,13 +388,19 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn recognises_telemhq_commands_by_their_string() {
+    fn recognises_telemhq_commands_by_their_exact_string() {
         assert!(is_telemhq_command(HOOK_COMMAND));
-        assert!(is_telemhq_command("/usr/local/bin/telemhq emit"));
-        assert!(is_telemhq_command("telemhq emit --debug"));
-        assert!(!is_telemhq_command("telemhq doctor"));
-        assert!(!is_telemhq_command("python3 telemhq_ping.py"));
-        assert!(!is_telemhq_command("echo emit telemhq"));
+        for users_own in [
+            "/usr/local/bin/telemhq emit",
+            "echo \"telemhq emit check\" >> ~/notes.log",
+            "cd ~/src/telemhq && make emit",
+            "python3 telemhq_ping.py",
+            &format!("{HOOK_COMMAND}; id > /tmp/x"),
+        ] {
+            assert!(!is_telemhq_command(users_own), "{users_own}");
+        }
+        assert!(looks_like_telemhq("/usr/local/bin/telemhq emit"));
+        assert!(!looks_like_telemhq("echo done"));
     }
 
     #[test]
@@ -424,12 +435,15 @@ mod tests {
     }
 
     #[test]
-    fn a_moved_binary_entry_is_replaced_not_doubled() {
-        let doc = json!({"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "/old/place/telemhq emit"}]}]}});
+    fn a_users_hook_that_mentions_telemhq_is_kept() {
+        let users = "cd ~/src/telemhq && make emit";
+        let doc = json!({"hooks": {"Stop": [{"hooks": [{"type": "command", "command": users}]}]}});
         let plan = plan_install(&doc, ToolActivity::Keep, &Created::default()).unwrap();
         let stop = plan.new["hooks"]["Stop"].as_array().unwrap();
-        assert_eq!(stop.len(), 1);
-        assert_eq!(stop[0]["hooks"][0]["command"], HOOK_COMMAND);
+        assert_eq!(stop.len(), 2);
+        assert_eq!(stop[0]["hooks"][0]["command"], users);
+        let back = plan_uninstall(&plan.new, &plan.created).unwrap();
+        assert_eq!(back.new, doc);
     }
 
     #[test]

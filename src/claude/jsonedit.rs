@@ -389,6 +389,41 @@ pub fn apply(text: &str, op: &Op, style: &Style) -> Option<String> {
     }
 }
 
+/// The path as a JSON Pointer (RFC 6901): `/hooks/Stop`; the top level is `""`.
+pub fn pointer(path: &[Seg]) -> String {
+    path.iter()
+        .map(|seg| match seg {
+            Seg::Key(k) => format!("/{}", k.replace('~', "~0").replace('/', "~1")),
+            Seg::Index(i) => format!("/{i}"),
+        })
+        .collect()
+}
+
+/// What is between the brackets of the container at `path`, if it is empty: the
+/// whitespace a user left inside `{ }` or `[\n]`.
+pub fn empty_inner<'t>(text: &'t str, path: &[Seg]) -> Option<&'t str> {
+    let root = parse(text);
+    let node = find(&root, path)?;
+    match &node.kind {
+        Kind::Object(m) if m.is_empty() => Some(&text[node.start + 1..node.end - 1]),
+        Kind::Array(a) if a.is_empty() => Some(&text[node.start + 1..node.end - 1]),
+        _ => None,
+    }
+}
+
+/// Puts `inner` between the brackets of the empty container at `path` (None when it is
+/// not an empty container), so that a container emptied again looks as it did.
+pub fn set_empty_inner(text: &str, path: &[Seg], inner: &str) -> Option<String> {
+    let root = parse(text);
+    let node = find(&root, path)?;
+    let empty = match &node.kind {
+        Kind::Object(m) => m.is_empty(),
+        Kind::Array(a) => a.is_empty(),
+        Kind::Scalar => false,
+    };
+    empty.then(|| splice(text, node.start + 1, node.end - 1, inner))
+}
+
 /// Applies a value-level edit to a serde Value, mirroring `apply` on the text.
 pub fn apply_value(doc: &mut Value, op: &Op) -> Option<()> {
     fn at<'v>(doc: &'v mut Value, path: &[Seg]) -> Option<&'v mut Value> {

@@ -2,4 +2,5 @@
 pub mod hooks;
 pub mod jsonedit;
 pub mod settings;
+pub mod settings_change;
 pub mod transcript;

@@ -1,6 +1,5 @@
 //! Claude Code's settings files: where each layer lives, and reading one strictly.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -51,17 +50,47 @@ impl Scope {
     }
 }
 
+/// A settings layer Claude Code reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    User,
+    Project,
+    Local,
+    Managed,
+}
+
+impl Layer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Layer::User => "user",
+            Layer::Project => "project",
+            Layer::Local => "local",
+            Layer::Managed => "managed",
+        }
+    }
+
+    /// The install scope that writes this layer (managed: none of telemhq's).
+    pub fn scope(self) -> Option<Scope> {
+        match self {
+            Layer::User => Some(Scope::Global),
+            Layer::Project => Some(Scope::Repo),
+            Layer::Local => Some(Scope::Local),
+            Layer::Managed => None,
+        }
+    }
+}
+
 /// The layers Claude Code reads for a folder, lowest precedence first.
-pub fn layers(env: &Env) -> Vec<(&'static str, PathBuf)> {
+pub fn layers(env: &Env) -> Vec<(Layer, PathBuf)> {
     let mut out = Vec::new();
     if let Some(dir) = &env.claude_dir {
-        out.push(("user", dir.join("settings.json")));
+        out.push((Layer::User, dir.join("settings.json")));
     }
     if let Some(root) = git_root(&env.cwd) {
-        out.push(("project", root.join(".claude/settings.json")));
-        out.push(("local", root.join(".claude/settings.local.json")));
+        out.push((Layer::Project, root.join(".claude/settings.json")));
+        out.push((Layer::Local, root.join(".claude/settings.local.json")));
     }
-    out.push(("managed", managed_settings_path()));
+    out.push((Layer::Managed, managed_settings_path()));
     out
 }
 
@@ -84,9 +113,86 @@ pub struct SettingsFile {
     pub value: Value,
 }
 
+/// Why a settings file could not be taken as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadError {
+    /// Missing permissions, a FIFO or a folder in its place, …: the reason in words.
+    Io(String),
+    /// A byte that is not UTF-8, at this line and column.
+    NotUtf8 { line: usize, column: usize },
+    /// Not strict JSON: where, and what is wrong.
+    Syntax {
+        line: usize,
+        column: usize,
+        problem: String,
+    },
+    /// Valid JSON nested deeper than telemhq's parser goes.
+    TooDeep { line: usize, column: usize },
+}
+
+impl ReadError {
+    /// Whether Claude Code still applies the file (it reads it with Node.js, which
+    /// replaces a bad byte and has no small nesting limit); only broken JSON is skipped.
+    pub fn claude_code_reads_it(&self) -> bool {
+        matches!(self, ReadError::NotUtf8 { .. } | ReadError::TooDeep { .. })
+    }
+
+    /// `line:column` where the problem is, if it has a place.
+    pub fn position(&self) -> Option<(usize, usize)> {
+        match self {
+            ReadError::Io(_) => None,
+            ReadError::NotUtf8 { line, column }
+            | ReadError::Syntax { line, column, .. }
+            | ReadError::TooDeep { line, column } => Some((*line, *column)),
+        }
+    }
+
+    /// What is wrong, and what Claude Code makes of it.
+    pub fn describe(&self) -> String {
+        match self {
+            ReadError::Io(why) => why.clone(),
+            ReadError::NotUtf8 { .. } => {
+                "a byte that is not UTF-8 text: Claude Code reads the file with that byte \
+                 replaced, so its settings apply; telemhq edits only clean UTF-8, so that \
+                 every byte stays as it was"
+                    .into()
+            }
+            ReadError::Syntax { problem, .. } => format!(
+                "{problem}: Claude Code silently ignores a settings file that is not strict JSON, \
+                 so none of its settings apply"
+            ),
+            ReadError::TooDeep { .. } => {
+                "nested more than 128 levels deep: Claude Code reads it, but telemhq does not \
+                 check or edit a file nested that deep"
+                    .into()
+            }
+        }
+    }
+
+    /// The error for a command: the file, the place, what is wrong, and that nothing changed.
+    pub fn to_error(&self, path: &Path) -> Error {
+        match self {
+            ReadError::Io(why) => Error::new(format!("cannot read {}: {why}", path.display())),
+            _ => {
+                let (line, column) = self.position().unwrap_or((1, 1));
+                Error::new(format!(
+                    "{}:{line}:{column}: {}\n  fix it and run again (your file was not changed)",
+                    path.display(),
+                    self.describe()
+                ))
+            }
+        }
+    }
+}
+
 /// Reads a settings file strictly, as Claude Code does, with errors that say where.
 pub fn read(path: &Path) -> Result<SettingsFile> {
-    let bytes = match fs::read(path) {
+    load(path).map_err(|e| e.to_error(path))
+}
+
+/// Reads a settings file; a missing file is an empty document. Never blocks on a FIFO.
+pub fn load(path: &Path) -> std::result::Result<SettingsFile, ReadError> {
+    let bytes = match crate::fsutil::read_regular(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(SettingsFile {
@@ -94,34 +200,30 @@ pub fn read(path: &Path) -> Result<SettingsFile> {
                 value: Value::Object(Default::default()),
             });
         }
-        Err(e) => return Err(Error::io("read", path, &e)),
+        Err(e) => return Err(ReadError::Io(crate::error::io_reason(&e))),
     };
     let text = String::from_utf8(bytes).map_err(|e| {
-        let (line, col) = line_col(&String::from_utf8_lossy(
+        let (line, column) = line_col(&String::from_utf8_lossy(
             &e.as_bytes()[..e.utf8_error().valid_up_to()],
         ));
-        Error::new(format!(
-            "{}:{line}:{col}: not UTF-8 text{IGNORED}",
-            path.display()
-        ))
+        ReadError::NotUtf8 { line, column }
     })?;
-    let value =
-        parse_strict(&text).map_err(|e| Error::new(format!("{}:{e}{IGNORED}", path.display())))?;
+    let value = parse_strict(&text)?;
     Ok(SettingsFile {
         text: Some(text),
         value,
     })
 }
 
-const IGNORED: &str = "\n  Claude Code silently ignores a settings file that is not strict JSON, so none of its settings apply; fix it and run again (your file was not changed)";
-
-/// Parses strict JSON. The error reads `line:column: what is wrong`. Whitespace-only
-/// text counts as an empty object (there is nothing in it to lose).
-pub fn parse_strict(text: &str) -> std::result::Result<Value, String> {
+/// Parses strict JSON, with the place and the problem as data. Whitespace-only text
+/// counts as an empty object (there is nothing in it to lose).
+pub fn parse_strict(text: &str) -> std::result::Result<Value, ReadError> {
     if text.starts_with('\u{feff}') {
-        return Err(
-            "1:1: starts with a byte-order mark (BOM), which strict JSON does not allow".into(),
-        );
+        return Err(ReadError::Syntax {
+            line: 1,
+            column: 1,
+            problem: "starts with a byte-order mark (BOM), which strict JSON does not allow".into(),
+        });
     }
     if text.trim().is_empty() {
         return Ok(Value::Object(Default::default()));
@@ -134,11 +236,14 @@ pub fn parse_strict(text: &str) -> std::result::Result<Value, String> {
             .next()
             .unwrap_or(&message)
             .to_string();
+        if message.starts_with("recursion limit exceeded") {
+            return ReadError::TooDeep { line, column };
+        }
         let at = text
             .lines()
             .nth(line.saturating_sub(1))
             .and_then(|l| l.chars().nth(column.saturating_sub(1)));
-        let explained = match (at, message.as_str()) {
+        let problem = match (at, message.as_str()) {
             (Some('/'), _) => "comments are not allowed in JSON".to_string(),
             (_, m) if m.starts_with("trailing comma") => {
                 "trailing comma: JSON allows no comma after the last item".into()
@@ -148,7 +253,11 @@ pub fn parse_strict(text: &str) -> std::result::Result<Value, String> {
             }
             (_, m) => m.to_string(),
         };
-        format!("{line}:{column}: {explained}")
+        ReadError::Syntax {
+            line,
+            column,
+            problem,
+        }
     })
 }
 
@@ -162,26 +271,34 @@ fn line_col(prefix: &str) -> (usize, usize) {
 mod tests {
     use super::*;
 
+    fn problem(text: &str) -> (usize, usize, String) {
+        match parse_strict(text).unwrap_err() {
+            ReadError::Syntax {
+                line,
+                column,
+                problem,
+            } => (line, column, problem),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn strict_errors_say_line_and_column() {
         assert_eq!(
-            parse_strict("{\n  // hi\n}").unwrap_err(),
-            "2:3: comments are not allowed in JSON"
+            problem("{\n  // hi\n}"),
+            (2, 3, "comments are not allowed in JSON".into())
         );
-        assert!(
-            parse_strict("{\"a\": 1,\n}")
-                .unwrap_err()
-                .starts_with("2:1: trailing comma")
-        );
-        assert!(
-            parse_strict("\u{feff}{}")
-                .unwrap_err()
-                .contains("byte-order mark")
-        );
-        assert!(
-            parse_strict("{\"a\": ")
-                .unwrap_err()
-                .contains("ends too early")
-        );
+        assert!(problem("{\"a\": 1,\n}").2.starts_with("trailing comma"));
+        assert!(problem("\u{feff}{}").2.contains("byte-order mark"));
+        assert!(problem("{\"a\": ").2.contains("ends too early"));
+    }
+
+    #[test]
+    fn deep_nesting_is_not_called_invalid() {
+        let deep = format!("{{\"a\": {}1{}}}", "[".repeat(200), "]".repeat(200));
+        let err = parse_strict(&deep).unwrap_err();
+        assert!(matches!(err, ReadError::TooDeep { .. }), "{err:?}");
+        assert!(err.claude_code_reads_it());
+        assert!(!err.describe().contains("ignores"));
     }
 }

@@ -8,12 +8,13 @@
 //! (missing file, half-written last line, lines that are not JSON) just gives less.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+
+use crate::ping::queue::UsageSource;
 
 const BLOCK: usize = 256 * 1024;
 const MAX_LINE: usize = 8 * 1024 * 1024;
@@ -181,8 +182,21 @@ pub fn subagent_usage(path: &Path) -> Option<TurnUsage> {
     scan_file(path, None, true)
 }
 
+/// The usage fields of a queued turn-end event, read from its transcript (numbers and
+/// names only). The sender calls this a moment after the event.
+pub fn read_usage(source: &UsageSource) -> Option<Map<String, Value>> {
+    let path = Path::new(&source.transcript_path);
+    let usage = if source.subagent {
+        subagent_usage(path)?
+    } else {
+        turn_usage(path, source.prompt_id.as_deref())?
+    };
+    Some(usage.to_fields(source.event_ms))
+}
+
 fn scan_file(path: &Path, prompt_id: Option<&str>, sidechain: bool) -> Option<TurnUsage> {
-    let mut file = File::open(path).ok()?;
+    // Never a FIFO or a device: opening one could block the sender for good.
+    let mut file = crate::fsutil::open_regular(path).ok()?;
     let len = file.metadata().ok()?.len();
     let mut scan = Scan {
         prompt_id,
@@ -297,7 +311,7 @@ impl Scan<'_> {
                     self.usage.prompt_at_ms = line
                         .timestamp
                         .as_deref()
-                        .and_then(crate::ping::payload::parse_rfc3339_ms);
+                        .and_then(crate::time::parse_rfc3339_ms);
                     self.usage.claude_code_version = line.version.filter(|v| is_name(v));
                     return true;
                 }

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::claude::hooks::{self, ToolActivity};
 use crate::claude::settings::{self, Scope};
+use crate::claude::settings_change::{self, IfRecordDamaged, Outcome, Record};
 use crate::cli::InstallArgs;
-use crate::cmd::settings_change::{self, Outcome, Record};
-use crate::config::{self, Config};
+use crate::config;
 use crate::env::{Env, Layout};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{self, DirChange};
@@ -28,8 +28,9 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
 
     // Everything is checked before anything is written.
     let ping_url = resolve_ping_url(args, env)?;
+    check_private_setup(&layout)?;
     let file = settings::read(&real)?;
-    let records = settings_change::load_records(&layout).unwrap_or_default();
+    let records = settings_change::load_records(&layout)?;
     let record = records.get(&settings_change::record_key(&real));
     let (preview_new, _) = compute(&real, &file, record, tool_activity)?;
     let shown = env.show(&settings_path);
@@ -43,7 +44,7 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
         })?;
 
     if args.dry_run && args.json_patch {
-        println!(
+        crate::outln!(
             "{}",
             settings_change::json_patch(&file.value, preview_new.as_deref())
         );
@@ -51,7 +52,7 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
     }
     if args.dry_run {
         print_preview(&shown, &file.text, &preview_new);
-        println!(
+        crate::outln!(
             "{}",
             describe_private_setup(env, &layout, &exe, ping_url.as_deref())
         );
@@ -76,19 +77,17 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
     }
     fsutil::ensure_private_dir(&layout.state_dir)?;
     ensure_link(&layout.link, &exe)?;
-    let mut config = Config::load(&layout)?;
-    let mut config_changed = config.ensure_secret();
-    if let Some(url) = &ping_url {
-        config_changed |= config.ping_url.as_deref() != Some(url.as_str());
-        config.ping_url = Some(url.clone());
-    }
-    if config_changed {
-        config.save(&layout)?;
-    }
-
-    let outcome = settings_change::commit(&layout, &real, |file, record| {
-        compute(&real, file, record, tool_activity).map(|(new, rec)| (new, Some(rec)))
+    let config = config::update(&layout, |config| {
+        if let Some(url) = &ping_url {
+            config.ping_url = Some(url.clone());
+        }
+        Ok(())
     })?;
+
+    let outcome =
+        settings_change::commit(&layout, &real, IfRecordDamaged::Refuse, |file, record| {
+            compute(&real, file, record, tool_activity).map(|(new, rec)| (new, Some(rec)))
+        })?;
     match outcome {
         Outcome::UpToDate => eprintln!("{shown} is already up to date."),
         Outcome::Written { backup } => {
@@ -124,10 +123,8 @@ fn compute(
     record: Option<&Record>,
     tool_activity: ToolActivity,
 ) -> Result<(Option<String>, Record)> {
-    let dir = path.parent();
     let previous = record.cloned().unwrap_or_else(|| Record {
         created_file: file.text.is_none(),
-        created_dir: file.text.is_none() && dir.is_some_and(|d| !d.exists()),
         blank_text: file.text.clone().filter(|t| t.trim().is_empty()),
         ..Record::default()
     });
@@ -140,17 +137,17 @@ fn compute(
     if plan.changes_nothing() {
         return Ok((file.text.clone(), previous));
     }
-    let text = settings_change::render(file, &plan)?;
     let mut record = previous;
+    let text = settings_change::render(file, &plan, &mut record.blank_inner, true)?;
     record.created.merge(&plan.created);
     Ok((Some(text), record))
 }
 
 fn print_preview(shown: &str, old: &Option<String>, new: &Option<String>) {
     if old == new {
-        println!("{shown} is already up to date: no change.");
+        crate::outln!("{shown} is already up to date: no change.");
     } else {
-        print!(
+        crate::out!(
             "{}",
             settings_change::diff(shown, old.as_deref(), new.as_deref())
         );
@@ -181,6 +178,24 @@ fn describe_private_setup(
     lines.join("\n")
 }
 
+/// Checks, before anything is written, that telemhq's private folders are real folders
+/// of the user's own and that the hook link, if present, is a link (a file of the user's
+/// own in its place is never replaced).
+fn check_private_setup(layout: &Layout) -> Result<()> {
+    for dir in layout.private_dirs() {
+        fsutil::check_private_dir(dir)?;
+    }
+    match fs::symlink_metadata(&layout.link) {
+        Ok(meta) if !meta.file_type().is_symlink() => Err(Error::new(format!(
+            "{} is {} of your own, not the link telemhq makes there: telemhq will not replace \
+             it; move it aside and install again (nothing was changed)",
+            layout.link.display(),
+            fsutil::kind_of(&meta)
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Points `<claude dir>/hooks/telemhq` at this binary (replacing a stale link atomically).
 fn ensure_link(link: &Path, exe: &Path) -> Result<()> {
     if fs::read_link(link).is_ok_and(|target| target == exe) {
@@ -207,7 +222,7 @@ fn resolve_ping_url(args: &InstallArgs, env: &Env) -> Result<Option<String>> {
     match raw {
         None => Ok(None),
         Some(raw) => config::validate_ping_url(&raw)
-            .map(|u| Some(u.to_string()))
+            .map(|u| Some(u.as_str().to_string()))
             .map_err(|e| Error::new(format!("{e}; nothing was changed"))),
     }
 }

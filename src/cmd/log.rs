@@ -9,7 +9,7 @@ pub fn run(args: &LogArgs, env: &Env) -> Result<i32> {
     let layout = env.layout()?;
     let entries = queue::all(&layout);
     if entries.is_empty() {
-        println!("No events yet. They appear here once Claude Code runs telemhq's hooks.");
+        crate::outln!("No events yet. They appear here once Claude Code runs telemhq's hooks.");
         return Ok(0);
     }
     let skip = entries.len().saturating_sub(args.limit);
@@ -36,8 +36,11 @@ pub fn run(args: &LogArgs, env: &Env) -> Result<i32> {
         if let Some(when) = when {
             head.push_str(&format!("  ({} at {when})", state.name()));
         }
-        println!("{head}");
-        println!(
+        if let Some(note) = &entry.note {
+            head.push_str(&format!("  {note}"));
+        }
+        crate::outln!("{head}");
+        crate::outln!(
             "  {}",
             serde_json::to_string(&entry.payload).expect("a payload serialises")
         );

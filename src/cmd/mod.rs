@@ -4,7 +4,6 @@ pub mod emit;
 pub mod flush;
 pub mod install;
 pub mod log;
-pub mod settings_change;
 pub mod uninstall;
 
 use crate::claude::settings::Scope;

@@ -1,12 +1,10 @@
 //! `telemhq uninstall`: take exactly telemhq's entries out of one settings file, and
 //! the containers install created that are empty now.
 
-use std::fs;
-
 use crate::claude::hooks;
 use crate::claude::settings::{self, SettingsFile};
+use crate::claude::settings_change::{self, IfRecordDamaged, Outcome, Record};
 use crate::cli::UninstallArgs;
-use crate::cmd::settings_change::{self, Outcome, Record};
 use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -20,7 +18,15 @@ pub fn run(args: &UninstallArgs, env: &Env) -> Result<i32> {
     let shown = env.show(&settings_path);
 
     let file = settings::read(&real)?;
-    let records = settings_change::load_records(&layout).unwrap_or_default();
+    // A damaged record does not stop an uninstall: telemhq's entries are known by their
+    // exact command; only the containers install created cannot be told apart.
+    let records = match settings_change::load_records(&layout) {
+        Ok(records) => records,
+        Err(e) => {
+            eprintln!("telemhq: warning: {e}");
+            Default::default()
+        }
+    };
     let (preview_new, _) = compute(
         &real,
         &file,
@@ -31,14 +37,14 @@ pub fn run(args: &UninstallArgs, env: &Env) -> Result<i32> {
         return Ok(0);
     }
     if args.dry_run && args.json_patch {
-        println!(
+        crate::outln!(
             "{}",
             settings_change::json_patch(&file.value, preview_new.as_deref())
         );
         return Ok(0);
     }
     if args.dry_run || (term::interactive() && !args.yes) {
-        print!(
+        crate::out!(
             "{}",
             settings_change::diff(&shown, file.text.as_deref(), preview_new.as_deref())
         );
@@ -54,11 +60,10 @@ pub fn run(args: &UninstallArgs, env: &Env) -> Result<i32> {
         eprintln!("Nothing was changed.");
         return Ok(1);
     }
-    let mut created_dir = false;
-    let outcome = settings_change::commit(&layout, &real, |file, record| {
-        created_dir = record.is_some_and(|r| r.created_dir);
-        compute(&real, file, record).map(|(new, _)| (new, None))
-    })?;
+    let outcome =
+        settings_change::commit(&layout, &real, IfRecordDamaged::GoOn, |file, record| {
+            compute(&real, file, record).map(|(new, _)| (new, None))
+        })?;
     match outcome {
         Outcome::UpToDate => eprintln!("{shown} has no telemhq hooks: nothing to remove."),
         Outcome::Written { backup } => {
@@ -66,9 +71,6 @@ pub fn run(args: &UninstallArgs, env: &Env) -> Result<i32> {
                 eprintln!("Removed telemhq's hooks from {shown}.");
             } else {
                 eprintln!("Removed {shown}: install had created it and nothing else is in it.");
-                if created_dir && let Some(dir) = real.parent() {
-                    let _ = fs::remove_dir(dir); // only if empty
-                }
             }
             if let Some(b) = backup {
                 eprintln!("The previous version is kept in {}.", env.show(&b));
@@ -104,5 +106,14 @@ fn compute(
     if emptied && let Some(blank) = &record.blank_text {
         return Ok((Some(blank.clone()), None));
     }
-    Ok((Some(settings_change::render(file, &plan)?), None))
+    let mut blank_inner = record.blank_inner.clone();
+    Ok((
+        Some(settings_change::render(
+            file,
+            &plan,
+            &mut blank_inner,
+            false,
+        )?),
+        None,
+    ))
 }

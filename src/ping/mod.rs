@@ -1,4 +1,5 @@
-//! Pings: the payload (an allowlist), the durable local queue, and delivery.
+//! Pings: the payload (an allowlist), the durable local queue, one POST, and the sender.
 pub mod deliver;
 pub mod payload;
 pub mod queue;
+pub mod sender;

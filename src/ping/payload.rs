@@ -1,5 +1,6 @@
 //! The hook event as read from stdin (only the allowlisted fields are ever kept), and
-//! the ping payload built from it field by field. Pure: no I/O here.
+//! the ping payload built from it field by field. No I/O here: the clock reading, the
+//! event id and the hash key come in through `Context`.
 
 use std::fmt;
 
@@ -34,14 +35,17 @@ impl HookEvent {
     /// types are ignored, and input that breaks off (truncated, too deep, not JSON)
     /// keeps what was read before the break. Returns whether the whole input parsed.
     pub fn parse(bytes: &[u8]) -> (HookEvent, bool) {
-        let mut event = HookEvent::default();
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        let complete = EventSeed(&mut event).deserialize(&mut de).is_ok() && de.end().is_ok();
-        (event, complete)
+        Self::read_from(bytes)
     }
 
-    pub fn is_empty(&self) -> bool {
-        *self == HookEvent::default()
+    /// Like `parse`, from a stream: values of fields that are not kept (a tool's whole
+    /// input and output) are skipped as they stream past, never held, so fields that come
+    /// after them are still read.
+    pub fn read_from(reader: impl std::io::Read) -> (HookEvent, bool) {
+        let mut event = HookEvent::default();
+        let mut de = serde_json::Deserializer::from_reader(reader);
+        let complete = EventSeed(&mut event).deserialize(&mut de).is_ok() && de.end().is_ok();
+        (event, complete)
     }
 
     fn set(&mut self, key: &str, value: Value) {
@@ -187,22 +191,10 @@ impl PathHasher {
 
 /// HMAC-SHA256 (RFC 2104).
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let pad = |byte: u8| block.map(|b| b ^ byte);
-    let inner = Sha256::new()
-        .chain_update(pad(0x36))
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(pad(0x5c))
-        .chain_update(inner)
-        .finalize()
-        .into()
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 /// Identifiers are sent only when they look like identifiers (no spaces, no slashes,
@@ -222,7 +214,6 @@ pub struct Context<'a> {
     pub emitted_at: String,
     pub fallback_cwd: Option<&'a str>,
     pub hasher: &'a PathHasher,
-    pub dropped_events: u64,
     /// Usage read from the transcript (numbers and names only), merged in as is.
     pub usage: Option<Map<String, Value>>,
 }
@@ -283,10 +274,6 @@ pub fn build(event: &HookEvent, ctx: &Context) -> Map<String, Value> {
     put("event_id", Some(json!(ctx.event_id)));
     put("emitted_at", Some(json!(ctx.emitted_at)));
     put("telemhq_version", Some(json!(env!("CARGO_PKG_VERSION"))));
-    put(
-        "dropped_events",
-        (ctx.dropped_events > 0).then(|| json!(ctx.dropped_events)),
-    );
     if let Some(usage) = &ctx.usage {
         for (k, v) in usage {
             p.insert(k.clone(), v.clone());
@@ -296,99 +283,19 @@ pub fn build(event: &HookEvent, ctx: &Context) -> Map<String, Value> {
 }
 
 /// A random UUID (version 4), unique per event.
-pub fn new_event_id() -> String {
-    let mut b = crate::fsutil::random_bytes::<16>();
+pub fn new_event_id() -> Result<String, String> {
+    let mut b = crate::fsutil::random_bytes::<16>()?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = crate::hex(&b);
-    format!(
+    Ok(format!(
         "{}-{}-{}-{}-{}",
         &h[0..8],
         &h[8..12],
         &h[12..16],
         &h[16..20],
         &h[20..32]
-    )
-}
-
-/// Now, in unix milliseconds.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// Now, as RFC 3339 in UTC with milliseconds.
-pub fn rfc3339_now() -> String {
-    rfc3339(now_ms())
-}
-
-/// Unix milliseconds as RFC 3339 UTC (`2026-11-24T01:02:03.456Z`).
-pub fn rfc3339(unix_ms: i64) -> String {
-    let secs = unix_ms.div_euclid(1000);
-    let ms = unix_ms.rem_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Parses the RFC 3339 UTC timestamps Claude Code writes, to unix milliseconds.
-pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
-    let mut ms = 0;
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits: String = frac.chars().take_while(char::is_ascii_digit).collect();
-        ms = format!("{:0<3}", &digits[..digits.len().min(3)])
-            .parse()
-            .ok()?;
-        rest = &frac[digits.len()..];
-    }
-    if rest != "Z" && rest != "+00:00" {
-        return None;
-    }
-    Some((days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se) * 1000 + ms)
-}
-
-// Howard Hinnant's date algorithms.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    ))
 }
 
 #[cfg(test)]
@@ -416,18 +323,16 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_round_trip() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(1_795_480_793_372), "2026-11-24T00:39:53.372Z");
-        assert_eq!(
-            parse_rfc3339_ms("2026-11-24T00:39:53.372Z"),
-            Some(1_795_480_793_372)
+    fn hmac_with_a_key_longer_than_a_block_matches_rfc4231_case_6() {
+        let key = [0xaau8; 131];
+        let mac = hmac_sha256(
+            &key,
+            b"Test Using Larger Than Block-Size Key - Hash Key First",
         );
         assert_eq!(
-            parse_rfc3339_ms("2026-11-24T00:39:53Z"),
-            Some(1_795_480_793_000)
+            crate::hex(&mac),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         );
-        assert_eq!(parse_rfc3339_ms("garbage"), None);
     }
 
     #[test]

@@ -2,9 +2,7 @@
 //! folders, 0600 files). `queue/` holds what is pending, oldest first by name; `sent/`
 //! and `failed/` keep recent history for `telemhq log` and `doctor`.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -31,6 +29,9 @@ pub struct Entry {
     pub failed_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u16>,
+    /// What happened, in words without the token (e.g. where a redirect pointed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub payload: Map<String, Value>,
     /// Where the turn's usage is read from before sending. Local only: never sent, and
     /// cleared once the usage is in the payload.
@@ -78,6 +79,25 @@ fn file_name(event_id: &str, size: usize) -> String {
     format!("{nanos:020}-{size}-{event_id}.json")
 }
 
+/// Whether a file name is one telemhq gave an entry (see `file_name`): only these are
+/// counted, sent, evicted or removed; anything else in the folder is left alone.
+pub fn is_entry_name(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(".json") else {
+        return false;
+    };
+    let mut parts = stem.splitn(3, '-');
+    let (Some(nanos), Some(size), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    nanos.len() == 20
+        && nanos.bytes().all(|b| b.is_ascii_digit())
+        && !size.is_empty()
+        && size.len() <= 12
+        && size.bytes().all(|b| b.is_ascii_digit())
+        && id.len() == 36
+        && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
 fn size_from_name(path: &Path) -> u64 {
     path.file_name()
         .and_then(|n| n.to_str())
@@ -86,63 +106,67 @@ fn size_from_name(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Files of a queue folder, oldest first.
+/// telemhq's entries in a queue folder, oldest first.
 pub fn list(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_str().is_some_and(is_entry_name))
         .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "json")
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
         .collect();
     files.sort();
     files
 }
 
 pub fn read_entry(path: &Path) -> Option<Entry> {
-    serde_json::from_slice(&fs::read(path).ok()?).ok()
+    serde_json::from_slice(&fsutil::read_regular(path).ok()?).ok()
 }
 
-/// Writes a file 0600 into a folder, via a hidden temporary name and a rename, so that a
-/// reader never sees half an event. No fsync: this is the hook's hot path, and a rename
-/// survives the process being killed, which is what a hook has to expect.
+/// Writes an entry file 0600 into a folder, via a temporary name and a rename, so that
+/// a reader never sees half an event. No fsync: this is the hook's hot path, and a
+/// rename survives the process being killed, which is what a hook has to expect.
 fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
-    let tmp = dir.join(format!(".{name}.{}.tmp", fsutil::unique_suffix()));
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .ctx("write", &tmp)?;
-    f.write_all(bytes).ctx("write", &tmp)?;
     let target = dir.join(name);
-    fs::rename(&tmp, &target).ctx("write", &target)?;
+    fsutil::put_file(&target, bytes, 0o600, false)?;
     Ok(target)
 }
 
-/// Makes the private folders the queue needs.
+/// Removes temporary files that a killed telemhq left in a queue folder.
+pub fn sweep_stale_temps(dir: &Path, older_than: std::time::Duration) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .ok()
+            .filter(fs::Metadata::is_file)
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > older_than);
+        if stale && entry.file_name().to_str().is_some_and(fsutil::is_temp_name) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Makes the private folders the queue needs (refusing links and foreign folders).
 pub fn ensure_dirs(layout: &Layout) -> Result<()> {
     for dir in [&layout.hooks_dir, &layout.state_dir, &layout.queue] {
-        if !dir.is_dir() {
-            fsutil::ensure_private_dir(dir)?;
-        }
+        fsutil::ensure_private_dir(dir)?;
     }
     Ok(())
 }
 
-/// Adds an event to the queue. `build` receives the number of events dropped since the
-/// last enqueue (to make room for this one, or earlier) and returns the payload.
+/// Adds an event to the queue, first dropping the oldest entries past the bound and
+/// counting them for the next delivered ping.
 pub fn enqueue(
     layout: &Layout,
     event_id: &str,
     usage_from: Option<UsageSource>,
-    build: impl FnOnce(u64) -> Map<String, Value>,
+    payload: Map<String, Value>,
 ) -> Result<PathBuf> {
     ensure_dirs(layout)?;
     let _lock = fsutil::lock_file(&layout.queue_lock, true)?;
@@ -157,29 +181,27 @@ pub fn enqueue(
         let _ = fs::remove_file(&pending[drop_count]);
         drop_count += 1;
     }
-    let mut dropped = Dropped::load(layout);
-    dropped.total += drop_count as u64;
-    let carried = dropped.unreported + drop_count as u64;
-    let payload = build(carried);
+    if drop_count > 0 {
+        let mut dropped = Dropped::load(layout);
+        dropped.total += drop_count as u64;
+        dropped.unreported += drop_count as u64;
+        dropped.save(layout)?;
+    }
     let entry = Entry {
         event_id: event_id.to_string(),
-        queued_at: crate::ping::payload::rfc3339_now(),
+        queued_at: crate::time::rfc3339_now(),
         delivered_at: None,
         failed_at: None,
         http_status: None,
+        note: None,
         payload,
         usage_from,
     };
     let body = serde_json::to_vec(&entry).expect("an entry serialises");
-    let path = put(&layout.queue, &file_name(event_id, body.len()), &body)?;
-    if carried > 0 || drop_count > 0 {
-        dropped.unreported = 0;
-        dropped.save(layout)?;
-    }
-    Ok(path)
+    put(&layout.queue, &file_name(event_id, body.len()), &body)
 }
 
-/// Events dropped at the bound: in all, and not yet carried by a ping.
+/// Events dropped at the bound: in all, and not yet reported by a delivered ping.
 #[derive(Debug, Default, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Dropped {
     pub total: u64,
@@ -192,7 +214,7 @@ impl Dropped {
     }
 
     pub fn load(layout: &Layout) -> Dropped {
-        fs::read(Self::path(layout))
+        fsutil::read_regular(&Self::path(layout))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default()
@@ -204,6 +226,18 @@ impl Dropped {
             &serde_json::to_vec(self).expect("serialises"),
         )
     }
+}
+
+/// After a ping that carried `dropped_events: n` was delivered: those n are reported.
+/// Drops counted meanwhile stay for the next ping, so each reaches the tracker once.
+pub fn mark_drops_reported(layout: &Layout, n: u64) -> Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    let _lock = fsutil::lock_file(&layout.queue_lock, true)?;
+    let mut dropped = Dropped::load(layout);
+    dropped.unreported = dropped.unreported.saturating_sub(n);
+    dropped.save(layout)
 }
 
 /// Rewrites a pending event in place (atomically), e.g. once its usage is known.
@@ -224,10 +258,8 @@ pub fn settle(layout: &Layout, pending: &Path, mut entry: Entry, state: State) -
         State::Failed => &layout.failed,
         State::Pending => return Ok(()),
     };
-    if !dir.is_dir() {
-        fsutil::ensure_private_dir(dir)?;
-    }
-    let now = crate::ping::payload::rfc3339_now();
+    fsutil::ensure_private_dir(dir)?;
+    let now = crate::time::rfc3339_now();
     match state {
         State::Delivered => entry.delivered_at = Some(now),
         _ => entry.failed_at = Some(now),

@@ -108,7 +108,7 @@ fn a_file_that_is_not_strict_json_is_located_and_explained() {
         &format!("{path}:2:3: comments are not allowed"),
         Some(&format!("{path}:2:3")),
     );
-    assert_check(&report, "settings.user", "fail", "silently skips", None);
+    assert_check(&report, "settings.user", "fail", "silently ignores", None);
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn a_missing_entry_or_a_wrong_matcher_is_reported_with_its_fix() {
         &report,
         "hooks.user",
         "fail",
-        "PostToolUse has matcher Some(\"Read\")",
+        "PostToolUse has matcher \"Read\", expected \"Bash|Edit|MultiEdit|Write\"",
         Some("telemhq install --global"),
     );
 }
@@ -207,14 +207,41 @@ fn managed_hooks_only_is_reported() {
 }
 
 #[test]
-fn a_command_that_needs_the_users_path_is_found() {
+fn a_hook_that_only_mentions_telemhq_is_reported_and_never_run() {
+    // A cloned repository's settings: Claude Code runs none of its hooks until the
+    // folder is trusted, and doctor must run none of them at all.
     let t = healthy();
-    let mut doc: Value =
-        serde_json::from_str(&fs::read_to_string(t.global_settings()).unwrap()).unwrap();
-    for e in ["Stop", "StopFailure"] {
-        doc["hooks"][e][0]["hooks"][0]["command"] = json!("telemhq emit");
-    }
-    fs::write(t.global_settings(), doc.to_string()).unwrap();
+    let marker = t.dir.path().join("PWNED");
+    let hostile = format!("id > {}; sleep 30; telemhq emit", marker.display());
+    fs::create_dir_all(t.repo.join(".claude")).unwrap();
+    fs::write(
+        t.repo_settings(),
+        json!({"hooks": {"Stop": [{"hooks": [{"type": "command", "command": hostile}]}]}})
+            .to_string(),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let (_, report, _) = doctor(&t, &[]);
+    assert!(
+        !marker.exists(),
+        "doctor ran a command that is not telemhq's own"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(25));
+    assert_check(
+        &report,
+        "command.foreign.project",
+        "warn",
+        "with a command telemhq did not write",
+        Some("remove that entry"),
+    );
+}
+
+#[test]
+fn the_hook_probe_is_bounded_in_time_and_output() {
+    let t = healthy();
+    let link = t.claude_dir().join("hooks/telemhq");
+    fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("/usr/bin/yes", &link).unwrap();
     let (code, report, _) = doctor(&t, &[]);
     assert_eq!(code, 1);
     assert_check(
@@ -265,7 +292,7 @@ fn the_hook_command_is_run_and_reaches_this_telemhq() {
 }
 
 #[test]
-fn two_command_strings_in_two_layers_would_ping_twice() {
+fn a_second_telemhq_command_in_another_layer_would_ping_twice() {
     let t = healthy();
     fs::create_dir_all(t.repo.join(".claude")).unwrap();
     let link = t.claude_dir().join("hooks/telemhq");
@@ -276,23 +303,19 @@ fn two_command_strings_in_two_layers_would_ping_twice() {
             .to_string(),
     )
     .unwrap();
-    let (code, report, _) = doctor(&t, &[]);
-    assert_eq!(code, 1);
+    let (_, report, _) = doctor(&t, &[]);
     assert_check(
         &report,
-        "command.duplicates",
-        "fail",
-        "2 different telemhq command strings",
-        Some("telemhq install"),
+        "command.foreign.project",
+        "warn",
+        "each event would ping twice",
+        Some("telemhq install --repo"),
     );
     // --global alone looks at the user layer only.
     let (_, report, _) = doctor(&t, &["--global"]);
-    assert_check(
-        &report,
-        "command.duplicates",
-        "ok",
-        "one command string",
-        None,
+    assert!(
+        !report.to_string().contains("command.foreign"),
+        "{report:#}"
     );
 }
 

@@ -394,29 +394,77 @@ fn flush_reports_what_is_still_pending() {
     assert!(text.contains("pending"), "{text}");
 }
 
+/// Writes `n` queue entries as telemhq names them, oldest first (cheaper than n emits).
+fn fill_queue(t: &TestHome, n: usize) -> Vec<std::path::PathBuf> {
+    let queue = t.state_dir().join("queue");
+    std::fs::create_dir_all(&queue).unwrap();
+    (0..n)
+        .map(|i| {
+            let id = format!("00000000-0000-4000-8000-{i:012}");
+            let entry = json!({"event_id": id, "queued_at": "2026-11-25T00:00:00.000Z",
+                "payload": {"event": "SessionStart", "event_id": id}});
+            let body = serde_json::to_vec(&entry).unwrap();
+            let path = queue.join(format!("{:020}-{}-{id}.json", 1_000_000 + i, body.len()));
+            std::fs::write(&path, body).unwrap();
+            path
+        })
+        .collect()
+}
+
 #[test]
-fn the_queue_is_bounded_and_the_next_ping_says_how_many_were_dropped() {
+fn the_queue_is_bounded_and_the_next_delivered_ping_reports_every_drop_once() {
     let t = TestHome::new();
     t.install(&["--global"]);
+    fill_queue(&t, 1009);
     let event = fixture("SessionStart.json");
-    for _ in 0..1003 {
-        t.run_with_stdin(&["emit"], event.as_bytes());
-    }
+    emit(&t, &event); // makes room: the 10 oldest go
+    emit(&t, &event); // and one more
     assert_eq!(pending(&t), 1000);
-    let mut newest: Vec<_> = std::fs::read_dir(t.state_dir().join("queue"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
+    let receiver = Receiver::start(Mode::Ok);
+    t.install(&["--global", "--ping-url", &receiver.url()]);
+    assert!(t.run(&["flush"]).status.success());
+    let carrying: Vec<Value> = receiver
+        .delivered()
+        .into_iter()
+        .filter(|p| p.get("dropped_events").is_some())
         .collect();
-    newest.sort();
-    let last: Value =
-        serde_json::from_slice(&std::fs::read(newest.last().unwrap()).unwrap()).unwrap();
-    assert_eq!(
-        last["payload"]["dropped_events"], 1,
-        "the newest event carries the drop"
-    );
-    let first_dropping: Value =
-        serde_json::from_slice(&std::fs::read(&newest[newest.len() - 3]).unwrap()).unwrap();
-    assert_eq!(first_dropping["payload"]["dropped_events"], 1);
+    assert_eq!(carrying.len(), 1, "exactly one ping reports the drops");
+    assert_eq!(carrying[0]["dropped_events"], 11);
+    // Reported once: the next ping carries none.
+    emit(&t, &event);
+    assert!(t.run(&["flush"]).status.success());
+    let last = receiver.delivered().pop().unwrap();
+    assert!(last.get("dropped_events").is_none(), "{last}");
+}
+
+#[test]
+fn junk_files_in_the_queue_are_not_counted_evicted_or_removed() {
+    let t = TestHome::new();
+    t.install(&["--global"]);
+    let real = fill_queue(&t, 999);
+    let queue = t.state_dir().join("queue");
+    for i in 0..50 {
+        std::fs::write(queue.join(format!("aaa-junk-{i}.json")), "not telemhq's").unwrap();
+    }
+    let event = fixture("SessionStart.json");
+    emit(&t, &event); // 1000 real events now: nothing dropped
+    assert!(real[0].exists(), "no real event was evicted for junk");
+    emit(&t, &event); // one over: the oldest real event goes, not junk
+    assert!(!real[0].exists());
+    assert!(real[1].exists());
+    for i in 0..50 {
+        assert!(queue.join(format!("aaa-junk-{i}.json")).exists());
+    }
+    let dropped: Value =
+        serde_json::from_slice(&std::fs::read(t.state_dir().join("dropped.json")).unwrap())
+            .unwrap();
+    assert_eq!(dropped["total"], 1);
+    // The sender sends and settles telemhq's entries only; the junk stays.
+    let receiver = Receiver::start(Mode::Ok);
+    t.install(&["--global", "--ping-url", &receiver.url()]);
+    assert!(t.run(&["flush"]).status.success());
+    assert_eq!(receiver.delivered().len(), 1000);
+    assert_eq!(std::fs::read_dir(&queue).unwrap().count(), 50);
 }
 
 #[test]
@@ -526,7 +574,7 @@ fn debug_mode_says_why_a_ping_was_skipped() {
     assert!(out.stdout.is_empty());
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("empty input"), "{err}");
+    assert!(err.contains("no hook event"), "{err}");
     let out = t.run_with_stdin(&["emit"], fixture("Stop.json").as_bytes());
     assert!(stderr(&out).contains("no ping URL"), "{}", stderr(&out));
 }

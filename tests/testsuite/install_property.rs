@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use telemhq::claude::hooks::{Created, ToolActivity, plan_install, plan_uninstall};
 use telemhq::claude::settings::{SettingsFile, parse_strict};
-use telemhq::cmd::settings_change::render;
+use telemhq::claude::settings_change::render;
 
 fn leaf() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -63,8 +63,9 @@ fn document() -> impl Strategy<Value = (String, Value)> {
         prop::option::of(user_hooks()),
         0..3usize,
         any::<bool>(),
+        prop::sample::select(vec!["", " ", "\n", "\n    "]),
     )
-        .prop_map(|(members, hooks, indent, trailing_newline)| {
+        .prop_map(|(members, hooks, indent, trailing_newline, blank)| {
             let mut doc: Map<String, Value> =
                 members.into_iter().filter(|(k, _)| k != "hooks").collect();
             if let Some(h) = hooks {
@@ -84,6 +85,10 @@ fn document() -> impl Strategy<Value = (String, Value)> {
             if trailing_newline {
                 text.push('\n');
             }
+            // Empty containers as people leave them: `{ }`, `[\n    ]`.
+            let text = text
+                .replace("{}", &format!("{{{blank}}}"))
+                .replace("[]", &format!("[{blank}]"));
             (text, doc)
         })
 }
@@ -102,7 +107,8 @@ proptest! {
     fn install_then_uninstall_gives_back_the_same_bytes((text, _doc) in document(), tools in any::<bool>()) {
         let activity = if tools { ToolActivity::On } else { ToolActivity::Keep };
         let plan = plan_install(&parse_strict(&text).unwrap(), activity, &Created::default()).unwrap();
-        let installed = render(&file(&text), &plan).unwrap();
+        let mut blank_inner = Default::default();
+        let installed = render(&file(&text), &plan, &mut blank_inner, true).unwrap();
         prop_assert_ne!(&installed, &text);
 
         // Installing again changes nothing.
@@ -110,7 +116,7 @@ proptest! {
         prop_assert!(again.ops.is_empty(), "second install planned {:?}", again.ops);
 
         let undo = plan_uninstall(&parse_strict(&installed).unwrap(), &plan.created).unwrap();
-        let restored = render(&file(&installed), &undo).unwrap();
+        let restored = render(&file(&installed), &undo, &mut blank_inner, false).unwrap();
         prop_assert_eq!(restored, text);
     }
 }

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::claude::hooks::{Created, Plan};
-use crate::claude::jsonedit::{self, Style};
+use crate::claude::jsonedit::{self, Op, Style};
 use crate::claude::settings::{self, SettingsFile};
 use crate::env::Layout;
 use crate::error::{Error, IoContext, Result};
@@ -22,25 +22,60 @@ pub struct Record {
     /// The file did not exist before install.
     #[serde(default)]
     pub created_file: bool,
-    /// Its folder did not exist before install.
-    #[serde(default)]
+    /// Written by earlier releases: the file's folder did not exist before install.
+    #[serde(default, skip_serializing)]
     pub created_dir: bool,
+    /// Folders install created for the file, outermost first; uninstall removes each
+    /// that is empty again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub created_dirs: Vec<String>,
     /// The file held only whitespace before install: this text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blank_text: Option<String>,
     #[serde(default)]
     pub created: Created,
+    /// Containers that were empty before install with whitespace inside (`{ }`, `[\n]`),
+    /// by JSON Pointer: emptied again on uninstall, they get it back.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub blank_inner: BTreeMap<String, String>,
+}
+
+impl Record {
+    /// The folders install created, outermost first (earlier releases kept only a flag
+    /// for the file's own folder).
+    fn dirs(&self, real: &Path) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = self.created_dirs.iter().map(PathBuf::from).collect();
+        if dirs.is_empty()
+            && self.created_dir
+            && let Some(parent) = real.parent()
+        {
+            dirs.push(parent.to_path_buf());
+        }
+        dirs
+    }
 }
 
 pub type Records = BTreeMap<String, Record>;
 
+/// Reads the record of what install created. A damaged record is an error that says
+/// how to recover (uninstall still works without it: see `commit`).
 pub fn load_records(layout: &Layout) -> Result<Records> {
-    match fs::read(&layout.installs) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| Error::new(format!("{}: {e}", layout.installs.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Records::new()),
-        Err(e) => Err(Error::io("read", &layout.installs, &e)),
-    }
+    let bytes = match fsutil::read_regular(&layout.installs) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Records::new()),
+        Err(e) => return Err(Error::io("read", &layout.installs, &e)),
+    };
+    serde_json::from_slice(&bytes).map_err(|e| damaged_record(layout, &e.to_string()))
+}
+
+pub fn damaged_record(layout: &Layout, why: &str) -> Error {
+    let path = layout.installs.display();
+    Error::new(format!(
+        "telemhq's record of what it installed, {path}, is damaged ({why}). To recover: \
+         `telemhq uninstall` still removes telemhq's hooks without it (it keeps the folders and \
+         empty containers install may have created); then move the record aside \
+         (mv {path} {path}.damaged) and install again"
+    ))
 }
 
 fn save_records(layout: &Layout, records: &Records) -> Result<()> {
@@ -53,17 +88,46 @@ pub fn record_key(real: &Path) -> String {
 }
 
 /// The text a plan leads to. New or blank files get a fresh, 2-space document.
-pub fn render(file: &SettingsFile, plan: &Plan) -> Result<String> {
+/// `blank_inner`: install adds the whitespace of each empty container it fills;
+/// uninstall gives it back to each container it empties.
+pub fn render(
+    file: &SettingsFile,
+    plan: &Plan,
+    blank_inner: &mut BTreeMap<String, String>,
+    installing: bool,
+) -> Result<String> {
     let text = match &file.text {
         Some(t) if !t.trim().is_empty() => {
             let style = Style::detect(t);
             let mut text = t.clone();
             for op in &plan.ops {
+                let filled = match op {
+                    Op::Set(path, _) => path.split_last().map(|(_, parent)| parent),
+                    Op::Append(path, _) => Some(path.as_slice()),
+                    Op::Remove(_) => None,
+                };
+                if installing
+                    && let Some(container) = filled
+                    && let Some(inner) = jsonedit::empty_inner(&text, container)
+                    && !inner.is_empty()
+                {
+                    blank_inner
+                        .entry(jsonedit::pointer(container))
+                        .or_insert_with(|| inner.to_string());
+                }
                 text = jsonedit::apply(&text, op, &style).ok_or_else(|| {
                     Error::new(format!(
                         "internal error: could not apply {op:?}; nothing was written"
                     ))
                 })?;
+                if !installing
+                    && let Op::Remove(path) = op
+                    && let Some((_, parent)) = path.split_last()
+                    && let Some(inner) = blank_inner.get(&jsonedit::pointer(parent))
+                    && let Some(restored) = jsonedit::set_empty_inner(&text, parent, inner)
+                {
+                    text = restored;
+                }
             }
             text
         }
@@ -76,7 +140,8 @@ pub fn render(file: &SettingsFile, plan: &Plan) -> Result<String> {
     // The text edit and the value edit must agree; never write a file that says otherwise.
     let reparsed = settings::parse_strict(&text).map_err(|e| {
         Error::new(format!(
-            "internal error: the edited text does not parse ({e}); nothing was written"
+            "internal error: the edited text does not parse ({}); nothing was written",
+            e.describe()
         ))
     })?;
     if reparsed != plan.new {
@@ -124,21 +189,44 @@ pub enum Outcome {
     Written { backup: Option<PathBuf> },
 }
 
+/// What to do when the install record is damaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfRecordDamaged {
+    /// Refuse, saying how to recover (install needs the record).
+    Refuse,
+    /// Go on without it and leave it as it is (uninstall: telemhq's entries are known by
+    /// their command).
+    GoOn,
+}
+
 /// Applies a change under telemhq's install lock. `compute` is called with the file as
 /// it is now and the record of what install created, and returns the new content and
 /// the new record (None: forget it). If someone else writes the file meanwhile (another
-/// install, Claude Code itself), the change is computed again on their version.
-pub fn commit<F>(layout: &Layout, real: &Path, mut compute: F) -> Result<Outcome>
+/// install, Claude Code itself), the change is computed again on their version. The
+/// file keeps its mode and its owner; folders install created are removed once the
+/// record that made them is forgotten and they are empty.
+pub fn commit<F>(
+    layout: &Layout,
+    real: &Path,
+    if_damaged: IfRecordDamaged,
+    mut compute: F,
+) -> Result<Outcome>
 where
     F: FnMut(&SettingsFile, Option<&Record>) -> Result<(NewContent, Option<Record>)>,
 {
+    fsutil::ensure_private_dir(&layout.hooks_dir)?;
     fsutil::ensure_private_dir(&layout.state_dir)?;
     let _lock = fsutil::lock_file(&layout.install_lock, true)?;
     let key = record_key(real);
     for _ in 0..20 {
         let file = settings::read(real)?;
-        let mut records = load_records(layout)?;
-        let (new, record) = compute(&file, records.get(&key))?;
+        let records = match (load_records(layout), if_damaged) {
+            (Ok(records), _) => Some(records),
+            (Err(e), IfRecordDamaged::Refuse) => return Err(e),
+            (Err(_), IfRecordDamaged::GoOn) => None,
+        };
+        let old = records.as_ref().and_then(|r| r.get(&key)).cloned();
+        let (new, mut record) = compute(&file, old.as_ref())?;
         if new == file.text {
             return Ok(Outcome::UpToDate);
         }
@@ -156,15 +244,22 @@ where
         let expected = file.text.as_deref().map(str::as_bytes);
         let replaced = match &new {
             Some(text) => {
-                let mode = fs::metadata(real)
-                    .map(|m| m.permissions().mode() & 0o7777)
-                    .unwrap_or(0o644);
+                let meta = fs::metadata(real).ok();
+                let mode = meta
+                    .as_ref()
+                    .map_or(0o644, |m| m.permissions().mode() & 0o7777);
+                let owner = meta.as_ref().map(|m| (m.uid(), m.gid()));
                 if let Some(dir) = real.parent() {
+                    let missing = fsutil::missing_dirs(dir);
                     fs::create_dir_all(dir).ctx("create", dir)?;
+                    if let Some(r) = &mut record {
+                        r.created_dirs
+                            .extend(missing.iter().map(|d| d.to_string_lossy().into_owned()));
+                    }
                 }
-                fsutil::replace_if_unchanged(real, text.as_bytes(), mode, expected)?
+                fsutil::replace_if_unchanged(real, text.as_bytes(), mode, owner, expected)?
             }
-            None if fs::read(real).ok().as_deref() != expected => Replaced::Raced,
+            None if fsutil::read_regular(real).ok().as_deref() != expected => Replaced::Raced,
             None => {
                 fs::remove_file(real).ctx("remove", real)?;
                 Replaced::Done
@@ -173,17 +268,46 @@ where
         if replaced == Replaced::Raced {
             continue; // someone else wrote it: plan again on their version
         }
-        match record {
-            Some(r) => records.insert(key.clone(), r),
-            None => records.remove(&key),
-        };
-        save_records(layout, &records)?;
+        if let Some(mut records) = records {
+            match record {
+                Some(r) => {
+                    records.insert(key.clone(), r);
+                }
+                None => {
+                    records.remove(&key);
+                    if let Some(old) = &old {
+                        remove_created_dirs(&mut records, &old.dirs(real));
+                    }
+                }
+            }
+            save_records(layout, &records)?;
+        }
         return Ok(Outcome::Written { backup });
     }
     Err(Error::new(format!(
         "{} kept changing while telemhq tried to update it; nothing was written, try again",
         real.display()
     )))
+}
+
+/// Removes folders install created, innermost first, each only if empty. One still in
+/// use by another installed file (`--repo` and `--local` share `.claude/`) is handed to
+/// that file's record, so that its uninstall removes it.
+fn remove_created_dirs(records: &mut Records, dirs: &[PathBuf]) {
+    for dir in dirs.iter().rev() {
+        if fs::remove_dir(dir).is_ok() {
+            continue;
+        }
+        let heir = records
+            .iter_mut()
+            .find(|(file, _)| Path::new(file.as_str()).starts_with(dir));
+        if let Some((_, record)) = heir {
+            let dir = dir.to_string_lossy().into_owned();
+            if !record.created_dirs.contains(&dir) {
+                record.created_dirs.insert(0, dir);
+            }
+        }
+    }
 }
 
 /// Keeps the previous content in the private folder, never beside a committed file.
@@ -196,7 +320,7 @@ fn write_backup(layout: &Layout, real: &Path, old: &str) -> Result<PathBuf> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let stamp = crate::ping::payload::rfc3339_now().replace(':', "");
+    let stamp = crate::time::rfc3339_now().replace(':', "");
     let path = layout
         .backups
         .join(format!("{id}-{name}.{stamp}-{}", fsutil::unique_suffix()));

@@ -1,0 +1,62 @@
+//! Rendering doctor's checks: a checklist for people, or one JSON document.
+
+use serde_json::{Value, json};
+
+use super::{Report, Status};
+
+pub(super) fn to_json(report: &Report) -> Value {
+    let count = |s| report.checks.iter().filter(|c| c.status == s).count();
+    json!({
+        "telemhq_version": env!("CARGO_PKG_VERSION"),
+        "checks": report.checks,
+        "summary": {"ok": count(Status::Ok), "warn": count(Status::Warn), "fail": count(Status::Fail)},
+        "delivery_verified": report.verified_delivery,
+    })
+}
+
+pub(super) fn render_human(report: &Report, colour: bool) -> String {
+    let paint = |s: Status, text: &str| -> String {
+        if !colour {
+            return text.to_string();
+        }
+        let code = match s {
+            Status::Ok => "32",
+            Status::Warn => "33",
+            Status::Fail => "31",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    };
+    let mut out = String::new();
+    let mut group = "";
+    for c in &report.checks {
+        if c.group != group {
+            group = c.group;
+            out.push_str(&format!(
+                "{}{group}\n",
+                if out.is_empty() { "" } else { "\n" }
+            ));
+        }
+        let mark = match c.status {
+            Status::Ok => "✓",
+            Status::Warn => "⚠",
+            Status::Fail => "✗",
+        };
+        out.push_str(&format!("  {} {}\n", paint(c.status, mark), c.message));
+        if let Some(fix) = &c.fix {
+            out.push_str(&format!("      fix: {fix}\n"));
+        }
+    }
+    let count = |s| report.checks.iter().filter(|c| c.status == s).count();
+    let (fails, warns) = (count(Status::Fail), count(Status::Warn));
+    // "Pings will arrive" only once a ping was seen to arrive.
+    let summary = match (fails, warns, &report.verified_delivery) {
+        (0, 0, Some(seen)) => format!("All good: pings will arrive ({seen})."),
+        (0, 0, None) => "No problems found, but no ping has been seen to arrive yet: \
+                         `telemhq doctor --ping` sends a test ping to verify the endpoint."
+            .to_string(),
+        (0, w, _) => format!("No problems that stop pings; {w} warning(s)."),
+        (f, w, _) => format!("{f} problem(s) stop pings from arriving; {w} warning(s)."),
+    };
+    out.push_str(&format!("\n{summary}\n"));
+    out
+}

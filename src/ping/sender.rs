@@ -1,0 +1,336 @@
+//! The sender: delivers queued events oldest first over one reused connection, with
+//! retries, backoff and a record of why; started detached by emit, run in the
+//! foreground by `telemhq flush`. One sender at a time (a lock whose file says who
+//! holds it since when, for doctor).
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::config::PingUrl;
+use crate::env::Layout;
+use crate::fsutil;
+use crate::ping::deliver::{self, Attempt};
+use crate::ping::queue::{self, Dropped, State, UsageSource};
+
+/// Reads a turn's usage fields from the agent's records (the layer above supplies it,
+/// so that pings never depend on one agent's formats).
+pub type ReadUsage = fn(&UsageSource) -> Option<Map<String, Value>>;
+
+/// What a drain did.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub delivered: usize,
+    /// Events refused for good: (event id, why).
+    pub failed: Vec<(String, String)>,
+    pub pending: usize,
+    pub last_error: Option<String>,
+    pub no_url: bool,
+    pub busy: bool,
+}
+
+/// The last delivery problem, for doctor.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct LastError {
+    pub at: String,
+    pub reason: String,
+    /// Unix ms before which the endpoint asked not to be called again (`Retry-After`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before_ms: Option<i64>,
+}
+
+impl LastError {
+    pub fn load(layout: &Layout) -> Option<LastError> {
+        serde_json::from_slice(&fsutil::read_regular(&Self::path(layout)).ok()?).ok()
+    }
+
+    pub fn path(layout: &Layout) -> std::path::PathBuf {
+        layout.state_dir.join("last-error.json")
+    }
+}
+
+fn env_ms(name: &str, default: u64) -> Duration {
+    Duration::from_millis(
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default),
+    )
+}
+
+/// How long one sender keeps retrying before it leaves the rest to the next one.
+pub fn lifetime() -> Duration {
+    env_ms("TELEMHQ_SENDER_LIFETIME_MS", 15 * 60 * 1000)
+}
+
+/// Backoff before retry number `n` (0-based): doubling from the base up to the cap, with
+/// ±25 % jitter so that many machines do not retry in step.
+fn backoff(n: u32) -> Duration {
+    let base = env_ms("TELEMHQ_RETRY_BASE_MS", 1000);
+    let cap = env_ms("TELEMHQ_RETRY_MAX_MS", 60_000);
+    let raw = base.saturating_mul(1u32 << n.min(16)).min(cap);
+    let jitter = fsutil::random_bytes::<2>()
+        .map(|b| u64::from(u16::from_le_bytes(b)) % 500)
+        .unwrap_or(250); // 0..500 per mille
+    raw.mul_f64(0.75 + jitter as f64 / 1000.0)
+}
+
+/// The wait before the next try: what the endpoint asked for (`Retry-After`), but never
+/// less than the backoff, so that `Retry-After: 0` cannot make a tight loop.
+fn next_wait(asked: Option<Duration>, retries: u32) -> Duration {
+    let floor = backoff(retries);
+    asked.map_or(floor, |a| a.max(floor))
+}
+
+/// Who holds the sender lock, written into the lock file by the holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: u32,
+    pub since_ms: i64,
+}
+
+/// Whether a sender runs now, and since when (None: no sender runs). Reads only.
+pub fn running_sender(layout: &Layout) -> Option<Holder> {
+    let file = fs::File::open(&layout.sender_lock).ok()?;
+    match file.try_lock_shared() {
+        Ok(()) => None,
+        Err(fs::TryLockError::WouldBlock) => {
+            let text = fs::read_to_string(&layout.sender_lock).unwrap_or_default();
+            let mut words = text.split_whitespace();
+            Some(Holder {
+                pid: words.next().and_then(|w| w.parse().ok()).unwrap_or(0),
+                since_ms: words.next().and_then(|w| w.parse().ok()).unwrap_or(0),
+            })
+        }
+        Err(fs::TryLockError::Error(_)) => None,
+    }
+}
+
+/// Delivers pending events, oldest first, while this process holds the sender lock.
+/// `persistent`: keep retrying with backoff for up to the sender's lifetime (the
+/// background sender); otherwise stop at the first retryable failure (`flush`).
+/// An invalid URL is never contacted.
+pub fn drain(
+    layout: &Layout,
+    url: Option<&str>,
+    persistent: bool,
+    read_usage: ReadUsage,
+) -> Report {
+    let mut report = Report::default();
+    // Nothing was ever queued: nothing to do, and nothing to create.
+    if !matches!(fsutil::check_private_dir(&layout.state_dir), Ok(Some(_))) {
+        return report;
+    }
+    let pending_now = || queue::list(&layout.queue).len();
+    if let Err(e) = fsutil::check_private_dir(&layout.queue) {
+        report.last_error = Some(e.to_string());
+        return report;
+    }
+    let lock = match fsutil::lock_file(&layout.sender_lock, false) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            report.busy = true;
+            report.pending = pending_now();
+            return report;
+        }
+        Err(e) => {
+            report.last_error = Some(e.to_string());
+            report.pending = pending_now();
+            return report;
+        }
+    };
+    say_who_holds(&lock);
+    report.pending = pending_now();
+    let Some(raw) = url else {
+        report.no_url = true;
+        return report;
+    };
+    let url = match PingUrl::parse(raw) {
+        Ok(url) => url,
+        Err(reason) => {
+            note_error(layout, &reason, None);
+            report.last_error = Some(reason);
+            return report;
+        }
+    };
+    queue::sweep_stale_temps(&layout.queue, Duration::from_secs(600));
+    let started = Instant::now();
+    let lifetime = lifetime();
+    // A Retry-After from an earlier sender still holds.
+    if let Some(until) = LastError::load(layout).and_then(|e| e.not_before_ms) {
+        let wait = Duration::from_millis((until - crate::time::now_ms()).max(0) as u64);
+        if !wait.is_zero() {
+            if !persistent || wait > lifetime {
+                report.last_error = Some(format!(
+                    "the endpoint asked to wait until {}",
+                    crate::time::rfc3339(until)
+                ));
+                return report;
+            }
+            std::thread::sleep(wait);
+        }
+    }
+    let agent = deliver::agent();
+    let mut retries = 0u32;
+    'outer: loop {
+        let pending = queue::list(&layout.queue);
+        if pending.is_empty() {
+            break;
+        }
+        for path in pending {
+            let Some(mut entry) = queue::read_entry(&path) else {
+                // One of telemhq's entry names, but unreadable: never blocks the queue.
+                let _ = fs::remove_file(&path);
+                continue;
+            };
+            if entry.usage_from.is_some() {
+                add_usage(&path, &mut entry, read_usage);
+            }
+            // Drops since the last delivered ping ride on this one.
+            let drops = Dropped::load(layout).unreported;
+            if drops > 0 {
+                entry.payload.insert("dropped_events".into(), json!(drops));
+            }
+            let body = serde_json::to_vec(&entry.payload).expect("a payload serialises");
+            let attempt = deliver::post(&agent, &url, &body);
+            match &attempt {
+                Attempt::Delivered(_) => {
+                    retries = 0;
+                    report.delivered += 1;
+                    let _ = queue::mark_drops_reported(layout, drops);
+                    let _ = queue::settle(layout, &path, entry, State::Delivered);
+                }
+                Attempt::Rejected(status) | Attempt::Redirected { status, .. } => {
+                    let reason = attempt.refusal().expect("a refusal");
+                    note_error(layout, &reason, None);
+                    report.failed.push((entry.event_id.clone(), reason.clone()));
+                    entry.http_status = Some(*status);
+                    entry.note = Some(reason);
+                    let _ = queue::settle(layout, &path, entry, State::Failed);
+                }
+                Attempt::Retry { reason, after } => {
+                    let not_before = after.map(|a| crate::time::now_ms() + a.as_millis() as i64);
+                    note_error(layout, reason, not_before);
+                    report.last_error = Some(reason.clone());
+                    let wait = next_wait(*after, retries);
+                    if !persistent || started.elapsed() + wait > lifetime {
+                        break 'outer;
+                    }
+                    std::thread::sleep(wait);
+                    retries += 1;
+                    continue 'outer;
+                }
+            }
+        }
+    }
+    if report.delivered > 0 && report.last_error.is_none() {
+        let _ = fs::remove_file(LastError::path(layout));
+    }
+    report.pending = pending_now();
+    report
+}
+
+/// Writes "pid since_ms" into the held lock file, for doctor.
+fn say_who_holds(mut lock: &fs::File) {
+    let _ = lock.set_len(0);
+    let _ = write!(lock, "{} {}", std::process::id(), crate::time::now_ms());
+}
+
+/// Reads the turn's usage into the payload, once, and keeps the result in the queue, so
+/// that `log` shows what is sent. Waits until the event is a moment old: the agent may
+/// still be writing the turn's last lines when its hook runs.
+fn add_usage(path: &Path, entry: &mut queue::Entry, read_usage: ReadUsage) {
+    let Some(source) = entry.usage_from.take() else {
+        return;
+    };
+    let settle = env_ms("TELEMHQ_TRANSCRIPT_SETTLE_MS", 1000);
+    let age = Duration::from_millis((crate::time::now_ms() - source.event_ms).max(0) as u64);
+    if age < settle {
+        std::thread::sleep(settle - age);
+    }
+    if let Some(fields) = read_usage(&source) {
+        for (k, v) in fields {
+            entry.payload.insert(k, v);
+        }
+    }
+    let _ = queue::rewrite(path, entry);
+}
+
+fn note_error(layout: &Layout, reason: &str, not_before_ms: Option<i64>) {
+    let record = LastError {
+        at: crate::time::rfc3339_now(),
+        reason: reason.to_string(),
+        not_before_ms,
+    };
+    let _ = fsutil::write_private(
+        &LastError::path(layout),
+        &serde_json::to_vec(&record).expect("serialises"),
+    );
+}
+
+/// The detached sender's whole run: drains with retries and backoff, then looks once
+/// more, so that an event queued while it held the lock is never left behind.
+pub fn run_detached(layout: &Layout, url: Option<&str>, read_usage: ReadUsage) {
+    loop {
+        let report = drain(layout, url, true, read_usage);
+        if report.busy
+            || report.no_url
+            || report.last_error.is_some()
+            || queue::list(&layout.queue).is_empty()
+        {
+            return;
+        }
+    }
+}
+
+/// Starts the detached sender (`telemhq __send`) unless one is running (it re-checks
+/// the queue after it lets go of its lock, so it will see a new event). Its own process
+/// group and stdio on /dev/null: the agent neither waits for it nor kills it with the
+/// hook.
+pub fn start_detached(layout: &Layout) {
+    match fsutil::lock_file(&layout.sender_lock, false) {
+        Ok(Some(lock)) => drop(lock),
+        _ => return,
+    }
+    let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+    let _ = Command::new(exe)
+        .arg("__send")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let first = backoff(0);
+        assert!(
+            first >= Duration::from_millis(750) && first < Duration::from_millis(1250),
+            "{first:?}"
+        );
+        let late = backoff(20);
+        assert!(late <= Duration::from_secs(75), "{late:?}");
+        assert!(late >= Duration::from_secs(45), "{late:?}");
+    }
+
+    #[test]
+    fn a_tiny_retry_after_keeps_the_backoff_floor() {
+        assert!(next_wait(Some(Duration::ZERO), 0) >= Duration::from_millis(750));
+        assert!(next_wait(Some(Duration::from_millis(1)), 3) >= Duration::from_secs(6));
+        assert_eq!(
+            next_wait(Some(Duration::from_secs(120)), 0),
+            Duration::from_secs(120)
+        );
+    }
+}
