@@ -338,7 +338,7 @@ fn nothing_is_lost_while_the_endpoint_is_down_including_an_api_error() {
     w.turn("ERROR:400 now");
     w.turn("hello again");
     let receiver = Receiver::start_on(port, Mode::Ok);
-    let pings = settle(&receiver, 6, Duration::from_secs(40));
+    let pings = settle(&receiver, 5, Duration::from_secs(40));
     assert_eq!(
         events(&pings),
         ["PostToolUse", "Stop", "Stop", "Stop", "StopFailure"],

@@ -90,7 +90,11 @@ fn document() -> impl Strategy<Value = (String, Value)> {
             let spaced = text
                 .replace("{}", &format!("{{{blank}}}"))
                 .replace("[]", &format!("[{blank}]"));
-            let text = if parse_strict(&spaced).is_ok() { spaced } else { text };
+            let text = if parse_strict(&spaced).is_ok() {
+                spaced
+            } else {
+                text
+            };
             (text, doc)
         })
 }

@@ -6,6 +6,7 @@ mod support;
 mod doctor;
 mod e2e_claude_code;
 mod emit;
+mod hostile;
 mod install;
 mod install_property;
 mod usage;

@@ -176,6 +176,8 @@ pub enum Mode {
     Hang,
     /// Close the connection without answering.
     Reset,
+    /// Answer with this redirect status, pointing at another path on this receiver.
+    Redirect(u16),
 }
 
 /// One ping the receiver answered.
@@ -385,6 +387,7 @@ fn serve(
             Mode::Ok => 200,
             Mode::Status(s) => s,
             Mode::RetryAfter(_) => 429,
+            Mode::Redirect(s) => s,
         };
         pings.lock().unwrap().push(Ping {
             path,
@@ -394,11 +397,23 @@ fn serve(
         });
         let retry_after = match current {
             Mode::RetryAfter(secs) => format!("retry-after: {secs}\r\n"),
+            Mode::Redirect(_) => {
+                "location: https://elsewhere.example/ping/tok_moved_1234567890\r\n".into()
+            }
             _ => String::new(),
         };
         let reply = format!("HTTP/1.1 {status} X\r\n{retry_after}content-length: 2\r\n\r\nOK");
         if stream.write_all(reply.as_bytes()).is_err() {
             return;
         }
+    }
+}
+
+/// Waits until `done` holds, checking every 20 ms; panics after `within`.
+pub fn wait_until(within: Duration, done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < within, "not done within {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
