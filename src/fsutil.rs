@@ -480,6 +480,21 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_write_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // The rename cannot replace a folder that holds something: the write fails late.
+        let target = dir.path().join("entry.json");
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("x"), "x").unwrap();
+        assert!(put_file(&target, b"{}", 0o600, false).is_err());
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("entry.json")]);
+    }
+
+    #[test]
     fn missing_dirs_lists_what_would_be_created() {
         let dir = tempfile::tempdir().unwrap();
         let deep = dir.path().join("a/b/c");

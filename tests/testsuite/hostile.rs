@@ -457,3 +457,29 @@ fn install_through_a_dangling_link_is_undone_completely() {
     assert!(t.run(&["uninstall", "--global"]).status.success());
     assert!(!target_root.exists(), "{:?}", tree(t.dir.path()));
 }
+
+#[test]
+fn a_sender_stuck_far_past_its_lifetime_is_reported() {
+    let t = TestHome::new();
+    t.install(&[
+        "--global",
+        "--ping-url",
+        "https://telemhq.example/ping/tok_5f4e3d2c1b0a",
+    ]);
+    let lock_path = t.state_dir().join("sender.lock");
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&lock_path)
+        .unwrap();
+    lock.lock().unwrap();
+    fs::write(&lock_path, "4242 1000000000000").unwrap(); // held since 2001
+    let report = doctor_json(&t, &[]);
+    let c = check(&report, "sender.stuck");
+    assert_eq!(c["status"], "fail", "{c:#}");
+    assert!(c["fix"].as_str().unwrap().contains("kill 4242"), "{c:#}");
+    drop(lock);
+    let report = doctor_json(&t, &[]);
+    assert!(!report.to_string().contains("sender.stuck"));
+}
