@@ -1,5 +1,6 @@
-//! Where things are: the environment is read once, in main, and passed down, so that
-//! tests can point HOME, CLAUDE_CONFIG_DIR and the working folder anywhere.
+//! Where things are: HOME, CLAUDE_CONFIG_DIR, the working folder and the ping URL are
+//! read in main and passed down, so that tests can point them anywhere. (Tuning knobs
+//! such as TELEMHQ_RETRY_BASE_MS are read where they are used.)
 
 use std::path::{Path, PathBuf};
 
