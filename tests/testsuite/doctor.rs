@@ -29,7 +29,7 @@ fn doctor(t: &TestHome, extra: &[&str]) -> (i32, Value, String) {
     (out.status.code().unwrap(), v, text)
 }
 
-fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["checks"]
         .as_array()
         .unwrap()

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::doctor::check;
 use crate::support::{Mode, Receiver, TestHome, fixture, stderr, stdout};
 
 fn mkfifo(path: &Path) {
@@ -35,15 +36,6 @@ fn doctor_json(t: &TestHome, extra: &[&str]) -> Value {
     let mut args = vec!["doctor", "--json"];
     args.extend_from_slice(extra);
     serde_json::from_str(&stdout(&t.run(&args))).unwrap()
-}
-
-fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
 }
 
 #[test]
