@@ -1,15 +1,17 @@
 //! telemhq: metadata-only TelemHQ pings for Claude Code, and the tools that set them up.
 #![forbid(unsafe_code)]
+// Public: what the binary and the integration tests use; the rest is the crate's own,
+// so that the compiler reports what nothing uses.
 pub mod claude;
 pub mod cli;
 pub mod cmd;
-pub mod config;
+mod config;
 pub mod env;
-pub mod error;
-pub mod fsutil;
-pub mod ping;
-pub mod term;
-pub mod time;
+mod error;
+mod fsutil;
+mod ping;
+mod term;
+mod time;
 
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {

@@ -34,13 +34,8 @@ impl HookEvent {
     /// Reads an event leniently: unknown fields are skipped without being kept, wrong
     /// types are ignored, and input that breaks off (truncated, too deep, not JSON)
     /// keeps what was read before the break. Returns whether the whole input parsed.
-    pub fn parse(bytes: &[u8]) -> (HookEvent, bool) {
-        Self::read_from(bytes)
-    }
-
-    /// Like `parse`, from a stream: values of fields that are not kept (a tool's whole
-    /// input and output) are skipped as they stream past, never held, so fields that come
-    /// after them are still read.
+    /// Values of fields that are not kept (a tool's whole input and output) are skipped
+    /// as they stream past, never held, so fields that come after them are still read.
     pub fn read_from(reader: impl std::io::Read) -> (HookEvent, bool) {
         let mut event = HookEvent::default();
         let mut de = serde_json::Deserializer::from_reader(reader);
@@ -371,7 +366,7 @@ mod tests {
 
     #[test]
     fn truncated_input_keeps_the_fields_read_before_the_break() {
-        let (event, complete) = HookEvent::parse(br#"{"hook_event_name":"PostToolUse","tool_name":"Write","tool_input":{"content":"aaaa"#);
+        let (event, complete) = HookEvent::read_from(&br#"{"hook_event_name":"PostToolUse","tool_name":"Write","tool_input":{"content":"aaaa"#[..]);
         assert!(!complete);
         assert_eq!(event.hook_event_name.as_deref(), Some("PostToolUse"));
         assert_eq!(event.tool_name.as_deref(), Some("Write"));
