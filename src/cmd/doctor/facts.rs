@@ -10,12 +10,167 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::claude::hooks::{self, ShapeError};
+use crate::claude::hooks::{self, ShapeError, TOOL_EVENTS, TURN_EVENTS};
 use crate::claude::settings::{self, ReadError};
+use crate::claude::settings_change;
 use crate::cli::DoctorArgs;
-use crate::env::{Env, git_root};
+use crate::config::{self, Config, PingUrl};
+use crate::env::{Env, Layout, git_root};
+use crate::fsutil;
+use crate::ping::deliver::{self, Attempt};
+use crate::ping::queue::{self, Dropped, Entry, State};
+use crate::ping::sender::{self, Holder, LastError};
 
 pub use crate::claude::settings::Layer as LayerName;
+
+/// Everything doctor looks at, read once; the checks only judge these.
+pub struct Facts {
+    pub layout: Layout,
+    pub layers: Vec<Layer>,
+    /// The install record, or why it cannot be read.
+    pub record: Result<(), String>,
+    /// Each private folder: its mode (None: missing), or why it is refused.
+    pub private_dirs: Vec<(PathBuf, Result<Option<u32>, String>)>,
+    pub loose_files: Vec<PathBuf>,
+    pub link: Link,
+    /// The config, or why it cannot be read.
+    pub config: Result<Config, String>,
+    /// The ping URL in use, and whether it comes from TELEMHQ_PING_URL.
+    pub ping_url: Option<(String, bool)>,
+    /// Files (settings layers, git-tracked files) that hold a secret part of the URL.
+    pub exposed: Vec<String>,
+    /// telemhq's own hook commands found, each with what running it reached.
+    pub probes: Vec<(String, Option<(String, String)>)>,
+    /// This telemhq binary, resolved.
+    pub me: Option<PathBuf>,
+    pub queue: Vec<(State, Entry)>,
+    pub dropped: Dropped,
+    pub last_error: Option<LastError>,
+    pub sender: Option<Holder>,
+    pub claude: Option<(PathBuf, String)>,
+    /// With `--ping`: the masked URL, the answer and how long it took; or why none was sent.
+    pub test_ping: Option<Result<(String, Attempt, u128), String>>,
+    pub now_ms: i64,
+}
+
+/// What is at the hook link's place.
+pub enum Link {
+    Missing,
+    /// A link to a target that does not exist.
+    Dangling(PathBuf),
+    Present,
+}
+
+/// Reads everything doctor needs, once. The only command run is telemhq's own hook
+/// command (and `claude --version`, `git ls-files`), each bounded; `--ping` sends one
+/// test ping.
+pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
+    let layers = read_layers(env, args);
+    let config = Config::load(&layout).map_err(|e| e.to_string());
+    let ping_url = match &env.ping_url {
+        Some(u) => Some((u.clone(), true)),
+        None => config
+            .as_ref()
+            .ok()
+            .and_then(|c| c.ping_url.clone())
+            .map(|u| (u, false)),
+    };
+    let secrets = ping_url
+        .as_ref()
+        .map(|(u, _)| config::secret_parts(u))
+        .unwrap_or_default();
+    let mut exposed: Vec<String> = Vec::new();
+    if !secrets.is_empty() {
+        exposed.extend(
+            layers
+                .iter()
+                .filter(|l| {
+                    l.text
+                        .as_deref()
+                        .is_some_and(|t| secrets.iter().any(|s| t.contains(s.as_str())))
+                })
+                .map(|l| env.show(&l.path)),
+        );
+        exposed.extend(tracked_files_with(&secrets, env));
+    }
+    let mut commands: Vec<String> = Vec::new();
+    for value in layers.iter().filter_map(|l| l.value.as_ref()) {
+        for event in TURN_EVENTS.iter().chain(TOOL_EVENTS.iter()) {
+            for (_, cmd) in telemhq_entries(value, event) {
+                if !commands.contains(&cmd) {
+                    commands.push(cmd);
+                }
+            }
+        }
+    }
+    let link = match fs::read_link(&layout.link) {
+        Ok(target) if !layout.link.exists() => Link::Dangling(target),
+        Err(_) if fs::symlink_metadata(&layout.link).is_err() => Link::Missing,
+        _ => Link::Present,
+    };
+    // The command has nothing to run without its link: no use running it then.
+    let probes = commands
+        .into_iter()
+        .map(|cmd| {
+            let reached = matches!(link, Link::Present)
+                .then(|| probe(&cmd, env))
+                .flatten();
+            (cmd, reached)
+        })
+        .collect();
+    let test_ping = args.ping.then(|| send_test_ping(ping_url.as_ref()));
+    Facts {
+        layers,
+        record: settings_change::load_records(&layout)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        private_dirs: layout
+            .private_dirs()
+            .iter()
+            .map(|d| {
+                (
+                    d.to_path_buf(),
+                    fsutil::check_private_dir(d).map_err(|e| e.to_string()),
+                )
+            })
+            .collect(),
+        loose_files: loose_files(&layout.state_dir),
+        link,
+        config,
+        ping_url,
+        exposed,
+        probes,
+        me: std::env::current_exe()
+            .ok()
+            .and_then(|p| fs::canonicalize(p).ok()),
+        queue: queue::all(&layout),
+        dropped: Dropped::load(&layout),
+        last_error: LastError::load(&layout),
+        sender: sender::running_sender(&layout),
+        claude: claude_version(),
+        test_ping,
+        now_ms: crate::time::now_ms(),
+        layout,
+    }
+}
+
+/// Sends one test ping (`event: "doctor"`, `status: "test"`) to a valid URL only.
+fn send_test_ping(url: Option<&(String, bool)>) -> Result<(String, Attempt, u128), String> {
+    let (raw, _) = url.ok_or("no ping URL to test")?;
+    let url = PingUrl::parse(raw).map_err(|e| format!("no test ping sent: {e}"))?;
+    let body = serde_json::json!({
+        "provider": "anthropic",
+        "tool": "claude-code",
+        "status": "test",
+        "event": "doctor",
+        "event_id": crate::ping::payload::new_event_id()?,
+        "emitted_at": crate::time::rfc3339_now(),
+        "telemhq_version": env!("CARGO_PKG_VERSION"),
+    });
+    let started = std::time::Instant::now();
+    let attempt = deliver::post(&deliver::agent(), &url, body.to_string().as_bytes());
+    Ok((url.masked(), attempt, started.elapsed().as_millis()))
+}
 
 /// One settings layer as found on disk.
 pub struct Layer {
@@ -138,17 +293,17 @@ pub fn foreign_telemhq_events(value: &Value) -> Vec<String> {
 }
 
 /// What a bounded run of a command printed.
-pub struct Ran {
-    pub stdout: Vec<u8>,
+struct Ran {
+    stdout: Vec<u8>,
     /// Stopped at the time limit, not finished.
-    pub timed_out: bool,
+    timed_out: bool,
 }
 
 /// Runs a command with its own process group, stdin and stderr on /dev/null, keeping at
 /// most `limit` bytes of its output and stopping it (with everything it started) after
 /// `timeout` or once it has printed `limit` bytes: a hook link pointed at `yes`, or a
 /// command that sleeps, never holds doctor up or fills its memory.
-pub fn run_bounded(mut cmd: Command, timeout: Duration, limit: u64) -> Option<Ran> {
+fn run_bounded(mut cmd: Command, timeout: Duration, limit: u64) -> Option<Ran> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -177,7 +332,7 @@ pub fn run_bounded(mut cmd: Command, timeout: Duration, limit: u64) -> Option<Ra
 /// profile, a bare PATH) with the probe variable set: a telemhq that it reaches prints
 /// its version and path instead of emitting anything. Only ever called with the exact
 /// command telemhq installs.
-pub fn probe(cmd: &str, env: &Env) -> Option<(String, String)> {
+fn probe(cmd: &str, env: &Env) -> Option<(String, String)> {
     debug_assert!(hooks::is_telemhq_command(cmd));
     let mut c = Command::new("/bin/sh");
     c.args(["-c", cmd])
@@ -199,7 +354,7 @@ pub fn probe(cmd: &str, env: &Env) -> Option<(String, String)> {
 }
 
 /// `claude` on PATH and what its `--version` says (bounded like the probe).
-pub fn claude_version() -> Option<(PathBuf, String)> {
+fn claude_version() -> Option<(PathBuf, String)> {
     let path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|p| p.join("claude"))
@@ -216,7 +371,7 @@ pub fn claude_version() -> Option<(PathBuf, String)> {
 }
 
 /// Files under a folder that others can read (mode bits for group or other).
-pub fn loose_files(dir: &Path) -> Vec<PathBuf> {
+fn loose_files(dir: &Path) -> Vec<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let mut out = Vec::new();
     let Ok(entries) = fs::read_dir(dir) else {
@@ -240,7 +395,7 @@ pub fn loose_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Files tracked by git in this repository that hold any of `secrets`.
-pub fn tracked_files_with(secrets: &[String], env: &Env) -> Vec<String> {
+fn tracked_files_with(secrets: &[String], env: &Env) -> Vec<String> {
     let Some(root) = git_root(&env.cwd) else {
         return Vec::new();
     };
@@ -263,6 +418,6 @@ pub fn tracked_files_with(secrets: &[String], env: &Env) -> Vec<String> {
     found
 }
 
-pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }

@@ -88,19 +88,8 @@ const CLAUDE: &str = "Claude Code";
 const PING: &str = "Test ping";
 
 pub fn run(args: &DoctorArgs, env: &Env) -> Result<i32> {
-    let layout = env.layout()?;
-    let mut report = Report::default();
-    let layers = facts::read_layers(env, args);
-    checks::check_layers(&layers, env, &layout, &mut report);
-    checks::check_installed(&layers, args, env, &mut report);
-    checks::check_switches(&layers, &mut report);
-    checks::check_commands(&layers, env, &layout, &mut report);
-    let config = checks::check_privacy(&layers, env, &layout, &mut report);
-    checks::check_delivery(&layout, &mut report);
-    checks::check_claude(&mut report);
-    if args.ping {
-        checks::check_ping(env, &config, &mut report);
-    }
+    let facts = facts::gather(env, args, env.layout()?);
+    let report = checks::all(&facts, args, env);
     let failed = report.checks.iter().any(|c| c.status == Status::Fail);
     if args.json {
         crate::term::print_line(

@@ -1,0 +1,113 @@
+//! The hook command: telemhq's own, reaching this telemhq; no other command that runs
+//! telemhq or the old Python hook beside it (each would ping twice).
+
+use std::path::Path;
+
+use super::super::facts::{self, Facts, Layer, Link};
+use super::super::{COMMAND, Report};
+use super::scope_flag;
+use crate::env::Env;
+
+pub(super) fn check_commands(facts: &Facts, env: &Env, report: &mut Report) {
+    for layer in &facts.layers {
+        let Some(value) = &layer.value else { continue };
+        let foreign = facts::foreign_telemhq_events(value);
+        if !foreign.is_empty() {
+            let flag = scope_flag(layer.name);
+            report.warn(
+                COMMAND,
+                format!("command.foreign.{}", layer.name.name()),
+                format!(
+                    "{} settings ({}) run telemhq for {} with a command telemhq did not write: \
+                     doctor does not run it, install and uninstall leave it alone, and beside \
+                     telemhq's own entry each event would ping twice",
+                    layer.name.name(),
+                    env.show(&layer.path),
+                    foreign.join(", ")
+                ),
+                format!("remove that entry, then telemhq install {flag}"),
+            );
+        }
+    }
+    check_seed_hook(&facts.layers, env, report);
+    if facts.probes.is_empty() {
+        return;
+    }
+    report.ok(
+        COMMAND,
+        "command.duplicates",
+        "one command string in every layer: each event pings once",
+    );
+    let link = &facts.layout.link;
+    for (i, (cmd, reached)) in facts.probes.iter().enumerate() {
+        let id = format!("command.runs.{i}");
+        match &facts.link {
+            Link::Missing => {
+                report.fail(
+                    COMMAND,
+                    format!("command.link.{i}"),
+                    format!(
+                        "{} is missing: the hook command has nothing to run",
+                        env.show(link)
+                    ),
+                    "telemhq install --global",
+                );
+                continue;
+            }
+            Link::Dangling(target) => {
+                report.fail(
+                    COMMAND,
+                    format!("command.link.{i}"),
+                    format!(
+                        "{} points at {}, which no longer exists",
+                        env.show(link),
+                        target.display()
+                    ),
+                    "telemhq install --global (run the telemhq you want the hooks to use)",
+                );
+                continue;
+            }
+            Link::Present => {}
+        }
+        match reached {
+            Some((version, exe)) => {
+                let same = facts.me.as_deref().is_some_and(|m| Path::new(exe) == m);
+                if same {
+                    report.ok(COMMAND, id, format!("the hook command runs with `sh -c` and a bare PATH and reaches this telemhq ({version})"));
+                } else {
+                    report.warn(COMMAND, id, format!("the hook command reaches telemhq {version} at {exe}, not this one"), "telemhq install --global with the telemhq you want the hooks to use");
+                }
+            }
+            None => report.fail(
+                COMMAND,
+                id,
+                format!("the hook command does not reach telemhq when run as Claude Code runs it (`sh -c`, PATH=/usr/bin:/bin): {cmd}"),
+                "telemhq install --global (it installs a command that needs no PATH)",
+            ),
+        }
+    }
+}
+
+/// The Python hook telemhq replaces, still installed next to it, pings every event a
+/// second time (and sends a failed command's stderr).
+fn check_seed_hook(layers: &[Layer], env: &Env, report: &mut Report) {
+    let with_seed: Vec<String> = layers
+        .iter()
+        .filter(|l| {
+            l.value
+                .as_ref()
+                .and_then(|v| v.get("hooks"))
+                .is_some_and(|h| h.to_string().contains("telemhq_ping.py"))
+        })
+        .map(|l| env.show(&l.path))
+        .collect();
+    if with_seed.is_empty() {
+        return;
+    }
+    report.warn(
+        COMMAND,
+        "command.seed_hook",
+        format!("the Python hook telemhq_ping.py is still installed in {}: events ping twice, and it sends error text", with_seed.join(", ")),
+        "remove the hook entries that run telemhq_ping.py from those files",
+    );
+}

@@ -1,0 +1,203 @@
+//! Delivery: the queue, the sender, the last error; Claude Code's version; the test ping.
+
+use super::super::facts::Facts;
+use super::super::{CLAUDE, DELIVERY, PING, Report};
+use crate::ping::deliver::Attempt;
+use crate::ping::queue::State;
+use crate::ping::sender;
+use crate::time;
+
+pub(super) fn check_delivery(facts: &Facts, report: &mut Report) {
+    // A sender holds its lock for at most its lifetime; far longer means it is stuck
+    // (and no other sender can deliver meanwhile).
+    if let Some(holder) = facts.sender {
+        let held_ms = facts.now_ms - holder.since_ms;
+        let limit = sender::lifetime().as_millis() as i64 + 5 * 60 * 1000;
+        if held_ms > limit {
+            report.fail(
+                DELIVERY,
+                "sender.stuck",
+                format!(
+                    "a background sender (pid {}) has held the delivery lock since {} ({}), far longer than a sender runs: nothing is delivered meanwhile",
+                    holder.pid,
+                    time::rfc3339(holder.since_ms),
+                    human_age(held_ms)
+                ),
+                format!("kill {} (the next emit or telemhq flush starts a new sender)", holder.pid),
+            );
+        }
+    }
+    let entries = &facts.queue;
+    let pending: Vec<_> = entries
+        .iter()
+        .filter(|(s, _)| *s == State::Pending)
+        .collect();
+    match pending.first() {
+        None => report.ok(DELIVERY, "queue.pending", "no events waiting in the queue"),
+        Some((_, oldest)) => {
+            let age = crate::time::parse_rfc3339_ms(&oldest.queued_at)
+                .map(|t| facts.now_ms - t)
+                .unwrap_or(0);
+            let message = format!(
+                "{} event(s) waiting; the oldest since {} ({})",
+                pending.len(),
+                oldest.queued_at,
+                human_age(age)
+            );
+            if age > 10 * 60 * 1000 {
+                report.warn(
+                    DELIVERY,
+                    "queue.pending",
+                    message,
+                    "telemhq flush (it says why they are not going out)",
+                );
+            } else {
+                report.ok(DELIVERY, "queue.pending", message);
+            }
+        }
+    }
+    let failed: Vec<_> = entries
+        .iter()
+        .filter(|(s, _)| *s == State::Failed)
+        .collect();
+    if let Some((_, last)) = failed.last() {
+        let status = last.http_status.map_or("?".to_string(), |s| s.to_string());
+        let why = last
+            .note
+            .as_deref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        report.fail(
+            DELIVERY,
+            "queue.failed",
+            format!("{} event(s) refused for good, the last with HTTP {status} at {}{why}", failed.len(), last.failed_at.as_deref().unwrap_or("?")),
+            "check the ping URL (telemhq doctor --ping); a 401/403/404 means a wrong or revoked URL: telemhq install --global --ping-url URL",
+        );
+    } else {
+        report.ok(
+            DELIVERY,
+            "queue.failed",
+            "no events refused by the endpoint",
+        );
+    }
+    let dropped = facts.dropped;
+    if dropped.total > 0 {
+        report.warn(
+            DELIVERY,
+            "queue.dropped",
+            format!(
+                "{} event(s) dropped because the queue was full",
+                dropped.total
+            ),
+            "make sure pings can go out (telemhq flush); the queue keeps the newest 1000",
+        );
+    } else {
+        report.ok(
+            DELIVERY,
+            "queue.dropped",
+            "no events dropped at the queue's bound",
+        );
+    }
+    if let Some((_, last)) = entries.iter().rev().find(|(s, _)| *s == State::Delivered) {
+        report.verified_delivery = Some(format!(
+            "the last ping was delivered at {}",
+            last.delivered_at.as_deref().unwrap_or("?")
+        ));
+        report.ok(
+            DELIVERY,
+            "last_delivered",
+            format!(
+                "last ping delivered at {}",
+                last.delivered_at.as_deref().unwrap_or("?")
+            ),
+        );
+    } else {
+        report.ok(DELIVERY, "last_delivered", "no ping delivered yet");
+    }
+    if let Some(last) = &facts.last_error
+        && !pending.is_empty()
+    {
+        report.warn(
+            DELIVERY,
+            "last_error",
+            format!(
+                "the last delivery attempt failed at {}: {}",
+                last.at, last.reason
+            ),
+            "telemhq doctor --ping to test the endpoint; telemhq flush to retry now",
+        );
+    }
+}
+
+fn human_age(ms: i64) -> String {
+    let s = ms / 1000;
+    match s {
+        ..60 => format!("{s} s ago"),
+        60..3600 => format!("{} min ago", s / 60),
+        3600..86400 => format!("{} h ago", s / 3600),
+        _ => format!("{} days ago", s / 86400),
+    }
+}
+
+pub(super) fn check_claude(facts: &Facts, report: &mut Report) {
+    match &facts.claude {
+        None => report.ok(
+            CLAUDE,
+            "claude",
+            "no `claude` on PATH (information only: Claude Code may be installed elsewhere)",
+        ),
+        Some((path, version)) => report.ok(
+            CLAUDE,
+            "claude",
+            format!("Claude Code {version} at {}", path.display()),
+        ),
+    }
+}
+
+pub(super) fn check_ping(facts: &Facts, report: &mut Report) {
+    let Some(test) = &facts.test_ping else { return };
+    let (masked, attempt, ms) = match test {
+        Ok(sent) => sent,
+        Err(why) => {
+            report.fail(
+                PING,
+                "ping",
+                why.clone(),
+                "telemhq install --global --ping-url URL",
+            );
+            return;
+        }
+    };
+    match attempt {
+        Attempt::Delivered(s) => {
+            report.verified_delivery = Some(format!("the test ping was answered with HTTP {s}"));
+            report.ok(PING, "ping", format!("test ping to {masked}: HTTP {s} in {ms} ms"))
+        }
+        Attempt::Redirected { .. } => report.fail(
+            PING,
+            "ping",
+            format!("test ping to {masked}: {}", attempt.refusal().unwrap_or_default()),
+            "copy the ping URL again from your TelemHQ job: telemhq install --global --ping-url URL",
+        ),
+        Attempt::Rejected(s) => report.fail(
+            PING,
+            "ping",
+            format!("test ping to {masked}: HTTP {s}: the endpoint refused it, so the URL is wrong or its token was revoked"),
+            "copy the ping URL again from your TelemHQ job: telemhq install --global --ping-url URL",
+        ),
+        Attempt::Retry { reason, .. } => {
+            let why = if reason.starts_with("HTTP 5") {
+                "the TelemHQ endpoint has a problem on its side; queued events are retried"
+            } else if reason.contains("timed out") {
+                "no answer in time: a firewall, a proxy (HTTPS_PROXY) or the endpoint is slow"
+            } else if reason.to_ascii_lowercase().contains("tls") || reason.to_ascii_lowercase().contains("certificate") {
+                "TLS failed: a proxy that intercepts HTTPS, or a wrong system clock"
+            } else if reason.to_ascii_lowercase().contains("proxy") {
+                "the proxy from HTTPS_PROXY/ALL_PROXY refused or failed"
+            } else {
+                "the endpoint could not be reached"
+            };
+            report.fail(PING, "ping", format!("test ping to {masked} after {ms} ms: {reason}: {why}"), "check the network and proxy settings, then run telemhq doctor --ping again");
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Privacy: private folders and files, the ping URL, and the token in no shared file.
+
+use super::super::facts::Facts;
+use super::super::{PRIVACY, Report};
+use crate::config;
+use crate::env::Env;
+
+pub(super) fn check_privacy(facts: &Facts, env: &Env, report: &mut Report) {
+    let layout = &facts.layout;
+    // Every private folder: a real folder of the user's own, 700 (never a link or a file).
+    let mut problems = Vec::new();
+    for (dir, state) in &facts.private_dirs {
+        match state {
+            Err(e) => problems.push((
+                e.clone(),
+                format!(
+                    "move {} aside, then telemhq install --global",
+                    dir.display()
+                ),
+            )),
+            Ok(Some(mode)) if *mode & 0o077 != 0 => problems.push((
+                format!(
+                    "{} has mode {mode:o}: others can read telemhq's config and queue",
+                    env.show(dir)
+                ),
+                format!("chmod 700 {}", dir.display()),
+            )),
+            Ok(_) => {}
+        }
+    }
+    let hooks_missing = matches!(facts.private_dirs.first(), Some((_, Ok(None))));
+    match problems.into_iter().next() {
+        Some((message, fix)) => report.fail(PRIVACY, "folder.hooks", message, fix),
+        None if hooks_missing => report.fail(
+            PRIVACY,
+            "folder.hooks",
+            format!(
+                "the private hooks folder {} does not exist",
+                env.show(&layout.hooks_dir)
+            ),
+            "telemhq install --global",
+        ),
+        None => report.ok(
+            PRIVACY,
+            "folder.hooks",
+            format!(
+                "{} and its folders are private (700, yours, no links)",
+                env.show(&layout.hooks_dir)
+            ),
+        ),
+    }
+    let loose = &facts.loose_files;
+    if loose.is_empty() {
+        report.ok(
+            PRIVACY,
+            "files.private",
+            "telemhq's config and queue files are private (600)",
+        );
+    } else {
+        let first = &loose[0];
+        report.fail(
+            PRIVACY,
+            "files.private",
+            format!(
+                "{} of telemhq's files can be read by others, e.g. {}",
+                loose.len(),
+                env.show(first)
+            ),
+            format!("chmod -R go-rwx {}", layout.state_dir.display()),
+        );
+    }
+    if let Err(e) = &facts.config {
+        report.fail(
+            PRIVACY,
+            "config.readable",
+            e.clone(),
+            format!(
+                "fix or remove {}, then run telemhq install --global",
+                layout.config.display()
+            ),
+        );
+    }
+    let source = match &facts.ping_url {
+        Some((_, true)) => "TELEMHQ_PING_URL",
+        _ => "telemhq's config",
+    };
+    let url = facts.ping_url.as_ref().map(|(u, _)| u);
+    match &url {
+        None => report.fail(
+            PRIVACY,
+            "ping_url",
+            "no ping URL is set: events wait on this machine and nothing reaches TelemHQ",
+            "telemhq install --global --ping-url URL (the URL of your TelemHQ job)",
+        ),
+        Some(u) => match config::validate_ping_url(u) {
+            Ok(_) => report.ok(
+                PRIVACY,
+                "ping_url",
+                format!("ping URL from {source}: {}", config::mask_url(u)),
+            ),
+            Err(e) => report.fail(
+                PRIVACY,
+                "ping_url",
+                format!("ping URL from {source}: {e}"),
+                "telemhq install --global --ping-url URL",
+            ),
+        },
+    }
+    if url.is_some_and(|u| !config::secret_parts(u).is_empty()) {
+        let exposed = &facts.exposed;
+        if exposed.is_empty() {
+            report.ok(
+                PRIVACY,
+                "token.exposed",
+                "the ping token is in no settings file and no file tracked by git here",
+            );
+        } else {
+            report.fail(
+                PRIVACY,
+                "token.exposed",
+                format!("the ping token appears in {}", exposed.join(", ")),
+                "remove it from those files (telemhq keeps the URL in its private config), and rotate the token in TelemHQ if the file was shared",
+            );
+        }
+    }
+}
