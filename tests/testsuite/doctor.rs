@@ -424,7 +424,7 @@ fn delivery_problems_are_reported() {
     let t = TestHome::new();
     t.install(&["--global", "--ping-url", &receiver.url()]);
     t.run_with_stdin(&["emit"], fixture("Stop.json").as_bytes());
-    wait_until(|| {
+    crate::support::wait_until(std::time::Duration::from_secs(10), || {
         t.state_dir()
             .join("failed")
             .read_dir()
@@ -450,7 +450,10 @@ fn delivery_problems_are_reported() {
     // An event queued an hour ago that has not gone out.
     t.cmd(&["flush"]).output().unwrap();
     t.run_with_stdin(&["emit"], fixture("Stop.json").as_bytes());
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The sender has read the usage into the entry and failed once: the entry is ours now.
+    crate::support::wait_until(std::time::Duration::from_secs(10), || {
+        t.state_dir().join("last-error.json").exists()
+    });
     let queued = fs::read_dir(t.state_dir().join("queue"))
         .unwrap()
         .next()
@@ -490,7 +493,7 @@ fn the_last_delivered_ping_is_shown() {
     t.install(&["--global", "--ping-url", &receiver.url()]);
     t.run_with_stdin(&["emit"], fixture("Stop.json").as_bytes());
     receiver.wait_for(1, std::time::Duration::from_secs(10));
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    t.wait_sender_idle(None);
     let (_, report, _) = doctor(&t, &[]);
     assert_check(
         &report,
@@ -531,26 +534,19 @@ fn a_test_ping_reports_the_answer_and_explains_it() {
     assert_check(&report, "ping", "fail", "could not be reached", None);
 }
 
-fn wait_until(done: impl Fn() -> bool) {
-    let start = std::time::Instant::now();
-    while !done() && start.elapsed() < std::time::Duration::from_secs(10) {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn doctor_changes_no_file() {
     let receiver = Receiver::start(Mode::Ok);
     let t = TestHome::new();
     t.install(&["--global", "--ping-url", &receiver.url()]);
     t.run_with_stdin(&["emit"], fixture("Stop.json").as_bytes());
-    wait_until(|| {
+    crate::support::wait_until(std::time::Duration::from_secs(10), || {
         t.state_dir()
             .join("sent")
             .read_dir()
             .is_ok_and(|mut d| d.next().is_some())
     });
-    std::thread::sleep(std::time::Duration::from_millis(200)); // the sender has exited
+    t.wait_sender_idle(None);
     let snapshot = |root: &std::path::Path| {
         use sha2::Digest;
         let mut out = Vec::new();

@@ -155,10 +155,10 @@ fn events(pings: &[Value]) -> Vec<String> {
     e
 }
 
-/// Waits for `n` pings, then a little longer to catch any extra one.
-fn settle(receiver: &Receiver, n: usize, within: Duration) -> Vec<Value> {
+/// Waits for `n` pings, then until the sender is done, so that an extra one is caught.
+fn settle(t: &TestHome, receiver: &Receiver, n: usize, within: Duration) -> Vec<Value> {
     receiver.wait_for(n, within);
-    std::thread::sleep(Duration::from_millis(700));
+    t.wait_sender_idle(None);
     receiver.delivered()
 }
 
@@ -201,7 +201,7 @@ fn each_kind_of_turn_sends_its_events_once_with_the_right_fields() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let pings = settle(&receiver, 1, Duration::from_secs(20));
+    let pings = settle(&w.t, &receiver, 1, Duration::from_secs(20));
     assert_eq!(events(&pings), ["Stop"]);
     let stop = only(&pings, "Stop");
     assert_eq!(
@@ -211,7 +211,7 @@ fn each_kind_of_turn_sends_its_events_once_with_the_right_fields() {
     assert_usage(stop, 1);
 
     w.turn("TOOL:bash go");
-    let pings = settle(&receiver, 3, Duration::from_secs(20));
+    let pings = settle(&w.t, &receiver, 3, Duration::from_secs(20));
     assert_eq!(events(&pings), ["PostToolUse", "Stop", "Stop"]);
     let tool = only(&pings, "PostToolUse");
     assert_eq!(tool["tool_name"], "Bash");
@@ -221,7 +221,7 @@ fn each_kind_of_turn_sends_its_events_once_with_the_right_fields() {
     assert_eq!(stop["tool_calls"], json!({"Bash": 1}));
 
     w.turn("TOOL:write go");
-    let pings = settle(&receiver, 5, Duration::from_secs(20));
+    let pings = settle(&w.t, &receiver, 5, Duration::from_secs(20));
     assert_eq!(
         pings
             .iter()
@@ -231,7 +231,7 @@ fn each_kind_of_turn_sends_its_events_once_with_the_right_fields() {
     );
 
     w.turn("TOOL:fail go");
-    let pings = settle(&receiver, 7, Duration::from_secs(20));
+    let pings = settle(&w.t, &receiver, 7, Duration::from_secs(20));
     let failure = only(&pings, "PostToolUseFailure");
     assert_eq!(
         (failure["status"].as_str(), failure["error"].as_str()),
@@ -243,7 +243,7 @@ fn each_kind_of_turn_sends_its_events_once_with_the_right_fields() {
         !out.status.success(),
         "an API error ends the run with an error"
     );
-    let pings = settle(&receiver, 8, Duration::from_secs(20));
+    let pings = settle(&w.t, &receiver, 8, Duration::from_secs(20));
     let stop_failure = only(&pings, "StopFailure");
     assert_eq!(stop_failure["status"], "failed");
     assert!(stop_failure["error"].as_str().is_some());
@@ -277,7 +277,7 @@ fn secrets_in_prompts_tool_input_output_and_errors_are_never_sent() {
     ] {
         w.turn(&format!("{prompt} SECRET:{secret}"));
     }
-    let pings = settle(&receiver, 8, Duration::from_secs(30));
+    let pings = settle(&w.t, &receiver, 8, Duration::from_secs(30));
     assert_eq!(
         events(&pings),
         [
@@ -338,7 +338,7 @@ fn nothing_is_lost_while_the_endpoint_is_down_including_an_api_error() {
     w.turn("ERROR:400 now");
     w.turn("hello again");
     let receiver = Receiver::start_on(port, Mode::Ok);
-    let pings = settle(&receiver, 5, Duration::from_secs(40));
+    let pings = settle(&w.t, &receiver, 5, Duration::from_secs(40));
     assert_eq!(
         events(&pings),
         ["PostToolUse", "Stop", "Stop", "Stop", "StopFailure"],
@@ -353,7 +353,7 @@ fn a_global_plus_a_repo_install_pings_once_per_event() {
     w.t.install(&["--global", "--tool-activity", "--ping-url", &receiver.url()]);
     w.t.install(&["--repo", "--tool-activity"]);
     w.turn("TOOL:bash go");
-    let pings = settle(&receiver, 2, Duration::from_secs(20));
+    let pings = settle(&w.t, &receiver, 2, Duration::from_secs(20));
     assert_eq!(events(&pings), ["PostToolUse", "Stop"], "{pings:#?}");
 }
 
@@ -363,10 +363,14 @@ fn after_uninstall_a_turn_sends_nothing() {
     let receiver = Receiver::start(Mode::Ok);
     w.t.install(&["--global", "--ping-url", &receiver.url()]);
     w.turn("hello");
-    assert_eq!(settle(&receiver, 1, Duration::from_secs(20)).len(), 1);
+    assert_eq!(settle(&w.t, &receiver, 1, Duration::from_secs(20)).len(), 1);
     let out = w.t.run(&["uninstall", "--global"]);
     assert!(out.status.success());
+    let queue = w.t.state_dir().join("queue");
+    let before = std::fs::read_dir(&queue).map_or(0, |d| d.count());
     w.turn("hello");
-    std::thread::sleep(Duration::from_secs(2));
+    // The hooks ran before `claude -p` returned: anything they queued would be here.
+    assert_eq!(std::fs::read_dir(&queue).map_or(0, |d| d.count()), before);
+    w.t.wait_sender_idle(None);
     assert_eq!(receiver.delivered().len(), 1, "no ping after uninstall");
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{Mode, Receiver, TestHome, fixture, free_port, stderr, stdout};
+use crate::support::{Mode, Receiver, TestHome, fixture, free_port, stderr, stdout, wait_until};
 use serde_json::{Value, json};
 
 const EVENTS: [&str; 11] = [
@@ -310,11 +310,7 @@ fn events_survive_a_failing_endpoint_and_keep_their_event_id() {
     let t = with_url(&receiver.url());
     emit(&t, &fixture("Stop.json"));
     emit(&t, &fixture("StopFailure.json"));
-    let start = Instant::now();
-    while receiver.pings().len() < 3 && start.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(receiver.pings().len() >= 3, "the sender retried");
+    wait_until(Duration::from_secs(10), || receiver.pings().len() >= 3); // retried
     receiver.set_mode(Mode::Ok);
     let got = receiver.wait_for(2, Duration::from_secs(20));
     assert_eq!(got.len(), 2);
@@ -337,7 +333,9 @@ fn a_connection_reset_is_retried() {
     let receiver = Receiver::start(Mode::Reset);
     let t = with_url(&receiver.url());
     emit(&t, &fixture("Stop.json"));
-    std::thread::sleep(Duration::from_millis(300));
+    wait_until(Duration::from_secs(10), || {
+        !receiver.raw.lock().unwrap().is_empty()
+    });
     receiver.set_mode(Mode::Ok);
     assert_eq!(receiver.wait_for(1, Duration::from_secs(20)).len(), 1);
 }
@@ -346,12 +344,10 @@ fn a_connection_reset_is_retried() {
 fn a_refused_url_is_not_retried_and_is_kept_as_failed() {
     let receiver = Receiver::start(Mode::Status(404));
     let t = with_url(&receiver.url());
+    let t0 = crate::support::now_ms();
     emit(&t, &fixture("Stop.json"));
-    let start = Instant::now();
-    while pending(&t) > 0 && start.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    wait_until(Duration::from_secs(10), || pending(&t) == 0);
+    t.wait_sender_idle(Some(t0));
     assert_eq!(receiver.pings().len(), 1, "a 404 is not retried");
     let log = stdout(&t.run(&["log"]));
     assert!(log.contains("failed") && log.contains("HTTP 404"), "{log}");
@@ -488,16 +484,10 @@ fn log_shows_the_exact_json_and_its_state() {
     let t = with_url(&receiver.url());
     emit(&t, &fixture("Stop.json"));
     let sent = receiver.wait_for(1, Duration::from_secs(10));
-    let start = Instant::now();
-    let mut log = String::new();
-    while start.elapsed() < Duration::from_secs(5) {
-        log = stdout(&t.run(&["log"]));
-        if log.contains("delivered") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(log.contains("delivered"), "{log}");
+    wait_until(Duration::from_secs(5), || {
+        stdout(&t.run(&["log"])).contains("delivered")
+    });
+    let log = stdout(&t.run(&["log"]));
     let body = String::from_utf8(receiver.pings()[0].body.clone()).unwrap();
     assert!(
         log.contains(&body),
@@ -583,14 +573,12 @@ fn debug_mode_says_why_a_ping_was_skipped() {
 fn retry_after_is_honoured_even_by_the_next_sender() {
     let receiver = Receiver::start(Mode::RetryAfter(60));
     let t = with_url(&receiver.url());
+    let t0 = crate::support::now_ms();
     emit(&t, &fixture("Stop.json"));
-    let start = Instant::now();
-    while receiver.pings().is_empty() && start.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(Duration::from_secs(10), || !receiver.pings().is_empty());
+    t.wait_sender_idle(Some(t0));
     assert_eq!(receiver.pings().len(), 1, "one 429 with Retry-After: 60");
     receiver.set_mode(Mode::Ok);
-    std::thread::sleep(Duration::from_millis(300));
     // Neither flush nor the sender a later emit starts calls before the minute is over.
     let out = t.run(&["flush"]);
     assert!(
@@ -598,8 +586,9 @@ fn retry_after_is_honoured_even_by_the_next_sender() {
         "{}",
         stdout(&out)
     );
+    let t1 = crate::support::now_ms();
     emit(&t, &fixture("Stop.json"));
-    std::thread::sleep(Duration::from_millis(800));
+    t.wait_sender_idle(Some(t1));
     assert_eq!(
         receiver.pings().len(),
         1,
@@ -615,17 +604,10 @@ fn pings_go_through_the_proxy_from_the_environment() {
     let target = format!("http://127.0.0.1:{port}/ping/tok_9f8e7d6c5b4a3921");
     let t = with_url(&target).env("HTTP_PROXY", &format!("http://127.0.0.1:{}", proxy.port));
     emit(&t, &fixture("Stop.json"));
-    let start = Instant::now();
     let connect = format!("CONNECT 127.0.0.1:{port}");
-    let seen = || String::from_utf8_lossy(&proxy.raw.lock().unwrap()).contains(&connect);
-    while !seen() && start.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(
-        seen(),
-        "the ping went to the proxy: {}",
-        String::from_utf8_lossy(&proxy.raw.lock().unwrap())
-    );
+    wait_until(Duration::from_secs(10), || {
+        String::from_utf8_lossy(&proxy.raw.lock().unwrap()).contains(&connect)
+    });
 }
 
 #[test]

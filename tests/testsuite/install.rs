@@ -669,7 +669,11 @@ fn a_write_by_someone_else_during_install_is_kept() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The backup is written just before the pause: install is between read and write now.
+    let backups = t.state_dir().join("backups");
+    crate::support::wait_until(std::time::Duration::from_secs(10), || {
+        fs::read_dir(&backups).is_ok_and(|mut d| d.next().is_some())
+    });
     let mut doc = json(&t.global_settings());
     doc["theme"] = "dark".into();
     let tmp = t.claude_dir().join("other-writer.tmp");

@@ -144,6 +144,24 @@ impl TestHome {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Waits until no background sender holds the delivery lock (one that started after
+    /// `since_ms`, when given, has run and finished): then nothing more is sent by itself.
+    pub fn wait_sender_idle(&self, since_ms: Option<i64>) {
+        let lock = self.state_dir().join("sender.lock");
+        wait_until(Duration::from_secs(30), || {
+            let Ok(file) = std::fs::File::open(&lock) else {
+                return since_ms.is_none();
+            };
+            let ran = since_ms.is_none_or(|t0| {
+                std::fs::read_to_string(&lock)
+                    .ok()
+                    .and_then(|s| s.split_whitespace().nth(1)?.parse::<i64>().ok())
+                    .is_some_and(|since| since >= t0)
+            });
+            ran && file.try_lock_shared().is_ok()
+        });
+    }
+
     pub fn install(&self, args: &[&str]) -> Output {
         let mut all = vec!["install"];
         all.extend_from_slice(args);
@@ -416,4 +434,12 @@ pub fn wait_until(within: Duration, done: impl Fn() -> bool) {
         assert!(start.elapsed() < within, "not done within {within:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Now, in unix milliseconds (to compare with what the sender writes).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
