@@ -1,5 +1,9 @@
-//! telemhq's own config: the ping URL and the secret that keys path hashes. It lives in
-//! the private hooks folder (0600), never in a settings file.
+//! telemhq's own config: the trackers (a global one, one per repository) and the secret
+//! that keys path hashes. It lives in the private hooks folder (0600), never in a
+//! settings file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -9,8 +13,12 @@ use crate::fsutil;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Config {
+    /// The global tracker's ping URL (the one URL earlier releases stored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ping_url: Option<String>,
+    /// Each repository's own tracker, by the repository's root folder.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub repos: BTreeMap<String, String>,
     /// Hex secret for the keyed path hashes (HMAC-SHA256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash_secret: Option<String>,
@@ -206,11 +214,65 @@ pub fn mask_url(raw: &str) -> String {
     out
 }
 
-/// The ping URL emit uses: TELEMHQ_PING_URL first (the seed's setting), else the stored one.
-pub fn effective_ping_url(env_url: Option<&str>, config: &Config) -> Option<String> {
-    env_url
-        .map(str::to_string)
-        .or_else(|| config.ping_url.clone())
+/// Why an event goes to the tracker it goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "from", content = "repo")]
+pub enum TrackerSource {
+    /// `TELEMHQ_PING_URL` in the hook's environment.
+    Environment,
+    /// The tracker installed for this repository (its root).
+    Repository(String),
+    Global,
+}
+
+impl std::fmt::Display for TrackerSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrackerSource::Environment => f.write_str("TELEMHQ_PING_URL"),
+            TrackerSource::Repository(root) => write!(f, "the tracker of repository {root}"),
+            TrackerSource::Global => f.write_str("the global tracker"),
+        }
+    }
+}
+
+/// Where an event's ping goes, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub url: String,
+    pub source: TrackerSource,
+}
+
+impl Config {
+    /// The stored tracker for a folder: that of the innermost repository around it that
+    /// has one, else the global tracker. No file-system access: only the folder's
+    /// ancestors are looked up among the trackers' roots.
+    pub fn tracker_for(&self, folder: &Path) -> Option<Route> {
+        let repo = folder.ancestors().find_map(|dir| {
+            let root = dir.to_str()?;
+            self.repos.get(root).map(|url| Route {
+                url: url.clone(),
+                source: TrackerSource::Repository(root.to_string()),
+            })
+        });
+        repo.or_else(|| {
+            self.ping_url.clone().map(|url| Route {
+                url,
+                source: TrackerSource::Global,
+            })
+        })
+    }
+}
+
+/// Where an event emitted in `folder` goes: `TELEMHQ_PING_URL` from the hook's
+/// environment first (as with the seed hook), else the stored tracker for the folder.
+pub fn route(env_url: Option<&str>, config: &Config, folder: &Path) -> Option<Route> {
+    match env_url {
+        Some(url) => Some(Route {
+            url: url.to_string(),
+            source: TrackerSource::Environment,
+        }),
+        None => config.tracker_for(folder),
+    }
 }
 
 #[cfg(test)]
@@ -235,6 +297,33 @@ mod tests {
         );
         assert!(validate_ping_url("not a url").is_err());
         assert!(validate_ping_url("ftp://x/y").is_err());
+    }
+
+    #[test]
+    fn trackers_go_by_the_innermost_repository_then_global() {
+        let config = Config {
+            ping_url: Some("https://t.example/g".into()),
+            repos: [
+                ("/src/a".to_string(), "https://t.example/a".to_string()),
+                (
+                    "/src/a/vendor/b".to_string(),
+                    "https://t.example/b".to_string(),
+                ),
+            ]
+            .into(),
+            ..Config::default()
+        };
+        let at = |p: &str| config.tracker_for(Path::new(p)).map(|r| r.url);
+        assert_eq!(at("/src/a").as_deref(), Some("https://t.example/a"));
+        assert_eq!(at("/src/a/sub/dir").as_deref(), Some("https://t.example/a"));
+        assert_eq!(
+            at("/src/a/vendor/b/x").as_deref(),
+            Some("https://t.example/b")
+        );
+        assert_eq!(at("/src/ab").as_deref(), Some("https://t.example/g"));
+        assert_eq!(at("/elsewhere").as_deref(), Some("https://t.example/g"));
+        let env = route(Some("https://t.example/e"), &config, Path::new("/src/a")).unwrap();
+        assert_eq!(env.source, TrackerSource::Environment);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! and exits: always 0, nothing on stdout, nothing on stderr unless TELEMHQ_HOOK_DEBUG=1.
 
 use std::io::{BufReader, Read};
+use std::path::Path;
 
 use crate::claude::transcript;
 use crate::cli::EmitArgs;
@@ -84,19 +85,29 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         crate::outln!("{text}");
         return Ok(());
     }
-    queue::enqueue(&layout, &ctx.event_id, usage_from, payload)
-        .map_err(|e| format!("cannot queue the event: {e}"))?;
-    let Some(url) = config::effective_ping_url(env.ping_url.as_deref(), &config) else {
+    // The tracker is decided now, from the event's folder, and travels with the event.
+    let folder = event.cwd.as_deref().unwrap_or(&cwd).to_string();
+    let route = config::route(env.ping_url.as_deref(), &config, Path::new(&folder));
+    queue::enqueue(
+        &layout,
+        &ctx.event_id,
+        usage_from,
+        payload,
+        route.clone(),
+        &folder,
+    )
+    .map_err(|e| format!("cannot queue the event: {e}"))?;
+    let Some(route) = route else {
         return Err(
-            "no ping URL is set: the event is queued and will go out once one is set".into(),
+            "no tracker is set for this folder: the event is queued and goes to the first \
+             tracker its repository (or the global scope) gets"
+                .into(),
         );
     };
-    if let Err(reason) = PingUrl::parse(&url) {
-        return Err(format!(
-            "{reason}; the event is queued, and nothing is sent"
-        ));
-    }
     sender::start_detached(&layout);
+    if let Err(reason) = PingUrl::parse(&route.url) {
+        return Err(format!("{reason}; the event is never sent there"));
+    }
     if env.debug
         && let Some(last) = sender::LastError::load(&layout)
     {

@@ -2,16 +2,15 @@
 //! detached sender that emit starts.
 
 use crate::claude::transcript;
-use crate::config::{self, Config};
 use crate::env::Env;
 use crate::error::Result;
 use crate::ping::sender;
 
 pub fn run(env: &Env) -> Result<i32> {
     let layout = env.layout()?;
-    let config = Config::load(&layout)?;
-    let url = config::effective_ping_url(env.ping_url.as_deref(), &config);
-    let report = sender::drain(&layout, url.as_deref(), false, transcript::read_usage);
+    // Each event goes to the tracker decided when it was emitted (or, if none was, to its
+    // folder's tracker now): this shell's environment changes nothing.
+    let report = sender::drain(&layout, false, transcript::read_usage);
     if report.busy {
         crate::outln!(
             "A background sender is delivering right now; {} event(s) pending. Try again in a moment.",
@@ -19,19 +18,19 @@ pub fn run(env: &Env) -> Result<i32> {
         );
         return Ok(0);
     }
-    if report.no_url {
-        crate::outln!(
-            "No ping URL is set: {} event(s) wait in the queue. Set one with `telemhq install --global --ping-url URL`.",
-            report.pending
-        );
-        return Ok(1);
-    }
     crate::outln!("Delivered {} event(s).", report.delivered);
     for (id, why) in &report.failed {
         crate::outln!("Failed for good: {id} ({why}; check it with `telemhq doctor --ping`).");
     }
     if report.pending > 0 {
-        let why = report.last_error.as_deref().unwrap_or("not tried");
+        let why = match (&report.last_error, report.no_url) {
+            (Some(e), _) => e.as_str(),
+            (None, true) => {
+                "no tracker is set for their folder: `telemhq install --global --ping-url URL` \
+                 or `telemhq install --repo --ping-url URL` in the repository"
+            }
+            (None, false) => "not tried",
+        };
         crate::outln!(
             "Still pending: {} event(s) ({why}); they go out with the next emit or flush.",
             report.pending
@@ -49,7 +48,5 @@ pub fn run(env: &Env) -> Result<i32> {
 pub fn run_detached(env: &Env) {
     std::panic::set_hook(Box::new(|_| {}));
     let Ok(layout) = env.layout() else { return };
-    let config = Config::load(&layout).unwrap_or_default();
-    let url = config::effective_ping_url(env.ping_url.as_deref(), &config);
-    sender::run_detached(&layout, url.as_deref(), transcript::read_usage);
+    sender::run_detached(&layout, transcript::read_usage);
 }

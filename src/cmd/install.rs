@@ -77,9 +77,13 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
     }
     fsutil::ensure_private_dir(&layout.state_dir)?;
     ensure_link(&layout.link, &exe)?;
+    let repo = tracker_repo(scope, env)?;
     let config = config::update(&layout, |config| {
         if let Some(url) = &ping_url {
-            config.ping_url = Some(url.clone());
+            match &repo {
+                Some(root) => config.repos.insert(root.clone(), url.clone()),
+                None => config.ping_url.replace(url.clone()),
+            };
         }
         Ok(())
     })?;
@@ -104,16 +108,48 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
             "The hook command has no personal paths in it: the file can be committed and shared."
         );
     }
-    match config::effective_ping_url(env.ping_url.as_deref(), &config) {
-        Some(url) => eprintln!("Pings go to {}.", config::mask_url(&url)),
+    if let Some(url) = &ping_url {
+        match &repo {
+            Some(root) => eprintln!(
+                "Tracker for repository {} set: {} (its pings go there; other folders keep theirs).",
+                env.show(Path::new(root)),
+                config::mask_url(url)
+            ),
+            None => eprintln!(
+                "Global tracker set: {} (pings from folders without a tracker of their own go there).",
+                config::mask_url(url)
+            ),
+        }
+    }
+    match config.tracker_for(&env.cwd) {
+        Some(route) => eprintln!(
+            "Pings from this folder go to {} ({}).",
+            config::mask_url(&route.url),
+            route.source
+        ),
         None => eprintln!(
-            "No ping URL is set: events stay on this machine, queued in {}, until you set one with \
-             `telemhq install {} --ping-url URL` (or TELEMHQ_PING_URL).",
+            "No tracker is set for this folder: events stay on this machine, queued in {}, until \
+             you set one with `telemhq install {} --ping-url URL`.",
             env.show(&layout.queue),
             scope.flag()
         ),
     }
     Ok(0)
+}
+
+/// The repository whose tracker a scope sets (None: the global tracker), by its root.
+pub(crate) fn tracker_repo(scope: Scope, env: &Env) -> Result<Option<String>> {
+    if scope == Scope::Global {
+        return Ok(None);
+    }
+    let root = crate::env::git_root(&env.cwd).ok_or_else(|| {
+        Error::new(format!(
+            "{} is not inside a git repository",
+            env.cwd.display()
+        ))
+    })?;
+    let root = fs::canonicalize(&root).unwrap_or(root);
+    Ok(Some(root.to_string_lossy().into_owned()))
 }
 
 /// The new content and record for a settings file, from its current state.

@@ -36,6 +36,11 @@ pub fn run(args: &LogArgs, env: &Env) -> Result<i32> {
         if let Some(when) = when {
             head.push_str(&format!("  ({} at {when})", state.name()));
         }
+        match (&entry.ping_url, state) {
+            (Some(url), _) => head.push_str(&format!("  -> {}", crate::config::mask_url(url))),
+            (None, State::Pending) => head.push_str("  -> (no tracker yet)"),
+            (None, _) => {}
+        }
         if let Some(note) = &entry.note {
             head.push_str(&format!("  {note}"));
         }

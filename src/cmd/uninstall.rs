@@ -5,6 +5,7 @@ use crate::claude::hooks;
 use crate::claude::settings::{self, SettingsFile};
 use crate::claude::settings_change::{self, IfRecordDamaged, Outcome, Record};
 use crate::cli::UninstallArgs;
+use crate::config;
 use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -75,6 +76,21 @@ pub fn run(args: &UninstallArgs, env: &Env) -> Result<i32> {
             if let Some(b) = backup {
                 eprintln!("The previous version is kept in {}.", env.show(&b));
             }
+        }
+    }
+    // The repository's tracker goes with its hooks; events already queued for it still go.
+    if let Some(root) = super::install::tracker_repo(scope, env)? {
+        let mut removed = None;
+        config::update(&layout, |config| {
+            removed = config.repos.remove(&root);
+            Ok(())
+        })?;
+        if let Some(url) = removed {
+            eprintln!(
+                "Removed the tracker of repository {} ({}); events already queued for it still go there.",
+                env.show(std::path::Path::new(&root)),
+                config::mask_url(&url)
+            );
         }
     }
     eprintln!(

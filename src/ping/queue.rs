@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::config::{Route, TrackerSource};
 use crate::env::Layout;
 use crate::error::{IoContext, Result};
 use crate::fsutil;
@@ -32,6 +33,16 @@ pub struct Entry {
     /// What happened, in words without the token (e.g. where a redirect pointed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The tracker this event goes to, decided when it was emitted, so that a later
+    /// config change or another shell's `flush` never sends it elsewhere. None: there
+    /// was no tracker then, and it goes to the first its folder gets. Local only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracker: Option<TrackerSource>,
+    /// The folder the event came from, to find its tracker later. Local only, never sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<String>,
     pub payload: Map<String, Value>,
     /// Where the turn's usage is read from before sending. Local only: never sent, and
     /// cleared once the usage is in the payload.
@@ -167,6 +178,8 @@ pub fn enqueue(
     event_id: &str,
     usage_from: Option<UsageSource>,
     payload: Map<String, Value>,
+    route: Option<Route>,
+    folder: &str,
 ) -> Result<PathBuf> {
     ensure_dirs(layout)?;
     let _lock = fsutil::lock_file(&layout.queue_lock, true)?;
@@ -194,6 +207,9 @@ pub fn enqueue(
         failed_at: None,
         http_status: None,
         note: None,
+        ping_url: route.as_ref().map(|r| r.url.clone()),
+        tracker: route.map(|r| r.source),
+        folder: Some(folder.to_string()),
         payload,
         usage_from,
     };

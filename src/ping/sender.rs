@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::config::PingUrl;
+use std::collections::HashSet;
+
+use crate::config::{Config, PingUrl, Route, TrackerSource};
 use crate::env::Layout;
 use crate::fsutil;
 use crate::ping::deliver::{self, Attempt};
@@ -112,16 +114,12 @@ pub fn running_sender(layout: &Layout) -> Option<Holder> {
     }
 }
 
-/// Delivers pending events, oldest first, while this process holds the sender lock.
-/// `persistent`: keep retrying with backoff for up to the sender's lifetime (the
-/// background sender); otherwise stop at the first retryable failure (`flush`).
-/// An invalid URL is never contacted.
-pub fn drain(
-    layout: &Layout,
-    url: Option<&str>,
-    persistent: bool,
-    read_usage: ReadUsage,
-) -> Report {
+/// Delivers pending events, oldest first, each to its own tracker, while this process
+/// holds the sender lock. `persistent`: keep retrying with backoff for up to the
+/// sender's lifetime (the background sender); otherwise one pass (`flush`). An invalid
+/// URL is never contacted; a tracker that fails is not called again in the same pass,
+/// while the others' events still go.
+pub fn drain(layout: &Layout, persistent: bool, read_usage: ReadUsage) -> Report {
     let mut report = Report::default();
     // Nothing was ever queued: nothing to do, and nothing to create.
     if !matches!(fsutil::check_private_dir(&layout.state_dir), Ok(Some(_))) {
@@ -146,19 +144,6 @@ pub fn drain(
         }
     };
     say_who_holds(&lock);
-    report.pending = pending_now();
-    let Some(raw) = url else {
-        report.no_url = true;
-        return report;
-    };
-    let url = match PingUrl::parse(raw) {
-        Ok(url) => url,
-        Err(reason) => {
-            note_error(layout, &reason, None);
-            report.last_error = Some(reason);
-            return report;
-        }
-    };
     queue::sweep_stale_temps(&layout.queue, Duration::from_secs(600));
     let started = Instant::now();
     let lifetime = lifetime();
@@ -171,6 +156,7 @@ pub fn drain(
                     "the endpoint asked to wait until {}",
                     crate::time::rfc3339(until)
                 ));
+                report.pending = pending_now();
                 return report;
             }
             std::thread::sleep(wait);
@@ -178,16 +164,40 @@ pub fn drain(
     }
     let agent = deliver::agent();
     let mut retries = 0u32;
-    'outer: loop {
-        let pending = queue::list(&layout.queue);
-        if pending.is_empty() {
-            break;
-        }
-        for path in pending {
+    loop {
+        let config = Config::load(layout).unwrap_or_default();
+        // Trackers that failed in this pass, and how long the last one asked to wait.
+        let mut failing: HashSet<String> = HashSet::new();
+        let mut asked: Option<Duration> = None;
+        report.no_url = false;
+        for path in queue::list(&layout.queue) {
             let Some(mut entry) = queue::read_entry(&path) else {
                 // One of telemhq's entry names, but unreadable: never blocks the queue.
                 let _ = fs::remove_file(&path);
                 continue;
+            };
+            let Some(route) = destination(&entry, &config) else {
+                report.no_url = true; // waits for its folder's first tracker
+                continue;
+            };
+            if failing.contains(&route.url) {
+                continue;
+            }
+            let url = match PingUrl::parse(&route.url) {
+                Ok(url) => url,
+                Err(reason) if entry.ping_url.is_some() => {
+                    // Emitted for this URL, which can never be contacted: failed for good.
+                    report.failed.push((entry.event_id.clone(), reason.clone()));
+                    entry.note = Some(reason);
+                    let _ = queue::settle(layout, &path, entry, State::Failed);
+                    continue;
+                }
+                Err(reason) => {
+                    note_error(layout, &reason, None);
+                    report.last_error = Some(reason);
+                    failing.insert(route.url);
+                    continue;
+                }
             };
             if entry.usage_from.is_some() {
                 add_usage(&path, &mut entry, read_usage);
@@ -201,7 +211,6 @@ pub fn drain(
             let attempt = deliver::post(&agent, &url, &body);
             match &attempt {
                 Attempt::Delivered(_) => {
-                    retries = 0;
                     report.delivered += 1;
                     let _ = queue::mark_drops_reported(layout, drops);
                     let _ = queue::settle(layout, &path, entry, State::Delivered);
@@ -218,22 +227,40 @@ pub fn drain(
                     let not_before = after.map(|a| crate::time::now_ms() + a.as_millis() as i64);
                     note_error(layout, reason, not_before);
                     report.last_error = Some(reason.clone());
-                    let wait = next_wait(*after, retries);
-                    if !persistent || started.elapsed() + wait > lifetime {
-                        break 'outer;
-                    }
-                    std::thread::sleep(wait);
-                    retries += 1;
-                    continue 'outer;
+                    asked = asked.max(*after);
+                    failing.insert(route.url);
                 }
             }
         }
+        if failing.is_empty() || !persistent {
+            break;
+        }
+        let wait = next_wait(asked, retries);
+        if started.elapsed() + wait > lifetime {
+            break;
+        }
+        std::thread::sleep(wait);
+        retries += 1;
     }
     if report.delivered > 0 && report.last_error.is_none() {
         let _ = fs::remove_file(LastError::path(layout));
     }
     report.pending = pending_now();
     report
+}
+
+/// Where a queued event goes: the tracker it was emitted for, else (there was none then)
+/// the tracker its folder has now.
+fn destination(entry: &queue::Entry, config: &Config) -> Option<Route> {
+    if let Some(url) = &entry.ping_url {
+        return Some(Route {
+            url: url.clone(),
+            source: entry.tracker.clone().unwrap_or(TrackerSource::Global),
+        });
+    }
+    // Entries from earlier releases carry no folder: the global tracker is theirs.
+    let folder = entry.folder.as_deref().unwrap_or("");
+    config.tracker_for(Path::new(folder))
 }
 
 /// Writes "pid since_ms" into the held lock file, for doctor.
@@ -274,16 +301,14 @@ fn note_error(layout: &Layout, reason: &str, not_before_ms: Option<i64>) {
     );
 }
 
-/// The detached sender's whole run: drains with retries and backoff, then looks once
-/// more, so that an event queued while it held the lock is never left behind.
-pub fn run_detached(layout: &Layout, url: Option<&str>, read_usage: ReadUsage) {
+/// The detached sender's whole run: drains with retries and backoff, then looks again
+/// while that made progress, so that an event queued while it held the lock is never
+/// left behind.
+pub fn run_detached(layout: &Layout, read_usage: ReadUsage) {
     loop {
-        let report = drain(layout, url, true, read_usage);
-        if report.busy
-            || report.no_url
-            || report.last_error.is_some()
-            || queue::list(&layout.queue).is_empty()
-        {
+        let report = drain(layout, true, read_usage);
+        let progressed = report.delivered > 0 || !report.failed.is_empty();
+        if report.busy || report.last_error.is_some() || !progressed || report.pending == 0 {
             return;
         }
     }

@@ -360,7 +360,7 @@ fn a_missing_or_bad_ping_url_is_a_failure() {
         &report,
         "ping_url",
         "fail",
-        "no ping URL",
+        "no tracker is set for this folder",
         Some("--ping-url"),
     );
     let t = t.env(

@@ -361,7 +361,11 @@ fn without_a_url_events_wait_and_go_out_once_one_is_set() {
     emit(&t, &fixture("StopFailure.json"));
     assert_eq!(pending(&t), 2);
     let flush = t.run(&["flush"]);
-    assert!(stdout(&flush).contains("No ping URL"), "{}", stdout(&flush));
+    assert!(
+        stdout(&flush).contains("no tracker is set for their folder"),
+        "{}",
+        stdout(&flush)
+    );
     let receiver = Receiver::start(Mode::Ok);
     t.install(&["--global", "--ping-url", &receiver.url()]);
     let flush = t.run(&["flush"]);
@@ -566,7 +570,7 @@ fn debug_mode_says_why_a_ping_was_skipped() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("no hook event"), "{err}");
     let out = t.run_with_stdin(&["emit"], fixture("Stop.json").as_bytes());
-    assert!(stderr(&out).contains("no ping URL"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no tracker"), "{}", stderr(&out));
 }
 
 #[test]

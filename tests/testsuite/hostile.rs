@@ -127,21 +127,22 @@ fn a_queue_folder_replaced_by_a_file_is_reported() {
 
 #[test]
 fn plain_http_to_another_host_is_never_contacted() {
+    // From the hook's environment: the event was emitted for that URL, which can never be
+    // contacted, so it fails for good, saying why.
     let t = TestHome::new()
         .env(
             "TELEMHQ_PING_URL",
             "http://telemhq.example/ping/tok_5f4e3d2c1b0a",
         )
         .env("TELEMHQ_HOOK_DEBUG", "1");
+    let t0 = crate::support::now_ms();
     let out = t.run_with_stdin(&["emit"], fixture("Stop.json").as_bytes());
     assert!(stderr(&out).contains("must use https"), "{}", stderr(&out));
-    let out = t.run(&["flush"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("must use https"), "{}", stdout(&out));
+    t.wait_sender_idle(Some(t0));
+    let log = stdout(&t.run(&["log"]));
     assert!(
-        stdout(&out).contains("Still pending: 1"),
-        "{}",
-        stdout(&out)
+        log.contains("failed") && log.contains("must use https"),
+        "{log}"
     );
     let report = doctor_json(&t, &["--ping"]);
     let ping = check(&report, "ping");
@@ -152,6 +153,24 @@ fn plain_http_to_another_host_is_never_contacted() {
             .contains("no test ping sent"),
         "{ping:#}"
     );
+    // A config edited by hand: the event was emitted for that tracker; it fails for good
+    // and nothing is sent.
+    let t = TestHome::new();
+    t.install(&["--global"]);
+    let config = t.state_dir().join("config.json");
+    let mut doc: Value = serde_json::from_str(&fs::read_to_string(&config).unwrap()).unwrap();
+    doc["ping_url"] = json!("http://telemhq.example/ping/tok_5f4e3d2c1b0a");
+    fs::write(&config, doc.to_string()).unwrap();
+    let t0 = crate::support::now_ms();
+    t.run_with_stdin(&["emit"], fixture("Stop.json").as_bytes());
+    t.wait_sender_idle(Some(t0));
+    let log = stdout(&t.run(&["log"]));
+    assert!(
+        log.contains("failed") && log.contains("must use https"),
+        "{log}"
+    );
+    let report = doctor_json(&t, &[]);
+    assert_eq!(check(&report, "ping_url")["status"], "fail");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::claude::hooks::{self, ShapeError, TOOL_EVENTS, TURN_EVENTS};
 use crate::claude::settings::{self, ReadError};
 use crate::claude::settings_change;
 use crate::cli::DoctorArgs;
-use crate::config::{self, Config, PingUrl};
+use crate::config::{self, Config, PingUrl, Route};
 use crate::env::{Env, Layout, git_root};
 use crate::fsutil;
 use crate::ping::deliver::{self, Attempt};
@@ -35,8 +35,11 @@ pub struct Facts {
     pub link: Link,
     /// The config, or why it cannot be read.
     pub config: Result<Config, String>,
-    /// The ping URL in use, and whether it comes from TELEMHQ_PING_URL.
-    pub ping_url: Option<(String, bool)>,
+    /// Where this folder's pings go, and why.
+    pub route: Option<Route>,
+    /// Every stored tracker: its repository (None: the global one), its URL, and whether
+    /// the repository is still there.
+    pub trackers: Vec<(Option<String>, String, bool)>,
     /// Files (settings layers, git-tracked files) that hold a secret part of the URL.
     pub exposed: Vec<String>,
     /// telemhq's own hook commands found, each with what running it reached.
@@ -67,18 +70,25 @@ pub enum Link {
 pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
     let layers = read_layers(env, args);
     let config = Config::load(&layout).map_err(|e| e.to_string());
-    let ping_url = match &env.ping_url {
-        Some(u) => Some((u.clone(), true)),
-        None => config
-            .as_ref()
-            .ok()
-            .and_then(|c| c.ping_url.clone())
-            .map(|u| (u, false)),
-    };
-    let secrets = ping_url
-        .as_ref()
-        .map(|(u, _)| config::secret_parts(u))
-        .unwrap_or_default();
+    let stored = config.clone().unwrap_or_default();
+    let route = config::route(env.ping_url.as_deref(), &stored, &env.cwd);
+    let mut trackers: Vec<(Option<String>, String, bool)> = Vec::new();
+    if let Some(url) = &stored.ping_url {
+        trackers.push((None, url.clone(), true));
+    }
+    for (root, url) in &stored.repos {
+        let there = Path::new(root).join(".git").exists();
+        trackers.push((Some(root.clone()), url.clone(), there));
+    }
+    // The leak check looks for every tracker's secret parts (and the environment's).
+    let mut secrets: Vec<String> = trackers
+        .iter()
+        .map(|(_, url, _)| url.as_str())
+        .chain(env.ping_url.as_deref())
+        .flat_map(config::secret_parts)
+        .collect();
+    secrets.sort();
+    secrets.dedup();
     let mut exposed: Vec<String> = Vec::new();
     if !secrets.is_empty() {
         exposed.extend(
@@ -118,7 +128,9 @@ pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
             (cmd, reached)
         })
         .collect();
-    let test_ping = args.ping.then(|| send_test_ping(ping_url.as_ref()));
+    let test_ping = args
+        .ping
+        .then(|| send_test_ping(route.as_ref().map(|r| r.url.as_str())));
     Facts {
         layers,
         record: settings_change::load_records(&layout)
@@ -137,7 +149,8 @@ pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
         loose_files: loose_files(&layout.state_dir),
         link,
         config,
-        ping_url,
+        route,
+        trackers,
         exposed,
         probes,
         me: std::env::current_exe()
@@ -155,8 +168,8 @@ pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
 }
 
 /// Sends one test ping (`event: "doctor"`, `status: "test"`) to a valid URL only.
-fn send_test_ping(url: Option<&(String, bool)>) -> Result<(String, Attempt, u128), String> {
-    let (raw, _) = url.ok_or("no ping URL to test")?;
+fn send_test_ping(url: Option<&str>) -> Result<(String, Attempt, u128), String> {
+    let raw = url.ok_or("no ping URL to test")?;
     let url = PingUrl::parse(raw).map_err(|e| format!("no test ping sent: {e}"))?;
     let body = serde_json::json!({
         "provider": "anthropic",

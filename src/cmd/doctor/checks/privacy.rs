@@ -80,33 +80,64 @@ pub(super) fn check_privacy(facts: &Facts, env: &Env, report: &mut Report) {
             ),
         );
     }
-    let source = match &facts.ping_url {
-        Some((_, true)) => "TELEMHQ_PING_URL",
-        _ => "telemhq's config",
-    };
-    let url = facts.ping_url.as_ref().map(|(u, _)| u);
-    match &url {
+    match &facts.route {
         None => report.fail(
             PRIVACY,
             "ping_url",
-            "no ping URL is set: events wait on this machine and nothing reaches TelemHQ",
-            "telemhq install --global --ping-url URL (the URL of your TelemHQ job)",
+            "no tracker is set for this folder: its events wait on this machine and nothing reaches TelemHQ",
+            "telemhq install --global --ping-url URL (or --repo in a repository), with the URL of your TelemHQ job",
         ),
-        Some(u) => match config::validate_ping_url(u) {
+        Some(route) => match config::validate_ping_url(&route.url) {
             Ok(_) => report.ok(
                 PRIVACY,
                 "ping_url",
-                format!("ping URL from {source}: {}", config::mask_url(u)),
+                format!(
+                    "pings from this folder go to {} ({})",
+                    config::mask_url(&route.url),
+                    route.source
+                ),
             ),
             Err(e) => report.fail(
                 PRIVACY,
                 "ping_url",
-                format!("ping URL from {source}: {e}"),
-                "telemhq install --global --ping-url URL",
+                format!("pings from this folder would go to {}: {e}", route.source),
+                "telemhq install --global --ping-url URL (or --repo in a repository)",
             ),
         },
     }
-    if url.is_some_and(|u| !config::secret_parts(u).is_empty()) {
+    for (repo, url, there) in &facts.trackers {
+        let (id, what) = match repo {
+            None => (
+                "tracker.global".to_string(),
+                "the global tracker".to_string(),
+            ),
+            Some(root) => (
+                format!("tracker.{root}"),
+                format!(
+                    "the tracker of repository {}",
+                    env.show(std::path::Path::new(root))
+                ),
+            ),
+        };
+        if *there {
+            report.ok(PRIVACY, id, format!("{what}: {}", config::mask_url(url)));
+        } else {
+            report.warn(
+                PRIVACY,
+                id,
+                format!(
+                    "{what}: {}; that repository is no longer there (moved or deleted)",
+                    config::mask_url(url)
+                ),
+                format!(
+                    "in the repository's new place: telemhq install --repo --ping-url URL; then remove the old entry from \"repos\" in {}",
+                    layout.config.display()
+                ),
+            );
+        }
+    }
+    let url = facts.route.as_ref().map(|r| &r.url);
+    if url.is_some() || !facts.trackers.is_empty() {
         let exposed = &facts.exposed;
         if exposed.is_empty() {
             report.ok(
