@@ -9,4 +9,5 @@ mod emit;
 mod hostile;
 mod install;
 mod install_property;
+mod trackers;
 mod usage;
