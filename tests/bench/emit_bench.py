@@ -124,14 +124,35 @@ def main():
     telemhq = [args.bin, "emit"]
     seed = [python, args.seed]
 
+    # Per-repository trackers: events from a subfolder of a repository with its own tracker
+    # (and nine others), routed from the stored config rather than TELEMHQ_PING_URL.
+    routed_env = {k: v for k, v in env.items() if k != "TELEMHQ_PING_URL"}
+    for i in range(10):
+        repo = work / f"repo{i}"
+        (repo / ".git").mkdir(parents=True)
+        (repo / "src").mkdir()
+        subprocess.run([args.bin, "install", "--repo", "--ping-url", url], env=routed_env, cwd=repo,
+                       check=True, stderr=subprocess.DEVNULL)
+    routed_events = []
+    for e in events:
+        event = json.loads(e)
+        event["cwd"] = str(work / "repo7" / "src")
+        routed_events.append(json.dumps(event).encode())
+
     print(f"Machine: {os.cpu_count()} cores; events: {', '.join(EVENTS)}; receiver on loopback")
     print("\nEndpoint healthy (answers 200):")
+    floor = measure("cat (only reads stdin)", ["/bin/cat"], events, env, args.runs)
     t = measure("telemhq emit", telemhq, events, env, args.runs)
+    r = measure("telemhq emit, repo tracker", telemhq, routed_events, routed_env, args.runs)
     s = measure("seed telemhq_ping.py", seed, events, env, args.runs)
+    show(floor)
     show(t)
+    show(r)
     show(s)
     print(f"  => telemhq is {s['median_ms'] / t['median_ms']:.1f}x faster (median), "
           f"{s['median_rss_kib'] / t['median_rss_kib']:.1f}x less peak memory")
+    print(f"  => telemhq emit / cat: {t['median_ms'] / floor['median_ms']:.2f}x; "
+          f"with a repository's tracker (10 stored): {r['median_ms'] / floor['median_ms']:.2f}x")
 
     if args.hang_runs:
         MODE["mode"] = "hang"
