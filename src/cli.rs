@@ -22,7 +22,9 @@ pub enum Command {
     /// The hook runtime: Claude Code runs it with the event JSON on stdin.
     Emit(EmitArgs),
     /// Deliver queued events now and report what happened.
-    Flush,
+    Flush(FlushArgs),
+    /// Run a command (a scheduled job, a CI step), then deliver its pings and one run ping.
+    Run(RunArgs),
     /// List recent events: the exact JSON that was or will be sent, and its state.
     Log(LogArgs),
     /// Check the whole setup and say how to fix what is wrong.
@@ -90,6 +92,33 @@ pub struct EmitArgs {
     /// Print the payload that would be sent, without queueing or sending it.
     #[arg(long)]
     pub print: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FlushArgs {
+    /// Wait until everything is delivered (at most SECONDS, 60 if not given), waiting for a
+    /// running sender too; exit 1 with the number still pending if anything is.
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "60")]
+    pub wait: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The tracker for this run's ping (and its hooks' pings), else TELEMHQ_PING_URL, else
+    /// the tracker of this folder.
+    #[arg(long, value_name = "URL")]
+    pub ping_url: Option<String>,
+    /// After the command: how long to wait for every ping to be delivered.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub flush_timeout: u64,
+    /// The command and its arguments (after `--`).
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

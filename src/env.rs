@@ -14,6 +14,10 @@ pub struct Env {
     pub cwd: PathBuf,
     pub ping_url: Option<String>,
     pub debug: bool,
+    /// `TELEMHQ_RUN_ID`: set by `telemhq run` for the command it runs.
+    pub run_id: Option<String>,
+    /// Running in CI (the conventional `CI` variable or a known provider's own).
+    pub ci: bool,
 }
 
 impl Env {
@@ -34,6 +38,10 @@ impl Env {
                 .ok()
                 .filter(|u| !u.trim().is_empty()),
             debug: std::env::var("TELEMHQ_HOOK_DEBUG").is_ok_and(|v| v == "1"),
+            run_id: std::env::var("TELEMHQ_RUN_ID")
+                .ok()
+                .filter(|v| !v.is_empty()),
+            ci: in_ci(|name| std::env::var(name).ok()),
         }
     }
 
@@ -137,6 +145,29 @@ impl Layout {
             &self.backups,
         ]
     }
+}
+
+/// Variables that CI providers set on their runners (besides the conventional `CI`).
+const CI_PROVIDER_VARS: [&str; 10] = [
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "BUILDKITE",
+    "CIRCLECI",
+    "JENKINS_URL",
+    "TF_BUILD",
+    "TEAMCITY_VERSION",
+    "BITBUCKET_BUILD_NUMBER",
+    "TRAVIS",
+    "DRONE",
+];
+
+/// Whether this runs in CI: `CI` set to anything but empty, `0` or `false`, or a known
+/// provider's own variable.
+pub fn in_ci(var: impl Fn(&str) -> Option<String>) -> bool {
+    let ci = var("CI").is_some_and(|v| !matches!(v.trim(), "" | "0" | "false" | "FALSE" | "False"));
+    ci || CI_PROVIDER_VARS
+        .iter()
+        .any(|name| var(name).is_some_and(|v| !v.is_empty()))
 }
 
 /// The root of the git repository holding `from`: the nearest folder with a `.git`.

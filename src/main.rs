@@ -17,7 +17,8 @@ fn main() {
         }
         cli::Command::Install(args) => cmd::install::run(&args, &env),
         cli::Command::Uninstall(args) => cmd::uninstall::run(&args, &env),
-        cli::Command::Flush => cmd::flush::run(&env),
+        cli::Command::Flush(args) => cmd::flush::run(&args, &env),
+        cli::Command::Run(args) => cmd::run::run(&args, &env),
         cli::Command::Log(args) => cmd::log::run(&args, &env),
         cli::Command::Doctor(args) => cmd::doctor::run(&args, &env),
     };

@@ -63,6 +63,11 @@ pub struct TurnUsage {
     pub prompt_at_ms: Option<i64>,
     pub claude_code_version: Option<String>,
     pub session_cost_usd: Option<f64>,
+    /// The turn's last API answer says the turn is over (`stop_reason` other than
+    /// `tool_use`): Claude Code has written the turn's end.
+    pub ended: bool,
+    /// Whether the last assistant line has been seen (reading backwards, the first).
+    seen_last_answer: bool,
 }
 
 impl TurnUsage {
@@ -124,6 +129,7 @@ struct Message {
     id: Option<String>,
     model: Option<String>,
     usage: Option<Usage>,
+    stop_reason: Option<String>,
     #[serde(default, deserialize_with = "blocks")]
     content: Vec<Block>,
 }
@@ -342,6 +348,13 @@ impl Scan<'_> {
 
     fn assistant(&mut self, line: Line) {
         let Some(message) = line.message else { return };
+        if !self.usage.seen_last_answer {
+            self.usage.seen_last_answer = true;
+            self.usage.ended = message
+                .stop_reason
+                .as_deref()
+                .is_some_and(|r| r != "tool_use");
+        }
         for block in &message.content {
             if block.kind.as_deref() == Some("tool_use")
                 && let Some(name) = block.name.as_deref().filter(|n| is_name(n))

@@ -4,6 +4,7 @@
 
 use std::io::{BufReader, Read};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::claude::transcript;
 use crate::cli::EmitArgs;
@@ -11,7 +12,7 @@ use crate::config::{self, PingUrl};
 use crate::env::Env;
 use crate::ping::payload::{self, Context, HookEvent, PathHasher};
 use crate::ping::queue::{self, UsageSource};
-use crate::ping::sender;
+use crate::ping::sender::{self, Patience};
 
 /// Input past this is not read: a PostToolUse event can carry whole files, and the
 /// agent's write to the pipe must complete; only the allowlisted fields are ever kept.
@@ -63,13 +64,21 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         (None, false) => PathHasher::Keyed(crate::fsutil::random_bytes::<32>()?.to_vec()),
     };
     let now_ms = crate::time::now_ms();
-    // --print reads the transcript now; a queued event has the sender read it a moment
-    // later, when the agent has written the turn's last lines (and off the hot path).
-    let usage_from = usage_source(&event, now_ms);
-    let usage = if args.print {
-        usage_from.as_ref().and_then(transcript::read_usage)
-    } else {
-        None
+    let started = Instant::now();
+    // In CI (not inside `telemhq run`, which delivers at the end) the runner may end with
+    // the job, taking a detached sender with it: emit delivers its own event before it
+    // returns. Elsewhere nothing waits: the sender reads the usage a moment later, when
+    // the agent has written the turn's last lines, off the hot path.
+    let deliver_now = env.ci && env.run_id.is_none() && !args.print;
+    let mut usage_from = usage_source(&event, now_ms);
+    let usage = match &usage_from {
+        Some(source) if args.print => transcript::read_usage(source),
+        Some(source) if deliver_now => {
+            let usage = wait_for_turn_end(source, &event, started + TURN_END_WAIT);
+            usage_from = None; // read: the sender need not read it again
+            usage
+        }
+        _ => None,
     };
     let cwd = env.cwd.to_string_lossy();
     let ctx = Context {
@@ -77,6 +86,7 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         emitted_at: crate::time::rfc3339(now_ms),
         fallback_cwd: Some(&cwd),
         hasher: &hasher,
+        run_id: env.run_id.clone(),
         usage,
     };
     let payload = payload::build(&event, &ctx);
@@ -104,6 +114,16 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
                 .into(),
         );
     };
+    if deliver_now {
+        let report = sender::drain(
+            &layout,
+            Patience::until(started + CI_DELIVERY_BUDGET),
+            transcript::read_usage,
+        );
+        if report.pending == 0 {
+            return Ok(());
+        }
+    }
     sender::start_detached(&layout);
     if let Err(reason) = PingUrl::parse(&route.url) {
         return Err(format!("{reason}; the event is never sent there"));
@@ -117,6 +137,35 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// In CI: how long emit waits for the agent to write the turn's end to the transcript.
+const TURN_END_WAIT: Duration = Duration::from_millis(1500);
+/// In CI: how long emit may take in all, well inside the hook's 5 s timeout.
+const CI_DELIVERY_BUDGET: Duration = Duration::from_millis(3500);
+
+/// Reads the turn's usage once the transcript holds the turn's end (its last API answer
+/// is final), or at `until` with what is there. A failed turn has no final answer to
+/// wait for.
+fn wait_for_turn_end(
+    source: &UsageSource,
+    event: &HookEvent,
+    until: Instant,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let path = Path::new(&source.transcript_path);
+    let wait = event.hook_event_name.as_deref() == Some("Stop") && !source.subagent;
+    loop {
+        let usage = if source.subagent {
+            transcript::subagent_usage(path)
+        } else {
+            transcript::turn_usage(path, source.prompt_id.as_deref())
+        };
+        let done = usage.as_ref().is_some_and(|u| u.ended);
+        if !wait || done || Instant::now() >= until {
+            return usage.map(|u| u.to_fields(source.event_ms));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn usage_source(event: &HookEvent, now_ms: i64) -> Option<UsageSource> {

@@ -4,19 +4,30 @@
 use crate::claude::transcript;
 use crate::env::Env;
 use crate::error::Result;
-use crate::ping::sender;
+use std::time::{Duration, Instant};
 
-pub fn run(env: &Env) -> Result<i32> {
+use crate::cli::FlushArgs;
+use crate::ping::sender::{self, Patience};
+
+pub fn run(args: &FlushArgs, env: &Env) -> Result<i32> {
     let layout = env.layout()?;
     // Each event goes to the tracker decided when it was emitted (or, if none was, to its
     // folder's tracker now): this shell's environment changes nothing.
-    let report = sender::drain(&layout, false, transcript::read_usage);
+    let patience = match args.wait {
+        Some(secs) => Patience::until(Instant::now() + Duration::from_secs(secs)),
+        None => Patience::ONCE,
+    };
+    let report = sender::drain(&layout, patience, transcript::read_usage);
     if report.busy {
         crate::outln!(
             "A background sender is delivering right now; {} event(s) pending. Try again in a moment.",
             report.pending
         );
-        return Ok(0);
+        return Ok(if args.wait.is_some() && report.pending > 0 {
+            1
+        } else {
+            0
+        });
     }
     crate::outln!("Delivered {} event(s).", report.delivered);
     for (id, why) in &report.failed {

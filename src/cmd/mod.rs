@@ -4,6 +4,7 @@ pub mod emit;
 pub mod flush;
 pub mod install;
 pub mod log;
+pub mod run;
 pub mod uninstall;
 
 use crate::claude::settings::Scope;

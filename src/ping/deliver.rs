@@ -58,10 +58,12 @@ pub fn classify(status: u16, retry_after: Option<&str>, location: Option<&str>) 
     }
 }
 
-pub fn agent() -> ureq::Agent {
+/// The HTTP client: 5 s to connect, 10 s a request, or less when `left` is shorter.
+pub fn agent(left: Option<Duration>) -> ureq::Agent {
+    let cap = |d: Duration| left.map_or(d, |l| d.min(l.max(Duration::from_millis(1))));
     ureq::Agent::config_builder()
-        .timeout_connect(Some(Duration::from_secs(5)))
-        .timeout_global(Some(Duration::from_secs(10)))
+        .timeout_connect(Some(cap(Duration::from_secs(5))))
+        .timeout_global(Some(cap(Duration::from_secs(10))))
         .http_status_as_error(false)
         .max_redirects(0)
         .user_agent(format!("telemhq/{}", env!("CARGO_PKG_VERSION")))

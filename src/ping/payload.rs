@@ -196,11 +196,15 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
 /// bounded), so that nothing free-text can ride along in one.
 fn identifier(value: &Option<String>) -> Option<Value> {
     let v = value.as_deref()?;
-    let ok = !v.is_empty()
+    is_identifier(v).then(|| json!(v))
+}
+
+/// Whether a value looks like an identifier: no spaces, no slashes, bounded.
+pub fn is_identifier(v: &str) -> bool {
+    !v.is_empty()
         && v.len() <= 128
         && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.:@".contains(&b));
-    ok.then(|| json!(v))
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.:@".contains(&b))
 }
 
 /// Everything a payload needs beyond the event itself.
@@ -209,6 +213,8 @@ pub struct Context<'a> {
     pub emitted_at: String,
     pub fallback_cwd: Option<&'a str>,
     pub hasher: &'a PathHasher,
+    /// The `telemhq run` this event belongs to (from the hook's environment).
+    pub run_id: Option<String>,
     /// Usage read from the transcript (numbers and names only), merged in as is.
     pub usage: Option<Map<String, Value>>,
 }
@@ -266,6 +272,7 @@ pub fn build(event: &HookEvent, ctx: &Context) -> Map<String, Value> {
     );
     put("duration_ms", event.duration_ms.map(Value::from));
     put("is_interrupt", event.is_interrupt.map(Value::from));
+    put("run_id", identifier(&ctx.run_id));
     put("event_id", Some(json!(ctx.event_id)));
     put("emitted_at", Some(json!(ctx.emitted_at)));
     put("telemhq_version", Some(json!(env!("CARGO_PKG_VERSION"))));

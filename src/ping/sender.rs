@@ -114,12 +114,41 @@ pub fn running_sender(layout: &Layout) -> Option<Holder> {
     }
 }
 
+/// How long a drain keeps at it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Patience {
+    /// Keep retrying with backoff for up to the sender's lifetime (the detached sender).
+    pub persistent: bool,
+    /// Keep retrying until then, waiting for a running sender to finish first, and never
+    /// let one request run past it (`flush --wait`, emit in CI, `telemhq run`).
+    pub deadline: Option<Instant>,
+}
+
+impl Patience {
+    /// One pass, now (`flush`).
+    pub const ONCE: Patience = Patience {
+        persistent: false,
+        deadline: None,
+    };
+
+    pub fn until(deadline: Instant) -> Patience {
+        Patience {
+            persistent: false,
+            deadline: Some(deadline),
+        }
+    }
+
+    fn left(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+}
+
 /// Delivers pending events, oldest first, each to its own tracker, while this process
-/// holds the sender lock. `persistent`: keep retrying with backoff for up to the
-/// sender's lifetime (the background sender); otherwise one pass (`flush`). An invalid
-/// URL is never contacted; a tracker that fails is not called again in the same pass,
-/// while the others' events still go.
-pub fn drain(layout: &Layout, persistent: bool, read_usage: ReadUsage) -> Report {
+/// holds the sender lock. An invalid URL is never contacted; a tracker that fails is not
+/// called again in the same pass, while the others' events still go.
+pub fn drain(layout: &Layout, patience: Patience, read_usage: ReadUsage) -> Report {
+    let persistent = patience.persistent || patience.deadline.is_some();
     let mut report = Report::default();
     // Nothing was ever queued: nothing to do, and nothing to create.
     if !matches!(fsutil::check_private_dir(&layout.state_dir), Ok(Some(_))) {
@@ -130,7 +159,7 @@ pub fn drain(layout: &Layout, persistent: bool, read_usage: ReadUsage) -> Report
         report.last_error = Some(e.to_string());
         return report;
     }
-    let lock = match fsutil::lock_file(&layout.sender_lock, false) {
+    let lock = match take_lock(layout, patience) {
         Ok(Some(lock)) => lock,
         Ok(None) => {
             report.busy = true;
@@ -146,7 +175,10 @@ pub fn drain(layout: &Layout, persistent: bool, read_usage: ReadUsage) -> Report
     say_who_holds(&lock);
     queue::sweep_stale_temps(&layout.queue, Duration::from_secs(600));
     let started = Instant::now();
-    let lifetime = lifetime();
+    let lifetime = match patience.left() {
+        Some(left) => left,
+        None => lifetime(),
+    };
     // A Retry-After from an earlier sender still holds.
     if let Some(until) = LastError::load(layout).and_then(|e| e.not_before_ms) {
         let wait = Duration::from_millis((until - crate::time::now_ms()).max(0) as u64);
@@ -162,9 +194,10 @@ pub fn drain(layout: &Layout, persistent: bool, read_usage: ReadUsage) -> Report
             std::thread::sleep(wait);
         }
     }
-    let agent = deliver::agent();
     let mut retries = 0u32;
     loop {
+        // No request may run past the deadline.
+        let agent = deliver::agent(patience.left());
         let config = Config::load(layout).unwrap_or_default();
         // Trackers that failed in this pass, and how long the last one asked to wait.
         let mut failing: HashSet<String> = HashSet::new();
@@ -199,6 +232,9 @@ pub fn drain(layout: &Layout, persistent: bool, read_usage: ReadUsage) -> Report
                     continue;
                 }
             };
+            if patience.left().is_some_and(|left| left.is_zero()) {
+                break;
+            }
             if entry.usage_from.is_some() {
                 add_usage(&path, &mut entry, read_usage);
             }
@@ -263,6 +299,19 @@ fn destination(entry: &queue::Entry, config: &Config) -> Option<Route> {
     config.tracker_for(Path::new(folder))
 }
 
+/// Takes the sender lock: at once, or, with a deadline, once a running sender is done.
+fn take_lock(layout: &Layout, patience: Patience) -> crate::error::Result<Option<fs::File>> {
+    loop {
+        match fsutil::lock_file(&layout.sender_lock, false)? {
+            Some(lock) => return Ok(Some(lock)),
+            None if patience.left().is_some_and(|l| !l.is_zero()) => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            None => return Ok(None),
+        }
+    }
+}
+
 /// Writes "pid since_ms" into the held lock file, for doctor.
 fn say_who_holds(mut lock: &fs::File) {
     let _ = lock.set_len(0);
@@ -306,7 +355,14 @@ fn note_error(layout: &Layout, reason: &str, not_before_ms: Option<i64>) {
 /// left behind.
 pub fn run_detached(layout: &Layout, read_usage: ReadUsage) {
     loop {
-        let report = drain(layout, true, read_usage);
+        let report = drain(
+            layout,
+            Patience {
+                persistent: true,
+                deadline: None,
+            },
+            read_usage,
+        );
         let progressed = report.delivered > 0 || !report.failed.is_empty();
         if report.busy || report.last_error.is_some() || !progressed || report.pending == 0 {
             return;

@@ -181,7 +181,7 @@ fn send_test_ping(url: Option<&str>) -> Result<(String, Attempt, u128), String> 
         "telemhq_version": env!("CARGO_PKG_VERSION"),
     });
     let started = std::time::Instant::now();
-    let attempt = deliver::post(&deliver::agent(), &url, body.to_string().as_bytes());
+    let attempt = deliver::post(&deliver::agent(None), &url, body.to_string().as_bytes());
     Ok((url.masked(), attempt, started.elapsed().as_millis()))
 }
 

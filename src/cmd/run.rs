@@ -1,0 +1,321 @@
+//! `telemhq run -- COMMAND`: the wrapper for scheduled jobs and CI, where the machine
+//! (or container) ends with the command. It runs the command with stdio passed through
+//! and signals forwarded, then delivers everything queued (the command's hook pings, with
+//! their usage) and one run ping, within `--flush-timeout`, and exits as the command did.
+
+use std::ffi::OsStr;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+
+use crate::claude::transcript;
+use crate::cli::RunArgs;
+use crate::config::{self, Config, PingUrl};
+use crate::env::Env;
+use crate::error::{Error, Result};
+use crate::ping::payload;
+use crate::ping::queue;
+use crate::ping::sender::{self, Patience};
+
+/// The variable that carries the run id to the command's hooks.
+pub const RUN_ID_VAR: &str = "TELEMHQ_RUN_ID";
+
+/// How the command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Exited(i32),
+    Signalled(i32),
+    /// It could not be started: 127 not found, 126 not executable (as shells say).
+    NotStarted(i32),
+}
+
+impl Ended {
+    pub fn from_status(status: ExitStatus) -> Ended {
+        match (status.code(), status.signal()) {
+            (Some(code), _) => Ended::Exited(code),
+            (None, Some(signal)) => Ended::Signalled(signal),
+            (None, None) => Ended::Exited(1),
+        }
+    }
+
+    /// The exit status telemhq itself exits with: the command's, 128+N for a signal.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Ended::Exited(code) | Ended::NotStarted(code) => code,
+            Ended::Signalled(signal) => 128 + signal,
+        }
+    }
+
+    fn succeeded(self) -> bool {
+        self == Ended::Exited(0)
+    }
+}
+
+pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
+    let layout = env.layout()?;
+    if let Some(url) = &args.ping_url {
+        PingUrl::parse(url).map_err(|e| Error::usage(format!("--ping-url: {e}")))?;
+    }
+    let run_id = payload::new_event_id().map_err(Error::new)?;
+    let program = &args.command[0];
+    let started = Instant::now();
+    let emitted_ms = crate::time::now_ms();
+    let mut command = Command::new(program);
+    command.args(&args.command[1..]).env(RUN_ID_VAR, &run_id);
+    if let Some(url) = &args.ping_url {
+        command.env("TELEMHQ_PING_URL", url);
+    }
+    let ended = match command.spawn() {
+        Ok(child) => Ended::from_status(wait_forwarding_signals(child)?),
+        Err(e) => {
+            let code = if e.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            };
+            eprintln!(
+                "telemhq: cannot run {}: {}",
+                Path::new(program).display(),
+                crate::error::io_reason(&e)
+            );
+            Ended::NotStarted(code)
+        }
+    };
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let deadline = Instant::now() + Duration::from_secs(args.flush_timeout);
+
+    // The hooks' events first: their usage is read as they go out.
+    sender::drain(&layout, Patience::until(deadline), transcript::read_usage);
+    let turns: Vec<Map<String, Value>> = queue::all(&layout)
+        .into_iter()
+        .map(|(_, entry)| entry.payload)
+        .filter(|p| p.get("run_id").and_then(Value::as_str) == Some(run_id.as_str()))
+        .collect();
+    let ping = run_payload(&RunFacts {
+        run_id: &run_id,
+        event_id: payload::new_event_id().map_err(Error::new)?,
+        emitted_at: crate::time::rfc3339(emitted_ms + duration_ms as i64),
+        command: program,
+        ended,
+        duration_ms,
+        turns: &turns,
+    });
+    let config = Config::load(&layout).unwrap_or_default();
+    let env_url = args.ping_url.as_deref().or(env.ping_url.as_deref());
+    let route = config::route(env_url, &config, &env.cwd);
+    let event_id = ping["event_id"].as_str().unwrap_or_default().to_string();
+    let queued = queue::enqueue(
+        &layout,
+        &event_id,
+        None,
+        ping,
+        route.clone(),
+        &env.cwd.to_string_lossy(),
+    );
+    let report = sender::drain(&layout, Patience::until(deadline), transcript::read_usage);
+    if let Err(e) = queued {
+        eprintln!("telemhq: the run ping could not be queued: {e}");
+    }
+    if report.pending > 0 {
+        let why = match (&report.last_error, &route) {
+            (Some(e), _) => e.clone(),
+            (None, None) => "no tracker is set: --ping-url, TELEMHQ_PING_URL or telemhq install --global --ping-url".into(),
+            (None, Some(_)) => "no time left".into(),
+        };
+        eprintln!(
+            "telemhq: {} event(s) not delivered within {} s ({why}); they stay queued and go out with the next emit or `telemhq flush`",
+            report.pending, args.flush_timeout
+        );
+    }
+    Ok(ended.exit_code())
+}
+
+/// Waits for the command, passing SIGINT, SIGTERM and SIGHUP that were sent to telemhq
+/// (by `kill`, a CI runner, a scheduler) on to it. One from the terminal is not passed
+/// on: the command, in the same process group, got it already.
+fn wait_forwarding_signals(mut child: std::process::Child) -> Result<ExitStatus> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    use signal_hook::iterator::SignalsInfo;
+    use signal_hook::iterator::exfiltrator::WithOrigin;
+    let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(|e| Error::new(format!("cannot handle signals: {e}")))?;
+    let handle = signals.handle();
+    let pid = rustix::process::Pid::from_raw(child.id() as i32);
+    let forwarder = std::thread::spawn(move || {
+        for origin in signals.forever() {
+            let sent_by_a_process = origin.process.is_some_and(|p| p.pid > 0);
+            if let (true, Some(pid)) = (sent_by_a_process, pid)
+                && let Some(signal) = rustix::process::Signal::from_named_raw(origin.signal)
+            {
+                let _ = rustix::process::kill_process(pid, signal);
+            }
+        }
+    });
+    let status = child
+        .wait()
+        .map_err(|e| Error::new(format!("cannot wait for the command: {e}")));
+    handle.close();
+    let _ = forwarder.join();
+    status
+}
+
+/// What a run ping is made of.
+pub struct RunFacts<'a> {
+    pub run_id: &'a str,
+    pub event_id: String,
+    pub emitted_at: String,
+    pub command: &'a OsStr,
+    pub ended: Ended,
+    pub duration_ms: u64,
+    /// The payloads of the hook pings this run's command sent (they carry its run id).
+    pub turns: &'a [Map<String, Value>],
+}
+
+const TURN_EVENTS: [&str; 2] = ["Stop", "StopFailure"];
+const TOKEN_KEYS: [&str; 4] = [
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+];
+
+/// The run ping: how the command ended, how long it took, and the usage of its own
+/// turns summed; the program's base name only, never its arguments (they carry prompts).
+pub fn run_payload(facts: &RunFacts) -> Map<String, Value> {
+    let mut usage: Map<String, Value> = TOKEN_KEYS
+        .iter()
+        .map(|k| (k.to_string(), json!(0)))
+        .collect();
+    let (mut api_calls, mut turns) = (0u64, 0u64);
+    let mut tool_calls: Map<String, Value> = Map::new();
+    for p in facts.turns {
+        let event = p.get("event").and_then(Value::as_str).unwrap_or("");
+        if TURN_EVENTS.contains(&event) {
+            turns += 1;
+        }
+        if let Some(u) = p.get("usage").and_then(Value::as_object) {
+            for key in TOKEN_KEYS {
+                let add = u.get(key).and_then(Value::as_u64).unwrap_or(0);
+                let sum = usage[key].as_u64().unwrap_or(0) + add;
+                usage.insert(key.into(), json!(sum));
+            }
+        }
+        api_calls += p.get("api_calls").and_then(Value::as_u64).unwrap_or(0);
+        for (tool, n) in p
+            .get("tool_calls")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let sum =
+                tool_calls.get(tool).and_then(Value::as_u64).unwrap_or(0) + n.as_u64().unwrap_or(0);
+            tool_calls.insert(tool.clone(), json!(sum));
+        }
+    }
+    let program = Path::new(facts.command)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| payload::is_identifier(n))
+        .unwrap_or_else(|| "other".into());
+    let mut p = Map::new();
+    p.insert("event".into(), json!("Run"));
+    p.insert(
+        "status".into(),
+        json!(if facts.ended.succeeded() {
+            "success"
+        } else {
+            "failed"
+        }),
+    );
+    match facts.ended {
+        Ended::Exited(code) | Ended::NotStarted(code) => {
+            p.insert("exit_code".into(), json!(code));
+        }
+        Ended::Signalled(signal) => {
+            p.insert("signal".into(), json!(signal));
+        }
+    }
+    p.insert("duration_ms".into(), json!(facts.duration_ms));
+    p.insert("command".into(), json!(program));
+    p.insert("run_id".into(), json!(facts.run_id));
+    p.insert("turns".into(), json!(turns));
+    p.insert("usage".into(), Value::Object(usage));
+    p.insert("api_calls".into(), json!(api_calls));
+    p.insert("tool_calls".into(), Value::Object(tool_calls));
+    p.insert("event_id".into(), json!(facts.event_id));
+    p.insert("emitted_at".into(), json!(facts.emitted_at));
+    p.insert("telemhq_version".into(), json!(env!("CARGO_PKG_VERSION")));
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_statuses_map_as_shells_do() {
+        assert_eq!(
+            Ended::from_status(ExitStatus::from_raw(0)),
+            Ended::Exited(0)
+        );
+        assert_eq!(
+            Ended::from_status(ExitStatus::from_raw(3 << 8)),
+            Ended::Exited(3)
+        );
+        let term = Ended::from_status(ExitStatus::from_raw(15));
+        assert_eq!(term, Ended::Signalled(15));
+        assert_eq!(term.exit_code(), 143);
+        assert_eq!(Ended::NotStarted(127).exit_code(), 127);
+        assert!(Ended::Exited(0).succeeded());
+        assert!(!Ended::Exited(1).succeeded());
+    }
+
+    #[test]
+    fn the_run_ping_sums_its_turns_and_names_only_the_program() {
+        let turn = |event: &str, input: u64, tools: Value| {
+            json!({"event": event, "usage": {"input_tokens": input, "output_tokens": 1,
+                "cache_creation_input_tokens": 0, "cache_read_input_tokens": 2},
+                "api_calls": 2, "tool_calls": tools})
+            .as_object()
+            .unwrap()
+            .clone()
+        };
+        let turns = [
+            turn("Stop", 10, json!({"Bash": 1})),
+            turn("StopFailure", 5, json!({})),
+            turn("PostToolUse", 0, json!({"Bash": 2})),
+        ];
+        let p = run_payload(&RunFacts {
+            run_id: "r1",
+            event_id: "e1".into(),
+            emitted_at: "2026-11-25T00:00:00.000Z".into(),
+            command: OsStr::new("/usr/local/bin/claude"),
+            ended: Ended::Exited(1),
+            duration_ms: 1234,
+            turns: &turns,
+        });
+        assert_eq!(p["command"], "claude");
+        assert_eq!(p["status"], "failed");
+        assert_eq!(p["exit_code"], 1);
+        assert_eq!(p["turns"], 2);
+        assert_eq!(p["usage"]["input_tokens"], 15);
+        assert_eq!(p["usage"]["cache_read_input_tokens"], 6);
+        assert_eq!(p["api_calls"], 6);
+        assert_eq!(p["tool_calls"]["Bash"], 3);
+        let signalled = run_payload(&RunFacts {
+            ended: Ended::Signalled(15),
+            command: OsStr::new("has space/prog name"),
+            turns: &[],
+            run_id: "r1",
+            event_id: "e2".into(),
+            emitted_at: String::new(),
+            duration_ms: 1,
+        });
+        assert_eq!(signalled["signal"], 15);
+        assert!(signalled.get("exit_code").is_none());
+        assert_eq!(signalled["command"], "other");
+    }
+}
