@@ -88,7 +88,7 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
     let deadline = Instant::now() + Duration::from_secs(args.flush_timeout);
 
     // The hooks' events first: their usage is read as they go out.
-    sender::drain(&layout, Patience::until(deadline), transcript::read_usage);
+    let first = sender::drain(&layout, Patience::until(deadline), transcript::read_usage);
     let turns: Vec<Map<String, Value>> = queue::all(&layout)
         .into_iter()
         .map(|(_, entry)| entry.payload)
@@ -120,7 +120,13 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
         eprintln!("telemhq: the run ping could not be queued: {e}");
     }
     if report.pending > 0 {
-        let why = match (&report.last_error, &route) {
+        // Ours, or a detached sender's (that held the lock meanwhile).
+        let last_error = report
+            .last_error
+            .clone()
+            .or(first.last_error)
+            .or_else(|| sender::LastError::load(&layout).map(|e| e.reason));
+        let why = match (&last_error, &route) {
             (Some(e), _) => e.clone(),
             (None, None) => "no tracker is set: --ping-url, TELEMHQ_PING_URL or telemhq install --global --ping-url".into(),
             (None, Some(_)) => "no time left".into(),

@@ -9,5 +9,6 @@ mod emit;
 mod hostile;
 mod install;
 mod install_property;
+mod run;
 mod trackers;
 mod usage;
