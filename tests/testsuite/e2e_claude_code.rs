@@ -67,9 +67,31 @@ impl World {
 
     /// One headless turn, as a user runs it, without the user's PATH.
     fn turn(&self, prompt: &str) -> Output {
+        self.turn_in(prompt, Runner::Plain)
+    }
+
+    /// One headless turn, run as `runner` says.
+    fn turn_in(&self, prompt: &str, runner: Runner) -> Output {
         let before = transcripts(&self.t.home);
-        let out = Command::new(&self.bin)
-            .args(["-p", prompt, "--allowedTools", "Bash Write"])
+        let claude = [
+            self.bin.as_os_str(),
+            "-p".as_ref(),
+            prompt.as_ref(),
+            "--allowedTools".as_ref(),
+            "Bash Write".as_ref(),
+        ];
+        let mut argv: Vec<&std::ffi::OsStr> = Vec::new();
+        if runner != Runner::Plain {
+            // A container: every process ends when the first one does.
+            argv.extend(["unshare", "--pid", "--fork", "--kill-child"].map(std::ffi::OsStr::new));
+        }
+        if runner == Runner::Wrapped {
+            argv.extend([crate::support::BIN, "run", "--"].map(std::ffi::OsStr::new));
+        }
+        argv.extend(claude);
+        let mut cmd = Command::new(argv[0]);
+        cmd.args(&argv[1..]);
+        let out = cmd
             .current_dir(&self.t.repo)
             .env_clear()
             .env("HOME", &self.t.home)
@@ -84,6 +106,7 @@ impl World {
             .env("TELEMHQ_RETRY_BASE_MS", "100")
             .env("TELEMHQ_RETRY_MAX_MS", "500")
             .env("TELEMHQ_SENDER_LIFETIME_MS", "60000")
+            .envs(runner_env(runner))
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap();
@@ -98,6 +121,44 @@ impl World {
         );
         out
     }
+}
+
+/// How a turn is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Runner {
+    /// `claude -p` on this machine.
+    Plain,
+    /// `claude -p` with `CI=true` in a PID namespace of its own, as in a container whose
+    /// every process ends with the job.
+    ContainerCi,
+    /// `telemhq run -- claude -p` in such a namespace.
+    Wrapped,
+}
+
+/// Variables a runner adds (`env_clear` drops the ones set before it).
+fn runner_env(runner: Runner) -> Vec<(&'static str, &'static str)> {
+    match runner {
+        Runner::ContainerCi => vec![("CI", "true")],
+        _ => Vec::new(),
+    }
+}
+
+/// Whether PID namespaces can be made here (`unshare`, as root in CI). Where they cannot,
+/// the container tests skip loudly, and fail under CI=true.
+fn containers() -> bool {
+    let ok = Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "`unshare --pid --fork --kill-child` cannot run here (it needs root or user namespaces; CI=true makes this a failure)"
+            );
+        }
+        eprintln!("\n!!!!!!!! SKIPPING a container test: `unshare --pid` cannot run here\n");
+    }
+    ok
 }
 
 /// Every Stop hook duration Claude Code recorded for telemhq's command, from the
@@ -373,4 +434,95 @@ fn after_uninstall_a_turn_sends_nothing() {
     assert_eq!(std::fs::read_dir(&queue).map_or(0, |d| d.count()), before);
     w.t.wait_sender_idle(None);
     assert_eq!(receiver.delivered().len(), 1, "no ping after uninstall");
+}
+
+#[test]
+fn in_a_ci_container_plain_claude_loses_no_stop_ping() {
+    let Some(w) = World::new() else { return };
+    if !containers() {
+        return;
+    }
+    let receiver = Receiver::start(Mode::Ok);
+    w.t.install(&["--global", "--ping-url", &receiver.url()]);
+    for (n, prompt) in ["hello", "TOOL:bash go"].into_iter().enumerate() {
+        let out = w.turn_in(prompt, Runner::ContainerCi);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The container is gone with every process in it: what arrived, emit delivered.
+        assert_eq!(receiver.delivered().len(), n + 1, "turn {prompt:?}");
+    }
+    let pings = receiver.delivered();
+    assert_eq!(events(&pings), ["Stop", "Stop"]);
+    for p in &pings {
+        assert!(
+            p["api_calls"].as_u64().unwrap() >= 1,
+            "usage is there: {p:#}"
+        );
+        assert!(p["usage"]["output_tokens"].as_u64().unwrap() > 0, "{p:#}");
+    }
+    let tool_turn = pings.iter().find(|p| p["tool_calls"]["Bash"] == 1);
+    assert!(
+        tool_turn.is_some(),
+        "the tool turn's whole usage: {pings:#?}"
+    );
+}
+
+#[test]
+fn wrapped_in_telemhq_run_every_turn_and_the_run_ping_arrive() {
+    let Some(w) = World::new() else { return };
+    if !containers() {
+        return;
+    }
+    let receiver = Receiver::start(Mode::Ok);
+    w.t.install(&["--global", "--ping-url", &receiver.url()]);
+    let canary = "CANARY_run_5e1d";
+    let out = w.turn_in(&format!("TOOL:bash go SECRET:{canary}"), Runner::Wrapped);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pings = receiver.delivered();
+    assert_eq!(events(&pings), ["Run", "Stop"], "{pings:#?}");
+    let stop = only(&pings, "Stop");
+    let run = only(&pings, "Run");
+    assert_eq!(run["exit_code"], 0);
+    assert_eq!(run["status"], "success");
+    assert_eq!(run["command"], "claude");
+    assert_eq!(run["turns"], 1);
+    assert_eq!(run["run_id"], stop["run_id"]);
+    assert_eq!(run["usage"], stop["usage"]);
+    assert_eq!(run["tool_calls"], json!({"Bash": 1}));
+    let raw = String::from_utf8_lossy(&receiver.raw.lock().unwrap()).into_owned();
+    assert!(!raw.contains(canary), "the prompt's canary was sent");
+    for dir in ["queue", "sent", "failed"] {
+        for f in std::fs::read_dir(w.t.state_dir().join(dir))
+            .into_iter()
+            .flatten()
+        {
+            let text = std::fs::read_to_string(f.unwrap().path()).unwrap_or_default();
+            assert!(!text.contains(canary), "the canary is in telemhq's queue");
+        }
+    }
+}
+
+#[test]
+fn wrapped_a_failing_turn_gives_stopfailure_and_a_failed_run() {
+    let Some(w) = World::new() else { return };
+    if !containers() {
+        return;
+    }
+    let receiver = Receiver::start(Mode::Ok);
+    w.t.install(&["--global", "--ping-url", &receiver.url()]);
+    let out = w.turn_in("ERROR:400 now", Runner::Wrapped);
+    assert_eq!(out.status.code(), Some(1));
+    let pings = receiver.delivered();
+    assert_eq!(events(&pings), ["Run", "StopFailure"], "{pings:#?}");
+    let run = only(&pings, "Run");
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["exit_code"], 1);
 }
