@@ -154,6 +154,14 @@ def main():
     print(f"  => telemhq emit / cat: {t['median_ms'] / floor['median_ms']:.2f}x; "
           f"with a repository's tracker (10 stored): {r['median_ms'] / floor['median_ms']:.2f}x")
 
+    print("\nA scheduled job: `telemhq run -- true` (run ping delivered before it exits) against `true`:")
+    bare = measure("true", ["/bin/true"], [b""], env, args.runs)
+    wrapped = measure("telemhq run -- true", [args.bin, "run", "--ping-url", url, "--", "/bin/true"],
+                      [b""], env, args.runs)
+    show(bare)
+    show(wrapped)
+    print(f"  => telemhq run adds {wrapped['median_ms'] - bare['median_ms']:.2f} ms (median)")
+
     if args.hang_runs:
         MODE["mode"] = "hang"
         print("\nEndpoint hangs (accepts, never answers):")
