@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::support::mock_api::{self, MockApi};
-use crate::support::{Mode, Receiver, TestHome, free_port};
+use crate::support::{Mode, Receiver, TestHome, events, free_port};
 use serde_json::{Value, json};
 
 fn claude_bin() -> Option<PathBuf> {
@@ -205,15 +205,6 @@ fn durations_in(files: &[PathBuf]) -> Vec<u64> {
         }
     }
     out
-}
-
-fn events(pings: &[Value]) -> Vec<String> {
-    let mut e: Vec<String> = pings
-        .iter()
-        .map(|p| p["event"].as_str().unwrap_or("?").to_string())
-        .collect();
-    e.sort();
-    e
 }
 
 /// Waits for `n` pings, then until the sender is done, so that an extra one is caught.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{Mode, Receiver, TestHome, data, fixture, free_port, stderr, stdout};
+use crate::support::{Mode, Receiver, TestHome, data, events, fixture, free_port, stderr, stdout};
 
 const CANARY: &str = "CANARY_7f3a9e_do_not_send";
 
@@ -35,15 +35,6 @@ fn fake_agent(t: &TestHome, exit: i32) -> PathBuf {
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     fs::set_permissions(&script, perms).unwrap();
     script
-}
-
-fn events(pings: &[Value]) -> Vec<String> {
-    let mut e: Vec<String> = pings
-        .iter()
-        .map(|p| p["event"].as_str().unwrap_or("?").to_string())
-        .collect();
-    e.sort();
-    e
 }
 
 #[test]

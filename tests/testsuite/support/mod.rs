@@ -443,3 +443,13 @@ pub fn now_ms() -> i64 {
         .unwrap()
         .as_millis() as i64
 }
+
+/// The `event` of each ping, sorted.
+pub fn events(pings: &[serde_json::Value]) -> Vec<String> {
+    let mut e: Vec<String> = pings
+        .iter()
+        .map(|p| p["event"].as_str().unwrap_or("?").to_string())
+        .collect();
+    e.sort();
+    e
+}
