@@ -65,7 +65,20 @@ pub fn load_records(layout: &Layout) -> Result<Records> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Records::new()),
         Err(e) => return Err(Error::io("read", &layout.installs, &e)),
     };
-    serde_json::from_slice(&bytes).map_err(|e| damaged_record(layout, &e.to_string()))
+    let mut records: Records =
+        serde_json::from_slice(&bytes).map_err(|e| damaged_record(layout, &e.to_string()))?;
+    // Records of earlier releases kept a flag for the file's folder: carry it over, since
+    // the flag itself is not written back.
+    for (file, record) in records.iter_mut() {
+        if record.created_dirs.is_empty() {
+            record.created_dirs = record
+                .dirs(Path::new(file))
+                .iter()
+                .map(|d| d.to_string_lossy().into_owned())
+                .collect();
+        }
+    }
+    Ok(records)
 }
 
 pub fn damaged_record(layout: &Layout, why: &str) -> Error {

@@ -494,3 +494,21 @@ fn a_sender_stuck_far_past_its_lifetime_is_reported() {
     let report = doctor_json(&t, &[]);
     assert!(!report.to_string().contains("sender.stuck"));
 }
+
+#[test]
+fn a_record_from_the_first_release_still_removes_the_folder_it_made() {
+    let t = TestHome::new();
+    t.install(&["--repo"]);
+    // The first release recorded only `created_dir: true`.
+    let path = t.state_dir().join("installs.json");
+    let mut records: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    for record in records.as_object_mut().unwrap().values_mut() {
+        let record = record.as_object_mut().unwrap();
+        record.remove("created_dirs");
+        record.insert("created_dir".into(), json!(true));
+    }
+    fs::write(&path, records.to_string()).unwrap();
+    t.install(&["--global"]); // rewrites the record file
+    assert!(t.run(&["uninstall", "--repo"]).status.success());
+    assert!(!t.repo.join(".claude").exists());
+}
