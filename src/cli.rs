@@ -89,6 +89,9 @@ pub struct UninstallArgs {
 
 #[derive(Debug, Args)]
 pub struct EmitArgs {
+    /// The agent that runs this hook (its hook command says so).
+    #[arg(long, value_enum, default_value = "claude")]
+    pub agent: crate::agent::Agent,
     /// Print the payload that would be sent, without queueing or sending it.
     #[arg(long)]
     pub print: bool,

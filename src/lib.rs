@@ -2,9 +2,11 @@
 #![forbid(unsafe_code)]
 // Public: what the binary and the integration tests use; the rest is the crate's own,
 // so that the compiler reports what nothing uses.
+pub mod agent;
 pub mod claude;
 pub mod cli;
 pub mod cmd;
+pub mod codex;
 mod config;
 pub mod env;
 mod error;

@@ -6,6 +6,7 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::agent::{self, Agent};
 use crate::claude::transcript;
 use crate::cli::EmitArgs;
 use crate::config::{self, PingUrl};
@@ -17,9 +18,6 @@ use crate::ping::sender::{self, Patience};
 /// Input past this is not read: a PostToolUse event can carry whole files, and the
 /// agent's write to the pipe must complete; only the allowlisted fields are ever kept.
 pub const MAX_INPUT: u64 = 64 * 1024 * 1024;
-
-/// Events whose pings carry the turn's usage from the transcript.
-const TURN_END_EVENTS: [&str; 3] = ["Stop", "StopFailure", "SubagentStop"];
 
 pub fn run(args: &EmitArgs, env: &Env) {
     if std::env::var_os("TELEMHQ_DOCTOR_PROBE").is_some() {
@@ -70,9 +68,15 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
     // returns. Elsewhere nothing waits: the sender reads the usage a moment later, when
     // the agent has written the turn's last lines, off the hot path.
     let deliver_now = env.ci && env.run_id.is_none() && !args.print;
-    let mut usage_from = usage_source(&event, now_ms);
+    let mut usage_from = usage_source(args.agent, &event, now_ms);
     let usage = match &usage_from {
-        Some(source) if args.print => transcript::read_usage(source),
+        Some(source) if args.print => agent::read_usage(source),
+        // Codex writes the turn's records before its hook runs: nothing to wait for.
+        Some(source) if deliver_now && args.agent == Agent::Codex => {
+            let usage = agent::read_usage(source);
+            usage_from = None;
+            usage
+        }
         Some(source) if deliver_now => {
             let usage = wait_for_turn_end(source, &event, started + TURN_END_WAIT);
             usage_from = None; // read: the sender need not read it again
@@ -87,6 +91,8 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         fallback_cwd: Some(&cwd),
         hasher: &hasher,
         run_id: env.run_id.clone(),
+        provider: args.agent.provider(),
+        tool: args.agent.tool(),
         usage,
     };
     let payload = payload::build(&event, &ctx);
@@ -118,7 +124,7 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         let report = sender::drain(
             &layout,
             Patience::until(started + CI_DELIVERY_BUDGET),
-            transcript::read_usage,
+            agent::read_usage,
         );
         if report.pending == 0 {
             return Ok(());
@@ -168,9 +174,9 @@ fn wait_for_turn_end(
     }
 }
 
-fn usage_source(event: &HookEvent, now_ms: i64) -> Option<UsageSource> {
+fn usage_source(agent: Agent, event: &HookEvent, now_ms: i64) -> Option<UsageSource> {
     let name = event.hook_event_name.as_deref()?;
-    if !TURN_END_EVENTS.contains(&name) {
+    if !agent.turn_end_events().contains(&name) {
         return None;
     }
     let subagent = name == "SubagentStop" && event.agent_transcript_path.is_some();
@@ -184,5 +190,7 @@ fn usage_source(event: &HookEvent, now_ms: i64) -> Option<UsageSource> {
         prompt_id: event.prompt_id.clone(),
         event_ms: now_ms,
         subagent,
+        agent: (agent != Agent::Claude).then(|| agent.name().to_string()),
+        turn_id: event.turn_id.clone(),
     })
 }

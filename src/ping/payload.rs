@@ -28,6 +28,10 @@ pub struct HookEvent {
     pub is_interrupt: Option<bool>,
     pub duration_ms: Option<u64>,
     pub last_assistant_message_chars: Option<usize>,
+    /// Codex: the turn, to find its usage in the rollout.
+    pub turn_id: Option<String>,
+    /// Codex: the model, named in its hook events.
+    pub model: Option<String>,
 }
 
 impl HookEvent {
@@ -61,6 +65,8 @@ impl HookEvent {
             "duration_ms" => {
                 self.duration_ms = value.as_u64().or_else(|| value.as_f64().map(|f| f as u64))
             }
+            "turn_id" => self.turn_id = text(),
+            "model" => self.model = text(),
             "last_assistant_message" => {
                 self.last_assistant_message_chars = value.as_str().map(|s| s.chars().count())
             }
@@ -69,7 +75,9 @@ impl HookEvent {
     }
 }
 
-const KEPT_FIELDS: [&str; 14] = [
+const KEPT_FIELDS: [&str; 16] = [
+    "turn_id",
+    "model",
     "hook_event_name",
     "session_id",
     "transcript_path",
@@ -217,6 +225,9 @@ pub struct Context<'a> {
     pub run_id: Option<String>,
     /// Usage read from the transcript (numbers and names only), merged in as is.
     pub usage: Option<Map<String, Value>>,
+    /// Who runs the hook: `provider` and `tool` of the ping (`anthropic`, `claude-code`).
+    pub provider: &'static str,
+    pub tool: &'static str,
 }
 
 /// Builds the payload field by field from the allowlist. Absent fields are left out.
@@ -240,8 +251,8 @@ pub fn build(event: &HookEvent, ctx: &Context) -> Map<String, Value> {
             p.insert(key.to_string(), v);
         }
     };
-    put("provider", Some(json!("anthropic")));
-    put("tool", Some(json!("claude-code")));
+    put("provider", Some(json!(ctx.provider)));
+    put("tool", Some(json!(ctx.tool)));
     put(
         "status",
         Some(json!(if failed { "failed" } else { "success" })),
@@ -252,6 +263,7 @@ pub fn build(event: &HookEvent, ctx: &Context) -> Map<String, Value> {
     put("tool_name", identifier(&event.tool_name));
     put("tool_use_id", identifier(&event.tool_use_id));
     put("permission_mode", identifier(&event.permission_mode));
+    put("model", identifier(&event.model));
     put(
         "cwd_hash",
         cwd.filter(|c| !c.is_empty())

@@ -62,6 +62,12 @@ pub struct UsageSource {
     /// A sub-agent's own transcript: all of it is the run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub subagent: bool,
+    /// The agent whose records these are (None: Claude Code), so the right reader reads them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// Codex: the turn whose usage to read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod codex;
 mod doctor;
 mod e2e_claude_code;
 mod emit;

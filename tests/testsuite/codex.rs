@@ -1,0 +1,77 @@
+//! Codex CLI: its hook events as the same metadata-only pings, with the usage of the turn
+//! read from its rollout. Payloads and rollout are real, captured from Codex 0.169.0.
+
+use serde_json::{Value, json};
+
+use crate::support::{Mode, Receiver, TestHome, data};
+
+fn codex_event(name: &str) -> String {
+    let dir = data("codex-0.169.0");
+    let mut event: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap();
+    event["transcript_path"] = json!(dir.join("rollout.jsonl").display().to_string());
+    event.to_string()
+}
+
+fn print(t: &TestHome, event: &str) -> Value {
+    let out = t.run_with_stdin(&["emit", "--agent", "codex", "--print"], event.as_bytes());
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_codex_stop_ping_has_claude_codes_fields_and_the_turns_usage() {
+    let t = TestHome::new();
+    let p = print(&t, &codex_event("Stop.json"));
+    assert_eq!(p["provider"], "openai");
+    assert_eq!(p["tool"], "codex");
+    assert_eq!(p["event"], "Stop");
+    assert_eq!(p["status"], "success");
+    assert_eq!(p["model"], "mock-model");
+    assert_eq!(
+        p["usage"],
+        json!({"input_tokens": 246, "output_tokens": 90, "cache_read_input_tokens": 14,
+               "cache_creation_input_tokens": 0, "reasoning_output_tokens": 6})
+    );
+    assert_eq!(p["api_calls"], 2);
+    assert_eq!(p["tool_calls"], json!({"Bash": 1}));
+    assert_eq!(p["turn_duration_ms"], 205);
+    assert_eq!(p["codex_version"], "0.169.0");
+    assert_eq!(p["session_id"], "01a21119-9eb3-7be0-a711-4be802888739");
+    let text = p.to_string();
+    for never in ["MOCK DONE", "SECRET_CANARY_1", "mock-tool-ran", "/tmp/cx"] {
+        assert!(!text.contains(never), "{never} was sent: {text}");
+    }
+}
+
+#[test]
+fn a_codex_tool_ping_names_the_tool_and_sends_none_of_its_input_or_output() {
+    let t = TestHome::new();
+    let p = print(&t, &codex_event("PostToolUse.json"));
+    assert_eq!(p["event"], "PostToolUse");
+    assert_eq!(p["tool"], "codex");
+    assert_eq!(p["tool_name"], "Bash");
+    assert_eq!(p["tool_use_id"], "call_mock_1");
+    assert!(p.get("usage").is_none());
+    let text = p.to_string();
+    assert!(
+        !text.contains("echo") && !text.contains("mock-tool-ran"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_queued_codex_stop_goes_out_with_its_usage() {
+    let t = TestHome::new();
+    let r = Receiver::start(Mode::Ok);
+    t.install(&["--global", "--ping-url", &r.url()]);
+    let out = t.run_with_stdin(
+        &["emit", "--agent", "codex"],
+        codex_event("Stop.json").as_bytes(),
+    );
+    assert!(out.status.success() && out.stdout.is_empty());
+    let pings = r.wait_for(1, std::time::Duration::from_secs(20));
+    assert_eq!(pings.len(), 1);
+    assert_eq!(pings[0]["tool"], "codex");
+    assert_eq!(pings[0]["api_calls"], 2);
+}
