@@ -52,6 +52,9 @@ pub struct ScopeArgs {
 pub struct InstallArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
+    /// The agent to install into: claude (default) or codex; may be given more than once.
+    #[arg(long, value_enum, value_name = "AGENT")]
+    pub agent: Vec<crate::agent::Agent>,
     /// Also ping after each Bash/Edit/MultiEdit/Write call and each failed tool call.
     #[arg(long, conflicts_with = "no_tool_activity")]
     pub tool_activity: bool,
@@ -76,6 +79,9 @@ pub struct InstallArgs {
 pub struct UninstallArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
+    /// The agent to uninstall from: claude (default) or codex; may be given more than once.
+    #[arg(long, value_enum, value_name = "AGENT")]
+    pub agent: Vec<crate::agent::Agent>,
     /// Show what would change and change nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -34,6 +34,9 @@ pub struct Record {
     pub blank_text: Option<String>,
     #[serde(default)]
     pub created: Created,
+    /// In a Codex config: what install created there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codex: Option<crate::codex::hooks::Created>,
     /// Containers that were empty before install with whitespace inside (`{ }`, `[\n]`),
     /// by JSON Pointer: emptied again on uninstall, they get it back.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -222,17 +225,51 @@ pub fn commit<F>(
     layout: &Layout,
     real: &Path,
     if_damaged: IfRecordDamaged,
-    mut compute: F,
+    compute: F,
 ) -> Result<Outcome>
 where
     F: FnMut(&SettingsFile, Option<&Record>) -> Result<(NewContent, Option<Record>)>,
+{
+    commit_with(layout, real, if_damaged, settings::read, compute)
+}
+
+/// A file's current text, whatever its format.
+pub trait HasText {
+    fn text(&self) -> Option<&str>;
+}
+
+impl HasText for SettingsFile {
+    fn text(&self) -> Option<&str> {
+        self.text.as_deref()
+    }
+}
+
+impl HasText for Option<String> {
+    fn text(&self) -> Option<&str> {
+        self.as_deref()
+    }
+}
+
+/// `commit` for a file of any format: `read` loads it (strictly, with errors that say
+/// where), `compute` plans the change on what `read` returned.
+pub fn commit_with<D, R, F>(
+    layout: &Layout,
+    real: &Path,
+    if_damaged: IfRecordDamaged,
+    read: R,
+    mut compute: F,
+) -> Result<Outcome>
+where
+    D: HasText,
+    R: Fn(&Path) -> Result<D>,
+    F: FnMut(&D, Option<&Record>) -> Result<(NewContent, Option<Record>)>,
 {
     fsutil::ensure_private_dir(&layout.hooks_dir)?;
     fsutil::ensure_private_dir(&layout.state_dir)?;
     let _lock = fsutil::lock_file(&layout.install_lock, true)?;
     let key = record_key(real);
     for _ in 0..20 {
-        let file = settings::read(real)?;
+        let file = read(real)?;
         let records = match (load_records(layout), if_damaged) {
             (Ok(records), _) => Some(records),
             (Err(e), IfRecordDamaged::Refuse) => return Err(e),
@@ -240,10 +277,10 @@ where
         };
         let old = records.as_ref().and_then(|r| r.get(&key)).cloned();
         let (new, mut record) = compute(&file, old.as_ref())?;
-        if new == file.text {
+        if new.as_deref() == file.text() {
             return Ok(Outcome::UpToDate);
         }
-        let backup = match &file.text {
+        let backup = match file.text() {
             Some(old) => Some(write_backup(layout, real, old)?),
             None => None,
         };
@@ -254,7 +291,7 @@ where
             // Fault injection for tests: widen the window another writer could hit.
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }
-        let expected = file.text.as_deref().map(str::as_bytes);
+        let expected = file.text().map(str::as_bytes);
         let replaced = match &new {
             Some(text) => {
                 let meta = fs::metadata(real).ok();

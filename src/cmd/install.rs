@@ -5,6 +5,7 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
+use crate::agent::Agent;
 use crate::claude::hooks::{self, ToolActivity};
 use crate::claude::settings::{self, Scope};
 use crate::claude::settings_change::{self, IfRecordDamaged, Outcome, Record};
@@ -17,6 +18,17 @@ use crate::term;
 
 pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
     let scope = super::pick_scope(args.scope, "install")?;
+    let mut code = 0;
+    for agent in super::agents(&args.agent) {
+        code = code.max(match agent {
+            Agent::Claude => install_claude(args, env, scope)?,
+            Agent::Codex => super::codex::install(args, env, scope)?,
+        });
+    }
+    Ok(code)
+}
+
+fn install_claude(args: &InstallArgs, env: &Env, scope: Scope) -> Result<i32> {
     let layout = env.layout()?;
     let settings_path = scope.settings_path(env)?;
     let real = fsutil::resolve_symlinks(&settings_path);
@@ -217,7 +229,7 @@ fn describe_private_setup(
 /// Checks, before anything is written, that telemhq's private folders are real folders
 /// of the user's own and that the hook link, if present, is a link (a file of the user's
 /// own in its place is never replaced).
-fn check_private_setup(layout: &Layout) -> Result<()> {
+pub(crate) fn check_private_setup(layout: &Layout) -> Result<()> {
     for dir in layout.private_dirs() {
         fsutil::check_private_dir(dir)?;
     }
@@ -233,7 +245,7 @@ fn check_private_setup(layout: &Layout) -> Result<()> {
 }
 
 /// Points `<claude dir>/hooks/telemhq` at this binary (replacing a stale link atomically).
-fn ensure_link(link: &Path, exe: &Path) -> Result<()> {
+pub(crate) fn ensure_link(link: &Path, exe: &Path) -> Result<()> {
     if fs::read_link(link).is_ok_and(|target| target == exe) {
         return Ok(());
     }
@@ -246,7 +258,7 @@ fn ensure_link(link: &Path, exe: &Path) -> Result<()> {
         .ctx("replace", link)
 }
 
-fn resolve_ping_url(args: &InstallArgs, env: &Env) -> Result<Option<String>> {
+pub(crate) fn resolve_ping_url(args: &InstallArgs, env: &Env) -> Result<Option<String>> {
     let raw = match (&args.ping_url, &env.ping_url) {
         (Some(url), _) => Some(url.clone()),
         (None, Some(url)) => Some(url.clone()),

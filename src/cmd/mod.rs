@@ -1,4 +1,5 @@
 //! One file per subcommand.
+pub mod codex;
 pub mod doctor;
 pub mod emit;
 pub mod flush;
@@ -34,4 +35,18 @@ pub fn pick_scope(args: ScopeArgs, verb: &str) -> Result<Scope> {
     Err(Error::usage(format!(
         "say where to {verb}: --global (your user settings), --repo (this repository's settings) or --local"
     )))
+}
+
+/// The agents named with `--agent` (Claude Code when none), each once, in order.
+pub fn agents(named: &[crate::agent::Agent]) -> Vec<crate::agent::Agent> {
+    let mut out: Vec<crate::agent::Agent> = Vec::new();
+    for a in named {
+        if !out.contains(a) {
+            out.push(*a);
+        }
+    }
+    if out.is_empty() {
+        out.push(crate::agent::Agent::Claude);
+    }
+    out
 }

@@ -1,7 +1,9 @@
 //! `telemhq uninstall`: take exactly telemhq's entries out of one settings file, and
 //! the containers install created that are empty now.
 
+use crate::agent::Agent;
 use crate::claude::hooks;
+use crate::claude::settings::Scope;
 use crate::claude::settings::{self, SettingsFile};
 use crate::claude::settings_change::{self, IfRecordDamaged, Outcome, Record};
 use crate::cli::UninstallArgs;
@@ -13,6 +15,17 @@ use crate::term;
 
 pub fn run(args: &UninstallArgs, env: &Env) -> Result<i32> {
     let scope = super::pick_scope(args.scope, "uninstall")?;
+    let mut code = 0;
+    for agent in super::agents(&args.agent) {
+        code = code.max(match agent {
+            Agent::Claude => uninstall_claude(args, env, scope)?,
+            Agent::Codex => super::codex::uninstall(args, env, scope)?,
+        });
+    }
+    Ok(code)
+}
+
+fn uninstall_claude(args: &UninstallArgs, env: &Env, scope: Scope) -> Result<i32> {
     let layout = env.layout()?;
     let settings_path = scope.settings_path(env)?;
     let real = fsutil::resolve_symlinks(&settings_path);
