@@ -13,7 +13,7 @@ use crate::support::mock_api::{self, MockApi};
 use crate::support::{Mode, Receiver, TestHome, events, free_port};
 use serde_json::{Value, json};
 
-fn claude_bin() -> Option<PathBuf> {
+pub(crate) fn claude_bin() -> Option<PathBuf> {
     static BIN: OnceLock<Option<PathBuf>> = OnceLock::new();
     BIN.get_or_init(|| {
         if let Ok(path) = std::env::var("TELEMHQ_CLAUDE_BIN") {

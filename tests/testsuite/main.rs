@@ -6,6 +6,7 @@ mod support;
 mod codex;
 mod doctor;
 mod e2e_claude_code;
+mod e2e_codex;
 mod emit;
 mod hostile;
 mod install;

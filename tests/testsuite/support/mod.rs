@@ -2,6 +2,7 @@
 //! as a user would run it, and a loopback ping receiver that can misbehave.
 
 pub mod mock_api;
+pub mod mock_responses;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,0 +1,216 @@
+//! End to end with the real Codex CLI (0.169.0, from npm via tests/e2e/codex.sh) against
+//! the mock Responses API on loopback, *without* `--dangerously-bypass-hook-trust`: the
+//! hooks run only because install trusted them. Where Codex cannot be installed a local
+//! run skips loudly; with CI=true that is a failure.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::mock_responses::{self, MockResponses};
+use crate::support::{Mode, Receiver, TestHome, events};
+
+fn codex_bin() -> Option<PathBuf> {
+    static BIN: OnceLock<Option<PathBuf>> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/codex.sh");
+        match Command::new("bash").arg(script).output() {
+            Ok(o) if o.status.success() => {
+                Some(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+            }
+            other => {
+                let why = match other {
+                    Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
+                    Err(e) => e.to_string(),
+                };
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!("Codex could not be installed for the end-to-end tests (CI=true makes this a failure): {why}");
+                }
+                eprintln!("\n!!!!!!!! SKIPPING the Codex end-to-end tests: {why}\n");
+                None
+            }
+        }
+    })
+    .clone()
+}
+
+/// The user's own Codex config, comments and all.
+fn user_config(api: &MockResponses) -> String {
+    format!(
+        "# my Codex settings\nmodel = \"mock-model\"   # the loopback mock\nmodel_provider = \"mock\"\n\n{}",
+        api.provider_toml()
+    )
+}
+
+struct World {
+    t: TestHome,
+    api: MockResponses,
+    bin: PathBuf,
+    config: PathBuf,
+    original: String,
+}
+
+impl World {
+    fn new() -> Option<World> {
+        let bin = codex_bin()?;
+        let t = TestHome::new();
+        let api = MockResponses::start();
+        let config = t.home.join(".codex/config.toml");
+        std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+        let original = user_config(&api);
+        std::fs::write(&config, &original).unwrap();
+        Some(World {
+            t,
+            api,
+            bin,
+            config,
+            original,
+        })
+    }
+
+    /// One headless Codex turn, as a user runs it, without the user's PATH.
+    fn turn(&self, prompt: &str) -> Output {
+        let _ = &self.api;
+        let out = Command::new(&self.bin)
+            .args(["exec", "--skip-git-repo-check", "--json", prompt])
+            .current_dir(&self.t.repo)
+            .env_clear()
+            .env("HOME", &self.t.home)
+            .env("PATH", "/usr/bin:/bin:/usr/local/bin")
+            .env("MOCK_API_KEY", "not-a-real-key")
+            .env("TELEMHQ_RETRY_BASE_MS", "100")
+            .env("TELEMHQ_TRANSCRIPT_SETTLE_MS", "200")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "codex failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
+#[test]
+fn codex_turns_ping_with_the_mocks_usage_and_uninstall_gives_back_the_config() {
+    let Some(w) = World::new() else { return };
+    let r = Receiver::start(Mode::Ok);
+    w.t.install(&[
+        "--global",
+        "--agent",
+        "codex",
+        "--tool-activity",
+        "--ping-url",
+        &r.url(),
+    ]);
+    let canary = "CANARY_codex_91d2";
+    w.turn(&format!("run echo please {canary}"));
+    let pings = r.wait_for(2, Duration::from_secs(30));
+    w.t.wait_sender_idle(None);
+    assert_eq!(events(&pings), ["PostToolUse", "Stop"], "{pings:#?}");
+    let stop = pings.iter().find(|p| p["event"] == "Stop").unwrap();
+    assert_eq!(stop["provider"], "openai");
+    assert_eq!(stop["tool"], "codex");
+    assert_eq!(stop["model"], "mock-model");
+    let calls = 2; // the tool call, then the answer
+    assert_eq!(stop["api_calls"], calls);
+    assert_eq!(
+        stop["usage"],
+        json!({
+            "input_tokens": calls * mock_responses::INPUT_TOKENS,
+            "output_tokens": calls * mock_responses::OUTPUT_TOKENS,
+            "cache_read_input_tokens": calls * mock_responses::CACHED_TOKENS,
+            "cache_creation_input_tokens": 0,
+            "reasoning_output_tokens": calls * mock_responses::REASONING_TOKENS,
+        })
+    );
+    assert_eq!(stop["tool_calls"], json!({"Bash": 1}));
+    assert_eq!(stop["codex_version"], "0.169.0");
+    let tool = pings.iter().find(|p| p["event"] == "PostToolUse").unwrap();
+    assert_eq!(tool["tool_name"], "Bash");
+    let raw = String::from_utf8_lossy(&r.raw.lock().unwrap()).into_owned();
+    for never in [canary, "mock-tool-ran", "MOCK DONE"] {
+        assert!(!raw.contains(never), "{never} was sent");
+    }
+    let out = w.t.run(&["uninstall", "--global", "--agent", "codex"]);
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_to_string(&w.config).unwrap(), w.original);
+}
+
+#[test]
+fn a_hand_edited_hook_is_untrusted_and_codex_does_not_run_it() {
+    let Some(w) = World::new() else { return };
+    let r = Receiver::start(Mode::Ok);
+    w.t.install(&["--global", "--agent", "codex", "--ping-url", &r.url()]);
+    let text = std::fs::read_to_string(&w.config).unwrap();
+    std::fs::write(&w.config, text.replace("timeout = 10", "timeout = 11")).unwrap();
+    w.turn("run echo please");
+    // The hook would have queued its event before Codex returned.
+    let queued = std::fs::read_dir(w.t.state_dir().join("queue")).map_or(0, |d| d.count());
+    assert_eq!(queued, 0, "Codex ran an untrusted hook");
+    assert!(r.pings().is_empty(), "Codex ran an untrusted hook");
+}
+
+#[test]
+fn claude_code_and_codex_side_by_side_each_ping_once_per_turn() {
+    let Some(w) = World::new() else { return };
+    let r = Receiver::start(Mode::Ok);
+    w.t.install(&[
+        "--global",
+        "--agent",
+        "claude",
+        "--agent",
+        "codex",
+        "--ping-url",
+        &r.url(),
+    ]);
+    let claude: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.t.global_settings()).unwrap()).unwrap();
+    assert!(
+        claude["hooks"]["Stop"].is_array(),
+        "Claude Code's hooks too"
+    );
+    w.turn("run echo please");
+    r.wait_for(1, Duration::from_secs(30));
+    // And a Claude Code turn in the same HOME.
+    let Some(claude) = crate::e2e_claude_code::claude_bin() else {
+        return;
+    };
+    let anthropic = crate::support::mock_api::MockApi::start();
+    let out = Command::new(claude)
+        .args(["-p", "hello"])
+        .current_dir(&w.t.repo)
+        .env_clear()
+        .env("HOME", &w.t.home)
+        .env("PATH", "/usr/bin:/bin")
+        .env("ANTHROPIC_BASE_URL", anthropic.base_url())
+        .env("ANTHROPIC_API_KEY", "sk-ant-e2e-not-a-real-key")
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        .env("DISABLE_AUTOUPDATER", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pings = r.wait_for(2, Duration::from_secs(30));
+    w.t.wait_sender_idle(None);
+    let mut tools: Vec<String> = pings
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {}",
+                p["tool"].as_str().unwrap(),
+                p["event"].as_str().unwrap()
+            )
+        })
+        .collect();
+    tools.sort();
+    assert_eq!(tools, ["claude-code Stop", "codex Stop"], "{pings:#?}");
+}
