@@ -323,16 +323,33 @@ pub fn installed_events(text: &str) -> Vec<&'static str> {
         .collect()
 }
 
-/// Whether each of telemhq's hooks here is trusted with the hash Codex would compute.
+/// telemhq's hooks whose trust entry does not hold the hash Codex computes for the hook
+/// as the file holds it now (so a hand-edited timeout or matcher shows up here).
 pub fn untrusted_events(text: &str, source: &str) -> Vec<&'static str> {
     let Ok(doc) = text.parse::<DocumentMut>() else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for event in [TURN_EVENT, TOOL_EVENT] {
+        let groups = doc
+            .get("hooks")
+            .and_then(|h| h.get(event))
+            .and_then(Item::as_array_of_tables);
         for g in own_groups(&doc, event) {
-            let matcher = (event == TOOL_EVENT).then_some(TOOL_MATCHER);
-            let want = trust_hash(event, matcher, HOOK_COMMAND, TIMEOUT);
+            let Some(group) = groups.and_then(|gs| gs.get(g)) else {
+                continue;
+            };
+            let handler = group
+                .get("hooks")
+                .and_then(Item::as_array_of_tables)
+                .and_then(|h| h.get(0));
+            // Codex's default timeout is 600 seconds.
+            let timeout = handler
+                .and_then(|h| h.get("timeout"))
+                .and_then(Item::as_integer)
+                .unwrap_or(600);
+            let matcher = group.get("matcher").and_then(Item::as_str);
+            let want = trust_hash(event, matcher, HOOK_COMMAND, timeout);
             let key = trust_key(source, event, g, 0);
             let have = doc
                 .get("hooks")
@@ -397,9 +414,11 @@ command = "say done"
             installed.contains(&format!("\"{SOURCE}:stop:1:0\"")),
             "{installed}"
         );
-        // A hand-edited command is no longer trusted.
+        // A hand-edited command is no longer telemhq's; a hand-edited timeout is untrusted.
         let edited = installed.replacen("--agent codex || true", "--agent codex", 1);
         assert!(!installed_events(&edited).contains(&"Stop"));
+        let edited = installed.replacen("timeout = 10", "timeout = 30", 1);
+        assert_eq!(untrusted_events(&edited, SOURCE), ["Stop"]);
     }
 
     #[test]

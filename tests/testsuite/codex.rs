@@ -75,3 +75,93 @@ fn a_queued_codex_stop_goes_out_with_its_usage() {
     assert_eq!(pings[0]["tool"], "codex");
     assert_eq!(pings[0]["api_calls"], 2);
 }
+
+fn codex_config(t: &TestHome) -> std::path::PathBuf {
+    t.home.join(".codex/config.toml")
+}
+
+#[test]
+fn install_into_codex_keeps_the_users_toml_and_uninstall_gives_it_back() {
+    let t = TestHome::new();
+    let original =
+        "# mine\nmodel = \"gpt-5\"  # default\n\n[profiles.fast]\nmodel = \"gpt-5-mini\"\n";
+    std::fs::create_dir_all(codex_config(&t).parent().unwrap()).unwrap();
+    std::fs::write(codex_config(&t), original).unwrap();
+    let out = t.run(&["install", "--global", "--agent", "codex", "--dry-run"]);
+    let preview = crate::support::stdout(&out);
+    assert!(preview.contains("+[hooks.state."), "{preview}");
+    assert!(preview.contains("Trusted for Codex"), "{preview}");
+    assert_eq!(std::fs::read_to_string(codex_config(&t)).unwrap(), original);
+    t.install(&["--global", "--agent", "codex", "--tool-activity"]);
+    let installed = std::fs::read_to_string(codex_config(&t)).unwrap();
+    assert!(installed.starts_with(original), "{installed}");
+    assert!(installed.contains("emit --agent codex"));
+    t.install(&["--global", "--agent", "codex"]);
+    assert_eq!(
+        std::fs::read_to_string(codex_config(&t)).unwrap(),
+        installed
+    );
+    let out = t.run(&["uninstall", "--global", "--agent", "codex"]);
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    assert_eq!(std::fs::read_to_string(codex_config(&t)).unwrap(), original);
+}
+
+#[test]
+fn a_codex_config_created_by_install_is_removed_by_uninstall() {
+    let t = TestHome::new();
+    t.install(&["--global", "--agent", "codex"]);
+    assert!(codex_config(&t).exists());
+    assert!(
+        t.run(&["uninstall", "--global", "--agent", "codex"])
+            .status
+            .success()
+    );
+    assert!(!codex_config(&t).exists());
+    assert!(
+        !t.home.join(".codex").exists(),
+        "the folder install made is gone too"
+    );
+}
+
+#[test]
+fn a_codex_config_that_is_not_toml_is_refused_and_left_as_it_is() {
+    let t = TestHome::new();
+    std::fs::create_dir_all(codex_config(&t).parent().unwrap()).unwrap();
+    std::fs::write(codex_config(&t), "model = \n").unwrap();
+    let out = t.run(&["install", "--global", "--agent", "codex"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(crate::support::stderr(&out).contains("not valid TOML"));
+    assert_eq!(
+        std::fs::read_to_string(codex_config(&t)).unwrap(),
+        "model = \n"
+    );
+}
+
+#[test]
+fn doctor_reports_a_hand_edited_codex_hook_as_untrusted() {
+    let t = TestHome::new();
+    t.install(&[
+        "--global",
+        "--agent",
+        "codex",
+        "--ping-url",
+        "https://telemhq.example/ping/tok_5f4e3d2c1b0a",
+    ]);
+    let report: Value =
+        serde_json::from_str(&crate::support::stdout(&t.run(&["doctor", "--json"]))).unwrap();
+    assert_eq!(
+        crate::doctor::check(&report, "codex.global")["status"],
+        "ok"
+    );
+    let text = std::fs::read_to_string(codex_config(&t)).unwrap();
+    std::fs::write(
+        codex_config(&t),
+        text.replace("timeout = 10", "timeout = 30"),
+    )
+    .unwrap();
+    let report: Value =
+        serde_json::from_str(&crate::support::stdout(&t.run(&["doctor", "--json"]))).unwrap();
+    let c = crate::doctor::check(&report, "codex.global");
+    assert_eq!(c["status"], "fail", "{c:#}");
+    assert!(c["message"].as_str().unwrap().contains("not trusted"));
+}

@@ -53,7 +53,49 @@ pub struct Facts {
     pub claude: Option<(PathBuf, String)>,
     /// With `--ping`: the masked URL, the answer and how long it took; or why none was sent.
     pub test_ping: Option<Result<(String, Attempt, u128), String>>,
+    /// Codex configs (user, this repository's) that exist.
+    pub codex: Vec<CodexConfig>,
     pub now_ms: i64,
+}
+
+/// A Codex config.toml and telemhq's hooks in it.
+pub struct CodexConfig {
+    pub path: PathBuf,
+    /// The scope flag that installs into it.
+    pub flag: &'static str,
+    /// Not TOML (the reason), or its telemhq events and those not trusted.
+    pub hooks: Result<(Vec<&'static str>, Vec<&'static str>), String>,
+}
+
+fn codex_configs(env: &Env, args: &DoctorArgs) -> Vec<CodexConfig> {
+    use crate::claude::settings::Scope;
+    let mut out = Vec::new();
+    for (scope, wanted) in [(Scope::Global, !args.repo), (Scope::Repo, !args.global)] {
+        let Some(path) = wanted
+            .then(|| crate::cmd::codex::config_path(env, scope).ok())
+            .flatten()
+        else {
+            continue;
+        };
+        let Ok(bytes) = fsutil::read_regular(&path) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let source = path.to_string_lossy().into_owned();
+        let hooks = match text.parse::<toml_edit::DocumentMut>() {
+            Err(e) => Err(e.to_string().trim().to_string()),
+            Ok(_) => Ok((
+                crate::codex::hooks::installed_events(&text),
+                crate::codex::hooks::untrusted_events(&text, &source),
+            )),
+        };
+        out.push(CodexConfig {
+            path,
+            flag: scope.flag(),
+            hooks,
+        });
+    }
+    out
 }
 
 /// What is at the hook link's place.
@@ -162,6 +204,7 @@ pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
         sender: sender::running_sender(&layout),
         claude: claude_version(),
         test_ping,
+        codex: codex_configs(env, args),
         now_ms: crate::time::now_ms(),
         layout,
     }

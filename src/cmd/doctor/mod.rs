@@ -85,6 +85,7 @@ const COMMAND: &str = "Hook command";
 const PRIVACY: &str = "Privacy and permissions";
 const DELIVERY: &str = "Delivery";
 const CLAUDE: &str = "Claude Code";
+const CODEX: &str = "Codex";
 const PING: &str = "Test ping";
 
 pub fn run(args: &DoctorArgs, env: &Env) -> Result<i32> {
