@@ -165,3 +165,20 @@ fn doctor_reports_a_hand_edited_codex_hook_as_untrusted() {
     assert_eq!(c["status"], "fail", "{c:#}");
     assert!(c["message"].as_str().unwrap().contains("not trusted"));
 }
+
+#[test]
+fn doctor_says_when_codexs_hook_command_does_not_reach_telemhq() {
+    let t = TestHome::new();
+    t.install(&["--global", "--agent", "codex"]);
+    std::fs::remove_file(t.claude_dir().join("hooks/telemhq")).unwrap();
+    let report: Value =
+        serde_json::from_str(&crate::support::stdout(&t.run(&["doctor", "--json"]))).unwrap();
+    let c = crate::doctor::check(&report, "codex.global");
+    assert_eq!(c["status"], "fail", "{c:#}");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not reach telemhq")
+    );
+}

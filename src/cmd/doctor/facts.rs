@@ -65,6 +65,8 @@ pub struct CodexConfig {
     pub flag: &'static str,
     /// Not TOML (the reason), or its telemhq events and those not trusted.
     pub hooks: Result<(Vec<&'static str>, Vec<&'static str>), String>,
+    /// With telemhq's hooks in it: what running Codex's hook command reached.
+    pub reached: Option<(String, String)>,
 }
 
 fn codex_configs(env: &Env, args: &DoctorArgs) -> Vec<CodexConfig> {
@@ -89,10 +91,15 @@ fn codex_configs(env: &Env, args: &DoctorArgs) -> Vec<CodexConfig> {
                 crate::codex::hooks::untrusted_events(&text, &source),
             )),
         };
+        let installed = hooks.as_ref().is_ok_and(|(events, _)| !events.is_empty());
+        let reached = installed
+            .then(|| probe(crate::codex::hooks::HOOK_COMMAND, env))
+            .flatten();
         out.push(CodexConfig {
             path,
             flag: scope.flag(),
             hooks,
+            reached,
         });
     }
     out
@@ -389,7 +396,7 @@ fn run_bounded(mut cmd: Command, timeout: Duration, limit: u64) -> Option<Ran> {
 /// its version and path instead of emitting anything. Only ever called with the exact
 /// command telemhq installs.
 fn probe(cmd: &str, env: &Env) -> Option<(String, String)> {
-    debug_assert!(hooks::is_telemhq_command(cmd));
+    debug_assert!(hooks::is_telemhq_command(cmd) || cmd == crate::codex::hooks::HOOK_COMMAND);
     let mut c = Command::new("/bin/sh");
     c.args(["-c", cmd])
         .env_clear()

@@ -1,5 +1,5 @@
 //! Codex: its config parses, telemhq's hooks are there and trusted (Codex runs no
-//! untrusted hook).
+//! untrusted hook), and their command reaches telemhq.
 
 use super::super::facts::Facts;
 use super::super::{CODEX, Report};
@@ -18,14 +18,25 @@ pub(super) fn check_codex(facts: &Facts, env: &Env, report: &mut Report) {
                 format!("fix {shown}, then {fix}"),
             ),
             Ok((installed, _)) if installed.is_empty() => {}
-            Ok((installed, untrusted)) if untrusted.is_empty() => report.ok(
-                CODEX,
-                id,
-                format!(
-                    "{shown}: telemhq hooks for {}, trusted",
-                    installed.join(", ")
+            Ok((installed, untrusted)) if untrusted.is_empty() => match &config.reached {
+                Some((version, _)) => report.ok(
+                    CODEX,
+                    id,
+                    format!(
+                        "{shown}: telemhq hooks for {}, trusted; their command reaches telemhq {version}",
+                        installed.join(", ")
+                    ),
                 ),
-            ),
+                None => report.fail(
+                    CODEX,
+                    id,
+                    format!(
+                        "{shown}: telemhq hooks for {}, trusted, but their command does not reach telemhq (`sh -c`, PATH=/usr/bin:/bin)",
+                        installed.join(", ")
+                    ),
+                    fix,
+                ),
+            },
             Ok((_, untrusted)) => report.fail(
                 CODEX,
                 id,
