@@ -3,7 +3,6 @@
 //! guarantees as for Claude Code (checked first, atomic, backup, idempotent, dry-run
 //! diff, uninstall byte for byte).
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::claude::settings::Scope;
@@ -97,13 +96,7 @@ pub fn install(args: &InstallArgs, env: &Env, scope: Scope) -> Result<i32> {
         .map_err(|e| planned(&path, e))?;
     let preview = Some(preview).filter(|p| !(text.is_none() && p.is_empty()));
     let shown = env.show(&path);
-    let exe = std::env::current_exe()
-        .and_then(fs::canonicalize)
-        .map_err(|e| {
-            Error::new(format!(
-                "cannot find the telemhq binary that is running: {e}"
-            ))
-        })?;
+    let exe = super::install::running_exe()?;
     if args.dry_run || (preview != text && term::interactive() && !args.yes) {
         if preview == text {
             crate::outln!("{shown} is already up to date: no change.");
@@ -133,15 +126,7 @@ pub fn install(args: &InstallArgs, env: &Env, scope: Scope) -> Result<i32> {
     fsutil::ensure_private_dir(&layout.state_dir)?;
     super::install::ensure_link(&layout.link, &exe)?;
     let repo = super::install::tracker_repo(scope, env)?;
-    config::update(&layout, |config| {
-        if let Some(url) = &ping_url {
-            match &repo {
-                Some(root) => config.repos.insert(root.clone(), url.clone()),
-                None => config.ping_url.replace(url.clone()),
-            };
-        }
-        Ok(())
-    })?;
+    super::install::store_tracker(&layout, repo.as_deref(), ping_url.as_deref())?;
     let outcome = settings_change::commit_with(
         &layout,
         &real,

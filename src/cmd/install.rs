@@ -47,13 +47,7 @@ fn install_claude(args: &InstallArgs, env: &Env, scope: Scope) -> Result<i32> {
     let (preview_new, _) = compute(&real, &file, record, tool_activity)?;
     let shown = env.show(&settings_path);
     // The hook link points at this binary: it must be found.
-    let exe = std::env::current_exe()
-        .and_then(fs::canonicalize)
-        .map_err(|e| {
-            Error::new(format!(
-                "cannot find the telemhq binary that is running: {e}"
-            ))
-        })?;
+    let exe = running_exe()?;
 
     if args.dry_run && args.json_patch {
         crate::outln!(
@@ -90,15 +84,7 @@ fn install_claude(args: &InstallArgs, env: &Env, scope: Scope) -> Result<i32> {
     fsutil::ensure_private_dir(&layout.state_dir)?;
     ensure_link(&layout.link, &exe)?;
     let repo = tracker_repo(scope, env)?;
-    let config = config::update(&layout, |config| {
-        if let Some(url) = &ping_url {
-            match &repo {
-                Some(root) => config.repos.insert(root.clone(), url.clone()),
-                None => config.ping_url.replace(url.clone()),
-            };
-        }
-        Ok(())
-    })?;
+    let config = store_tracker(&layout, repo.as_deref(), ping_url.as_deref())?;
 
     let outcome =
         settings_change::commit(&layout, &real, IfRecordDamaged::Refuse, |file, record| {
@@ -147,6 +133,34 @@ fn install_claude(args: &InstallArgs, env: &Env, scope: Scope) -> Result<i32> {
         ),
     }
     Ok(0)
+}
+
+/// The telemhq binary that is running, resolved: the hook link points at it.
+pub(crate) fn running_exe() -> Result<PathBuf> {
+    std::env::current_exe()
+        .and_then(fs::canonicalize)
+        .map_err(|e| {
+            Error::new(format!(
+                "cannot find the telemhq binary that is running: {e}"
+            ))
+        })
+}
+
+/// Stores a ping URL as the repository's tracker (or, without one, the global tracker).
+pub(crate) fn store_tracker(
+    layout: &Layout,
+    repo: Option<&str>,
+    ping_url: Option<&str>,
+) -> Result<config::Config> {
+    config::update(layout, |config| {
+        if let Some(url) = ping_url {
+            match repo {
+                Some(root) => config.repos.insert(root.to_string(), url.to_string()),
+                None => config.ping_url.replace(url.to_string()),
+            };
+        }
+        Ok(())
+    })
 }
 
 /// The repository whose tracker a scope sets (None: the global tracker), by its root.
