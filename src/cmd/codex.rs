@@ -207,22 +207,10 @@ pub fn uninstall(args: &UninstallArgs, env: &Env, scope: Scope) -> Result<i32> {
         eprintln!("{shown} has no telemhq hooks: nothing to remove.");
         return Ok(0);
     }
-    if args.dry_run || (term::interactive() && !args.yes) {
-        crate::out!(
-            "{}",
-            settings_change::diff(&shown, text.as_deref(), preview.as_deref())
-        );
-    }
-    if args.dry_run {
-        eprintln!("Dry run: nothing was changed.");
-        return Ok(0);
-    }
-    if term::interactive()
-        && !args.yes
-        && !term::confirm(&format!("Remove telemhq's hooks from {shown}?"))?
+    if let Some(code) =
+        super::uninstall::preview_removal(args, &shown, text.as_deref(), preview.as_deref())?
     {
-        eprintln!("Nothing was changed.");
-        return Ok(1);
+        return Ok(code);
     }
     settings_change::commit_with(&layout, &real, IfRecordDamaged::GoOn, read, compute)?;
     eprintln!("Removed telemhq's hooks and their trust entries from {shown}.");

@@ -57,22 +57,9 @@ fn uninstall_claude(args: &UninstallArgs, env: &Env, scope: Scope) -> Result<i32
         );
         return Ok(0);
     }
-    if args.dry_run || (term::interactive() && !args.yes) {
-        crate::out!(
-            "{}",
-            settings_change::diff(&shown, file.text.as_deref(), preview_new.as_deref())
-        );
-    }
-    if args.dry_run {
-        eprintln!("Dry run: nothing was changed.");
-        return Ok(0);
-    }
-    if term::interactive()
-        && !args.yes
-        && !term::confirm(&format!("Remove telemhq's hooks from {shown}?"))?
+    if let Some(code) = preview_removal(args, &shown, file.text.as_deref(), preview_new.as_deref())?
     {
-        eprintln!("Nothing was changed.");
-        return Ok(1);
+        return Ok(code);
     }
     let outcome =
         settings_change::commit(&layout, &real, IfRecordDamaged::GoOn, |file, record| {
@@ -111,6 +98,31 @@ fn uninstall_claude(args: &UninstallArgs, env: &Env, scope: Scope) -> Result<i32
         env.show(&layout.state_dir)
     );
     Ok(0)
+}
+
+/// Shows the removal (dry run, or on a terminal without `--yes`) and asks for it. Some
+/// exit code: stop here (a dry run, or the user said no); None: go on and write.
+pub(crate) fn preview_removal(
+    args: &UninstallArgs,
+    shown: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+) -> Result<Option<i32>> {
+    if args.dry_run || (term::interactive() && !args.yes) {
+        crate::out!("{}", settings_change::diff(shown, old, new));
+    }
+    if args.dry_run {
+        eprintln!("Dry run: nothing was changed.");
+        return Ok(Some(0));
+    }
+    if term::interactive()
+        && !args.yes
+        && !term::confirm(&format!("Remove telemhq's hooks from {shown}?"))?
+    {
+        eprintln!("Nothing was changed.");
+        return Ok(Some(1));
+    }
+    Ok(None)
 }
 
 fn compute(

@@ -11,7 +11,7 @@
 //! Every API call reports input 1234, output 42, cache creation 100, cache read 200.
 
 use std::io::{BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
@@ -29,13 +29,7 @@ pub struct MockApi {
 
 impl MockApi {
     pub fn start() -> MockApi {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                std::thread::spawn(move || serve(stream));
-            }
-        });
+        let port = super::serve_on_loopback(serve);
         MockApi { port }
     }
 

@@ -5,7 +5,7 @@
 //! "MOCK DONE". Every answer reports input 123 (7 cached), output 45 (3 reasoning).
 
 use std::io::{BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
@@ -23,13 +23,7 @@ pub struct MockResponses {
 
 impl MockResponses {
     pub fn start() -> MockResponses {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                std::thread::spawn(move || serve(stream));
-            }
-        });
+        let port = super::serve_on_loopback(serve);
         MockResponses { port }
     }
 

@@ -454,3 +454,16 @@ pub fn events(pings: &[serde_json::Value]) -> Vec<String> {
     e.sort();
     e
 }
+
+/// Listens on a free loopback port and hands each connection to `serve` on a thread of
+/// its own, for the mock model APIs. Returns the port.
+pub fn serve_on_loopback(serve: fn(TcpStream)) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || serve(stream));
+        }
+    });
+    port
+}
