@@ -11,7 +11,11 @@ mod config;
 pub mod env;
 mod error;
 mod fsutil;
+pub mod hook_groups;
+mod jsonedit;
+pub mod jsonfile;
 mod ping;
+pub mod settings_change;
 mod term;
 mod time;
 

@@ -6,13 +6,13 @@
 use std::path::{Path, PathBuf};
 
 use crate::claude::settings::Scope;
-use crate::claude::settings_change::{self, IfRecordDamaged, Outcome, Record};
 use crate::cli::{InstallArgs, UninstallArgs};
 use crate::codex::hooks;
 use crate::config;
 use crate::env::{Env, git_root};
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::settings_change::{self, IfRecordDamaged, Outcome, Record};
 use crate::term;
 
 /// Codex's config file for a scope: `$CODEX_HOME/config.toml` (else `~/.codex`), or the
@@ -127,7 +127,7 @@ pub fn install(args: &InstallArgs, env: &Env, scope: Scope) -> Result<i32> {
     super::install::ensure_link(&layout.link, &exe)?;
     let repo = super::install::tracker_repo(scope, env)?;
     super::install::store_tracker(&layout, repo.as_deref(), ping_url.as_deref())?;
-    let outcome = settings_change::commit_with(
+    let outcome = settings_change::commit(
         &layout,
         &real,
         IfRecordDamaged::Refuse,
@@ -212,7 +212,7 @@ pub fn uninstall(args: &UninstallArgs, env: &Env, scope: Scope) -> Result<i32> {
     {
         return Ok(code);
     }
-    settings_change::commit_with(&layout, &real, IfRecordDamaged::GoOn, read, compute)?;
+    settings_change::commit(&layout, &real, IfRecordDamaged::GoOn, read, compute)?;
     eprintln!("Removed telemhq's hooks and their trust entries from {shown}.");
     Ok(0)
 }

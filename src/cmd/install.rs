@@ -6,14 +6,16 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use crate::agent::Agent;
-use crate::claude::hooks::{self, ToolActivity};
+use crate::claude::hooks;
 use crate::claude::settings::{self, Scope};
-use crate::claude::settings_change::{self, IfRecordDamaged, Outcome, Record};
 use crate::cli::InstallArgs;
 use crate::config;
 use crate::env::{Env, Layout};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{self, DirChange};
+use crate::hook_groups::ToolActivity;
+use crate::jsonfile::SettingsFile;
+use crate::settings_change::{self, IfRecordDamaged, Outcome, Record};
 use crate::term;
 
 pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
@@ -86,10 +88,15 @@ fn install_claude(args: &InstallArgs, env: &Env, scope: Scope) -> Result<i32> {
     let repo = tracker_repo(scope, env)?;
     let config = store_tracker(&layout, repo.as_deref(), ping_url.as_deref())?;
 
-    let outcome =
-        settings_change::commit(&layout, &real, IfRecordDamaged::Refuse, |file, record| {
+    let outcome = settings_change::commit(
+        &layout,
+        &real,
+        IfRecordDamaged::Refuse,
+        settings::read,
+        |file: &SettingsFile, record: Option<&Record>| {
             compute(&real, file, record, tool_activity).map(|(new, rec)| (new, Some(rec)))
-        })?;
+        },
+    )?;
     match outcome {
         Outcome::UpToDate => eprintln!("{shown} is already up to date."),
         Outcome::Written { backup } => {
@@ -181,7 +188,7 @@ pub(crate) fn tracker_repo(scope: Scope, env: &Env) -> Result<Option<String>> {
 /// The new content and record for a settings file, from its current state.
 fn compute(
     path: &Path,
-    file: &settings::SettingsFile,
+    file: &SettingsFile,
     record: Option<&Record>,
     tool_activity: ToolActivity,
 ) -> Result<(Option<String>, Record)> {

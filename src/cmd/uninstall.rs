@@ -3,14 +3,15 @@
 
 use crate::agent::Agent;
 use crate::claude::hooks;
+use crate::claude::settings;
 use crate::claude::settings::Scope;
-use crate::claude::settings::{self, SettingsFile};
-use crate::claude::settings_change::{self, IfRecordDamaged, Outcome, Record};
 use crate::cli::UninstallArgs;
 use crate::config;
 use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::jsonfile::SettingsFile;
+use crate::settings_change::{self, IfRecordDamaged, Outcome, Record};
 use crate::term;
 
 pub fn run(args: &UninstallArgs, env: &Env) -> Result<i32> {
@@ -61,10 +62,15 @@ fn uninstall_claude(args: &UninstallArgs, env: &Env, scope: Scope) -> Result<i32
     {
         return Ok(code);
     }
-    let outcome =
-        settings_change::commit(&layout, &real, IfRecordDamaged::GoOn, |file, record| {
+    let outcome = settings_change::commit(
+        &layout,
+        &real,
+        IfRecordDamaged::GoOn,
+        settings::read,
+        |file: &SettingsFile, record: Option<&Record>| {
             compute(&real, file, record).map(|(new, _)| (new, None))
-        })?;
+        },
+    )?;
     match outcome {
         Outcome::UpToDate => eprintln!("{shown} has no telemhq hooks: nothing to remove."),
         Outcome::Written { backup } => {

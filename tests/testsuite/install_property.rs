@@ -3,9 +3,10 @@
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use telemhq::claude::hooks::{Created, ToolActivity, plan_install, plan_uninstall};
-use telemhq::claude::settings::{SettingsFile, parse_strict};
-use telemhq::claude::settings_change::render;
+use telemhq::claude::hooks::{plan_install, plan_uninstall};
+use telemhq::hook_groups::{Created, ToolActivity};
+use telemhq::jsonfile::{SettingsFile, parse_strict};
+use telemhq::settings_change::render;
 
 fn leaf() -> impl Strategy<Value = Value> {
     prop_oneof![

@@ -10,16 +10,18 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::claude::hooks::{self, ShapeError, TOOL_EVENTS, TURN_EVENTS};
-use crate::claude::settings::{self, ReadError};
-use crate::claude::settings_change;
+use crate::claude::hooks::{self, TOOL_EVENTS, TURN_EVENTS};
+use crate::claude::settings;
 use crate::cli::DoctorArgs;
 use crate::config::{self, Config, PingUrl, Route};
 use crate::env::{Env, Layout, git_root};
 use crate::fsutil;
+use crate::hook_groups::ShapeError;
+use crate::jsonfile::ReadError;
 use crate::ping::deliver::{self, Attempt};
 use crate::ping::queue::{self, Dropped, Entry, State};
 use crate::ping::sender::{self, Holder, LastError};
+use crate::settings_change;
 
 pub use crate::claude::settings::Layer as LayerName;
 
@@ -271,7 +273,7 @@ pub fn read_layers(env: &Env, args: &DoctorArgs) -> Vec<Layer> {
             value: None,
             problem: None,
         };
-        let parsed = match settings::load(&path) {
+        let parsed = match crate::jsonfile::load(&path) {
             Ok(file) => {
                 layer.text = file.text;
                 Some(file.value)
@@ -282,7 +284,7 @@ pub fn read_layers(env: &Env, args: &DoctorArgs) -> Vec<Layer> {
                     && let Ok(bytes) = crate::fsutil::read_regular(&path)
                 {
                     let text = String::from_utf8_lossy(&bytes).into_owned();
-                    layer.value = settings::parse_strict(&text).ok();
+                    layer.value = crate::jsonfile::parse_strict(&text).ok();
                     layer.text = Some(text);
                 }
                 layer.problem = Some(LayerProblem::Read(err));
@@ -290,7 +292,7 @@ pub fn read_layers(env: &Env, args: &DoctorArgs) -> Vec<Layer> {
             }
         };
         if let Some(value) = parsed.or(layer.value.take()) {
-            match hooks::check_shape(&value) {
+            match crate::hook_groups::check_shape(&value) {
                 Ok(()) => layer.value = Some(value),
                 Err(e) => {
                     layer.value = None;

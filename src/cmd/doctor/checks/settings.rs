@@ -7,9 +7,9 @@ use super::super::facts::{self, Facts, Layer, LayerName, LayerProblem};
 use super::super::{Report, SETTINGS, SWITCHES};
 use super::scope_flag;
 use crate::claude::hooks::{self, TOOL_EVENTS, TURN_EVENTS};
-use crate::claude::settings::ReadError;
 use crate::cli::DoctorArgs;
 use crate::env::Env;
+use crate::jsonfile::ReadError;
 
 /// How each layer reads: missing, unreadable, not strict JSON, of a wrong shape, valid.
 pub(super) fn check_layers(facts: &Facts, env: &Env, report: &mut Report) {
@@ -35,12 +35,12 @@ pub(super) fn check_layers(facts: &Facts, env: &Env, report: &mut Report) {
             Some(LayerProblem::Read(err)) => {
                 let (line, column) = err.position().unwrap_or((1, 1));
                 let at = format!("{}:{line}:{column}", layer.path.display());
-                let message = format!("{name} settings: {at}: {}", err.describe());
+                let message = format!("{name} settings: {at}: {}", crate::claude::settings::describe(err));
                 let fix = format!(
                     "fix the file at {at} (backups of files telemhq changed are in {})",
                     facts.layout.backups.display()
                 );
-                if err.claude_code_reads_it() {
+                if crate::claude::settings::claude_code_reads_it(err) {
                     report.warn(SETTINGS, id, message, fix);
                 } else {
                     report.fail(SETTINGS, id, message, fix);

@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::claude::hooks::{Created, Plan};
-use crate::claude::jsonedit::{self, Op, Style};
-use crate::claude::settings::{self, SettingsFile};
 use crate::env::Layout;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{self, Replaced};
+use crate::hook_groups::{Created, Plan};
+use crate::jsonedit::{self, Op, Style};
+use crate::jsonfile::{self, SettingsFile};
 
 /// What install created in one settings file, kept in `installs.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -154,10 +154,10 @@ pub fn render(
         }
     };
     // The text edit and the value edit must agree; never write a file that says otherwise.
-    let reparsed = settings::parse_strict(&text).map_err(|e| {
+    let reparsed = jsonfile::parse_strict(&text).map_err(|e| {
         Error::new(format!(
             "internal error: the edited text does not parse ({}); nothing was written",
-            e.describe()
+            e.problem()
         ))
     })?;
     if reparsed != plan.new {
@@ -191,7 +191,7 @@ pub fn diff(shown_path: &str, old: Option<&str>, new: Option<&str>) -> String {
 /// The change as an RFC 6902 JSON Patch, for scripts (`--dry-run --json-patch`).
 pub fn json_patch(old: &serde_json::Value, new_text: Option<&str>) -> String {
     let new = new_text
-        .and_then(|t| settings::parse_strict(t).ok())
+        .and_then(|t| jsonfile::parse_strict(t).ok())
         .unwrap_or_else(|| serde_json::Value::Object(Default::default()));
     serde_json::to_string_pretty(&json_patch::diff(old, &new)).expect("a patch serialises")
 }
@@ -215,24 +215,6 @@ pub enum IfRecordDamaged {
     GoOn,
 }
 
-/// Applies a change under telemhq's install lock. `compute` is called with the file as
-/// it is now and the record of what install created, and returns the new content and
-/// the new record (None: forget it). If someone else writes the file meanwhile (another
-/// install, Claude Code itself), the change is computed again on their version. The
-/// file keeps its mode and its owner; folders install created are removed once the
-/// record that made them is forgotten and they are empty.
-pub fn commit<F>(
-    layout: &Layout,
-    real: &Path,
-    if_damaged: IfRecordDamaged,
-    compute: F,
-) -> Result<Outcome>
-where
-    F: FnMut(&SettingsFile, Option<&Record>) -> Result<(NewContent, Option<Record>)>,
-{
-    commit_with(layout, real, if_damaged, settings::read, compute)
-}
-
 /// A file's current text, whatever its format.
 pub trait HasText {
     fn text(&self) -> Option<&str>;
@@ -250,9 +232,14 @@ impl HasText for Option<String> {
     }
 }
 
-/// `commit` for a file of any format: `read` loads it (strictly, with errors that say
-/// where), `compute` plans the change on what `read` returned.
-pub fn commit_with<D, R, F>(
+/// Applies a change under telemhq's install lock, to a file of any format: `read` loads
+/// it (strictly, with errors that say where). `compute` is called with the file as
+/// it is now and the record of what install created, and returns the new content and
+/// the new record (None: forget it). If someone else writes the file meanwhile (another
+/// install, Claude Code itself), the change is computed again on their version. The
+/// file keeps its mode and its owner; folders install created are removed once the
+/// record that made them is forgotten and they are empty.
+pub fn commit<D, R, F>(
     layout: &Layout,
     real: &Path,
     if_damaged: IfRecordDamaged,
