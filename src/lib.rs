@@ -8,9 +8,11 @@ pub mod cli;
 pub mod cmd;
 pub mod codex;
 mod config;
+pub mod copilot;
 pub mod env;
 mod error;
 mod fsutil;
+pub mod gemini;
 pub mod hook_groups;
 mod jsonedit;
 pub mod jsonfile;
@@ -18,6 +20,7 @@ mod ping;
 pub mod settings_change;
 mod term;
 mod time;
+mod usage;
 
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {

@@ -5,16 +5,13 @@
 //! Codex says the rollout is not a stable interface, so it is read leniently: unknown
 //! lines and fields are skipped, and anything missing just gives less. Only lines that
 //! can matter (a cheap substring test) are parsed, and only the file's last
-//! `MAX_SCAN` bytes are read.
+//! 64 MiB are read.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::Path;
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
-/// However long the session, never read more than this much of the rollout's end.
-const MAX_SCAN: u64 = 64 * 1024 * 1024;
+use crate::usage::{TurnUsage, name, scan_lines};
 
 /// Line kinds worth parsing; every other line is skipped unparsed.
 const WORTH_PARSING: [&str; 7] = [
@@ -27,98 +24,21 @@ const WORTH_PARSING: [&str; 7] = [
     "\"error\"",
 ];
 
-/// What a turn used.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct TurnUsage {
-    pub model: Option<String>,
-    pub input: u64,
-    pub cached_input: u64,
-    pub cache_write_input: u64,
-    pub output: u64,
-    pub reasoning_output: u64,
-    pub api_calls: u64,
-    pub tool_calls: BTreeMap<String, u64>,
-    /// Unix ms the turn started (`task_started`), and its duration (`task_complete`).
-    pub started_ms: Option<i64>,
-    pub duration_ms: Option<u64>,
-    pub codex_version: Option<String>,
-    /// The turn recorded an error (Codex has no failure hook event).
-    pub failed: bool,
-    /// Whether the turn was found at all.
-    found: bool,
-}
-
-impl TurnUsage {
-    /// The ping fields, with Claude Code's key names. `event_ms` is when the hook fired.
-    pub fn to_fields(&self, event_ms: i64) -> Map<String, Value> {
-        let mut m = Map::new();
-        if let Some(model) = &self.model {
-            m.insert("model".into(), json!(model));
-        }
-        if self.api_calls > 0 {
-            m.insert(
-                "usage".into(),
-                json!({
-                    "input_tokens": self.input,
-                    "output_tokens": self.output,
-                    "cache_read_input_tokens": self.cached_input,
-                    "cache_creation_input_tokens": self.cache_write_input,
-                    "reasoning_output_tokens": self.reasoning_output,
-                }),
-            );
-        }
-        m.insert("api_calls".into(), json!(self.api_calls));
-        m.insert("tool_calls".into(), json!(self.tool_calls));
-        let duration = self
-            .duration_ms
-            .map(|d| d as i64)
-            .or_else(|| self.started_ms.map(|s| (event_ms - s).max(0)));
-        if let Some(d) = duration {
-            m.insert("turn_duration_ms".into(), json!(d));
-        }
-        if let Some(v) = &self.codex_version {
-            m.insert("codex_version".into(), json!(v));
-        }
-        if self.failed {
-            m.insert("status".into(), json!("failed"));
-            m.insert("error".into(), json!("api_error"));
-        }
-        m
-    }
-}
-
 /// Reads the usage of turn `turn_id` from a rollout file. None when the file cannot be
 /// read or does not hold the turn.
 pub fn turn_usage(path: &Path, turn_id: &str) -> Option<TurnUsage> {
-    let mut file = crate::fsutil::open_regular(path).ok()?;
-    let len = file.metadata().ok()?.len();
-    let start = len.saturating_sub(MAX_SCAN);
-    file.seek(SeekFrom::Start(start)).ok()?;
-    let mut reader = BufReader::new(file);
-    let mut line = Vec::new();
-    if start > 0 {
-        reader.read_until(b'\n', &mut line).ok()?; // a partial first line
-    }
     let mut usage = TurnUsage::default();
     let mut in_turn = false;
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line).ok()? == 0 {
-            break;
-        }
-        let text = String::from_utf8_lossy(&line);
-        if !WORTH_PARSING.iter().any(|k| text.contains(k)) {
-            continue;
-        }
-        let Ok(v) = serde_json::from_str::<Value>(&text) else {
-            continue; // a line still being written, or not JSON
-        };
-        take_line(&v, turn_id, &mut usage, &mut in_turn);
-    }
-    usage.found.then_some(usage)
+    let mut found = false;
+    let read = scan_lines(path, &WORTH_PARSING, |v| {
+        found |= take_line(v, turn_id, &mut usage, &mut in_turn);
+    });
+    (read && found).then_some(usage)
 }
 
-fn take_line(v: &Value, turn_id: &str, usage: &mut TurnUsage, in_turn: &mut bool) {
+/// Takes what a line says of the turn; true when the line belongs to it.
+fn take_line(v: &Value, turn_id: &str, usage: &mut TurnUsage, in_turn: &mut bool) -> bool {
+    let mut found = false;
     let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
     let payload = v.get("payload").unwrap_or(&Value::Null);
     let of_turn = payload.get("turn_id").and_then(Value::as_str) == Some(turn_id)
@@ -126,10 +46,12 @@ fn take_line(v: &Value, turn_id: &str, usage: &mut TurnUsage, in_turn: &mut bool
             .pointer("/internal_chat_message_metadata_passthrough/turn_id")
             .and_then(Value::as_str)
             == Some(turn_id);
-    let name = |v: &Value| v.as_str().filter(|s| is_name(s)).map(str::to_string);
     match (kind, payload.get("type").and_then(Value::as_str)) {
         ("session_meta", _) => {
-            usage.codex_version = payload.get("cli_version").and_then(name);
+            usage.agent_version = payload
+                .get("cli_version")
+                .and_then(name)
+                .map(|v| ("codex_version", v));
         }
         ("turn_context", _) if of_turn => {
             if let Some(model) = payload.get("model").and_then(name) {
@@ -139,7 +61,7 @@ fn take_line(v: &Value, turn_id: &str, usage: &mut TurnUsage, in_turn: &mut bool
         ("event_msg", Some("task_started")) => {
             *in_turn = of_turn;
             if of_turn {
-                usage.found = true;
+                found = true;
                 usage.started_ms = v
                     .get("timestamp")
                     .and_then(Value::as_str)
@@ -154,7 +76,7 @@ fn take_line(v: &Value, turn_id: &str, usage: &mut TurnUsage, in_turn: &mut bool
             usage.failed = true;
         }
         ("token_usage_record", _) if of_turn => {
-            usage.found = true;
+            found = true;
             let u = payload.get("usage").unwrap_or(&Value::Null);
             let n = |key: &str| u.get(key).and_then(Value::as_u64).unwrap_or(0);
             usage.input += n("input_tokens");
@@ -166,11 +88,12 @@ fn take_line(v: &Value, turn_id: &str, usage: &mut TurnUsage, in_turn: &mut bool
         }
         ("response_item", Some("function_call")) if of_turn || *in_turn => {
             if let Some(tool) = payload.get("name").and_then(name) {
-                *usage.tool_calls.entry(tool_name(&tool)).or_default() += 1;
+                usage.count_tool(tool_name(&tool));
             }
         }
         _ => {}
     }
+    found
 }
 
 /// Codex's shell tool is reported to hooks as `Bash`: name it so in counts too.
@@ -181,16 +104,10 @@ fn tool_name(function: &str) -> String {
     }
 }
 
-fn is_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.:@[]/".contains(&b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn fixture() -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/codex-0.169.0/rollout.jsonl")
@@ -209,7 +126,7 @@ mod tests {
         assert_eq!(u.api_calls, 2);
         assert_eq!(u.tool_calls.get("Bash"), Some(&1));
         assert_eq!(u.duration_ms, Some(205));
-        assert_eq!(u.codex_version.as_deref(), Some("0.169.0"));
+        assert_eq!(u.agent_version, Some(("codex_version", "0.169.0".into())));
         assert!(!u.failed);
         let fields = u.to_fields(0);
         assert_eq!(fields["usage"]["cache_read_input_tokens"], 14);

@@ -1,0 +1,129 @@
+//! Usage of one Copilot CLI turn, read from the session's `events.jsonl` (the hook's
+//! `transcriptPath`): a `session.usage_record` per model call, the tools started, the
+//! CLI's version, a session error. Events are read for their numbers and names only.
+//!
+//! The turn is the last `user.message` up to the hook's time, and what follows it.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::usage::{TurnUsage, name, scan_lines};
+
+const WORTH_PARSING: [&str; 5] = [
+    "\"session.start\"",
+    "\"user.message\"",
+    "\"session.usage_record\"",
+    "\"tool.execution_start\"",
+    "\"session.error\"",
+];
+
+/// The usage of the turn that ended at `event_ms` (Unix ms). None when the file cannot
+/// be read or holds no prompt before then.
+pub fn turn_usage(path: &Path, event_ms: i64) -> Option<TurnUsage> {
+    let mut version = None;
+    let mut turn: Option<TurnUsage> = None;
+    let read = scan_lines(path, &WORTH_PARSING, |v| {
+        let at_ms = v
+            .get("timestamp")
+            .and_then(Value::as_str)
+            .and_then(crate::time::parse_rfc3339_ms);
+        if at_ms.is_none_or(|at| at > event_ms) {
+            return; // a later turn's
+        }
+        let data = v.get("data").unwrap_or(&Value::Null);
+        match v.get("type").and_then(Value::as_str).unwrap_or("") {
+            "session.start" => version = data.get("copilotVersion").and_then(name),
+            "user.message" => {
+                turn = Some(TurnUsage {
+                    started_ms: at_ms,
+                    ..TurnUsage::default()
+                })
+            }
+            "session.usage_record" => {
+                if let Some(u) = turn.as_mut() {
+                    let usage = data.get("usage").unwrap_or(&Value::Null);
+                    let n = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
+                    u.input += n("inputTokens");
+                    u.output += n("outputTokens");
+                    u.cached_input += n("cacheReadTokens");
+                    u.cache_write_input += n("cacheWriteTokens");
+                    u.api_calls += 1;
+                    if let Some(model) = usage.get("model").and_then(name) {
+                        u.model = Some(model);
+                    }
+                }
+            }
+            "tool.execution_start" => {
+                if let Some(u) = turn.as_mut()
+                    && let Some(tool) = data.get("toolName").and_then(name)
+                {
+                    u.count_tool(tool);
+                }
+            }
+            "session.error" => {
+                if let Some(u) = turn.as_mut() {
+                    u.failed = true;
+                }
+            }
+            _ => {}
+        }
+    });
+    let mut turn = turn.filter(|_| read)?;
+    turn.agent_version = version.map(|v| ("copilot_version", v));
+    Some(turn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/copilot-cli-1.0.102")
+            .join(name)
+    }
+
+    /// When the real agentStop hook fired (its payload's timestamp).
+    const HOOK_MS: i64 = 1_795_586_148_629;
+
+    #[test]
+    fn real_session_events_give_the_turns_usage() {
+        let u = turn_usage(&fixture("events.jsonl"), HOOK_MS).unwrap();
+        assert_eq!(u.model.as_deref(), Some("gpt-4.1"));
+        assert_eq!((u.input, u.cached_input, u.output), (246, 14, 90));
+        assert_eq!(u.api_calls, 2);
+        assert_eq!(u.tool_calls.get("bash"), Some(&1));
+        assert_eq!(u.agent_version, Some(("copilot_version", "1.0.102".into())));
+        assert!(!u.failed);
+        let fields = u.to_fields(HOOK_MS);
+        assert_eq!(
+            fields["turn_duration_ms"], 101,
+            "from the prompt to the hook"
+        );
+        let text = serde_json::to_string(&fields).unwrap();
+        assert!(!text.contains("SECRETWORD") && !text.contains("mock-tool-ran"));
+    }
+
+    #[test]
+    fn a_session_error_marks_the_turn_failed() {
+        let u = turn_usage(&fixture("events-error.jsonl"), 1_795_586_150_440).unwrap();
+        assert!(u.failed);
+        assert_eq!(u.api_calls, 0);
+        let fields = u.to_fields(1_795_586_150_440);
+        assert_eq!(fields["error"], "api_error");
+        assert!(
+            !serde_json::to_string(&fields)
+                .unwrap()
+                .contains("mock failure")
+        );
+    }
+
+    #[test]
+    fn events_after_the_hook_belong_to_a_later_turn() {
+        let at_prompt = 1_795_586_148_528;
+        let u = turn_usage(&fixture("events.jsonl"), at_prompt).unwrap();
+        assert_eq!(u.api_calls, 0);
+        assert_eq!(turn_usage(&fixture("events.jsonl"), 0), None);
+    }
+}

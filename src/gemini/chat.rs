@@ -1,0 +1,158 @@
+//! Usage of one Gemini CLI turn, read from the session's chat file (JSON Lines, the
+//! hook's `transcript_path`): a `tokens` object per model message, the model, the tools
+//! it called. Messages are read for their numbers and names only, never their content.
+//!
+//! A message can be written twice (again once its tool calls are done): the last copy
+//! of each id counts. The turn is the last user prompt up to the hook's time, and the
+//! model messages after it.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::usage::{TurnUsage, name, scan_lines};
+
+const WORTH_PARSING: [&str; 4] = [
+    "\"type\":\"gemini\"",
+    "\"type\":\"user\"",
+    "\"type\": \"gemini\"",
+    "\"type\": \"user\"",
+];
+
+struct Message {
+    at_ms: i64,
+    /// A prompt the user typed (a tool's result also comes as a user message).
+    prompt: bool,
+    /// (input, output, cached, thoughts) of a model answer.
+    tokens: Option<(u64, u64, u64, u64)>,
+    model: Option<String>,
+    tools: Vec<String>,
+}
+
+/// The usage of the turn that ended at `event_ms` (Unix ms). None when the file cannot
+/// be read or holds no prompt before then.
+pub fn turn_usage(path: &Path, event_ms: i64) -> Option<TurnUsage> {
+    let mut order: Vec<String> = Vec::new();
+    let mut messages: HashMap<String, Message> = HashMap::new();
+    let read = scan_lines(path, &WORTH_PARSING, |v| {
+        let Some(id) = v.get("id").and_then(Value::as_str) else {
+            return;
+        };
+        let Some(message) = message(v) else {
+            return;
+        };
+        if messages.insert(id.to_string(), message).is_none() {
+            order.push(id.to_string());
+        }
+    });
+    if !read {
+        return None;
+    }
+    let in_time: Vec<&Message> = order
+        .iter()
+        .map(|id| &messages[id])
+        .filter(|m| m.at_ms <= event_ms)
+        .collect();
+    let start = in_time.iter().rposition(|m| m.prompt)?;
+    let mut usage = TurnUsage {
+        started_ms: Some(in_time[start].at_ms),
+        ..TurnUsage::default()
+    };
+    for m in &in_time[start + 1..] {
+        if let Some((input, output, cached, thoughts)) = m.tokens {
+            usage.input += input;
+            usage.output += output;
+            usage.cached_input += cached;
+            usage.reasoning_output += thoughts;
+            usage.api_calls += 1;
+        }
+        if m.model.is_some() {
+            usage.model = m.model.clone();
+        }
+        for tool in &m.tools {
+            usage.count_tool(tool.clone());
+        }
+    }
+    Some(usage)
+}
+
+fn message(v: &Value) -> Option<Message> {
+    let at_ms = v
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .and_then(crate::time::parse_rfc3339_ms)?;
+    let kind = v.get("type").and_then(Value::as_str)?;
+    let prompt = kind == "user"
+        && v.get("content")
+            .and_then(Value::as_array)
+            .is_some_and(|parts| parts.iter().any(|p| p.get("text").is_some()));
+    let tokens = (kind == "gemini")
+        .then(|| v.get("tokens"))
+        .flatten()
+        .map(|t| {
+            let n = |k: &str| t.get(k).and_then(Value::as_u64).unwrap_or(0);
+            (n("input"), n("output"), n("cached"), n("thoughts"))
+        });
+    let tools = v
+        .get("toolCalls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("name").and_then(name))
+        .collect();
+    Some(Message {
+        at_ms,
+        prompt,
+        tokens,
+        model: v.get("model").and_then(name),
+        tools,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/gemini-cli-0.61.0")
+            .join(name)
+    }
+
+    /// When the real AfterAgent hook fired (its payload's timestamp).
+    const HOOK_MS: i64 = 1_795_586_059_919;
+
+    #[test]
+    fn a_real_chat_file_gives_the_turns_usage() {
+        let u = turn_usage(&fixture("session-chat.jsonl"), HOOK_MS + 50).unwrap();
+        assert_eq!(u.model.as_deref(), Some("gemini-2.5-flash"));
+        assert_eq!(
+            (u.input, u.cached_input, u.output, u.reasoning_output),
+            (246, 14, 90, 6),
+            "two model calls, the first written twice"
+        );
+        assert_eq!(u.api_calls, 2);
+        assert_eq!(u.tool_calls.get("run_shell_command"), Some(&1));
+        let fields = u.to_fields(HOOK_MS + 50);
+        assert_eq!(
+            fields["turn_duration_ms"], 228,
+            "from the prompt to the hook"
+        );
+        let text = serde_json::to_string(&fields).unwrap();
+        assert!(!text.contains("SECRETWORD") && !text.contains("mock-tool-ran"));
+        assert!(!text.contains("MOCK DONE"));
+    }
+
+    #[test]
+    fn messages_after_the_hook_belong_to_a_later_turn() {
+        // At the time of the prompt itself, nothing of the model's is in the turn yet.
+        let u = turn_usage(&fixture("session-chat.jsonl"), 1_795_586_059_741).unwrap();
+        assert_eq!(u.api_calls, 0);
+        assert_eq!(turn_usage(&fixture("session-chat.jsonl"), 0), None);
+        assert_eq!(
+            turn_usage(Path::new("/nonexistent/chat.jsonl"), HOOK_MS),
+            None
+        );
+    }
+}

@@ -1,0 +1,128 @@
+//! What one turn used, as read from an agent's own session records (Codex's rollout,
+//! Gemini CLI's chat file, Copilot CLI's events.jsonl), and the ping fields it gives.
+//! Only numbers and names are ever taken from those files, never content.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+
+/// However long the session, never read more than this much of a record file's end.
+const MAX_SCAN: u64 = 64 * 1024 * 1024;
+
+/// What a turn used.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct TurnUsage {
+    pub model: Option<String>,
+    pub input: u64,
+    pub cached_input: u64,
+    pub cache_write_input: u64,
+    pub output: u64,
+    pub reasoning_output: u64,
+    pub api_calls: u64,
+    pub tool_calls: BTreeMap<String, u64>,
+    /// Unix ms the turn started, and its duration when the agent recorded one.
+    pub started_ms: Option<i64>,
+    pub duration_ms: Option<u64>,
+    /// The agent's version, under the ping key that names it (`codex_version`).
+    pub agent_version: Option<(&'static str, String)>,
+    /// What the agent says the turn cost, in US dollars.
+    pub cost_usd: Option<f64>,
+    /// The turn recorded an error (for agents without a failure hook event).
+    pub failed: bool,
+}
+
+impl TurnUsage {
+    /// The ping fields, with Claude Code's key names. `event_ms` is when the hook fired.
+    pub fn to_fields(&self, event_ms: i64) -> Map<String, Value> {
+        let mut m = Map::new();
+        if let Some(model) = &self.model {
+            m.insert("model".into(), json!(model));
+        }
+        if self.api_calls > 0 {
+            m.insert(
+                "usage".into(),
+                json!({
+                    "input_tokens": self.input,
+                    "output_tokens": self.output,
+                    "cache_read_input_tokens": self.cached_input,
+                    "cache_creation_input_tokens": self.cache_write_input,
+                    "reasoning_output_tokens": self.reasoning_output,
+                }),
+            );
+        }
+        m.insert("api_calls".into(), json!(self.api_calls));
+        m.insert("tool_calls".into(), json!(self.tool_calls));
+        let duration = self
+            .duration_ms
+            .map(|d| d as i64)
+            .or_else(|| self.started_ms.map(|s| (event_ms - s).max(0)));
+        if let Some(d) = duration {
+            m.insert("turn_duration_ms".into(), json!(d));
+        }
+        if let Some((key, v)) = &self.agent_version {
+            m.insert((*key).into(), json!(v));
+        }
+        if let Some(cost) = self.cost_usd {
+            m.insert("cost_usd".into(), json!(cost));
+        }
+        if self.failed {
+            m.insert("status".into(), json!("failed"));
+            m.insert("error".into(), json!("api_error"));
+        }
+        m
+    }
+
+    pub fn count_tool(&mut self, name: String) {
+        *self.tool_calls.entry(name).or_default() += 1;
+    }
+}
+
+/// A value from a record file that is a name (a model, a tool, a version), never text.
+pub fn name(v: &Value) -> Option<String> {
+    v.as_str().filter(|s| is_name(s)).map(str::to_string)
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.:@[]/".contains(&b))
+}
+
+/// Calls `take` with each JSON line of the file's last `MAX_SCAN` bytes that contains
+/// one of `worth` (a cheap substring test: every other line is skipped unparsed). A
+/// line still being written, or not JSON, is skipped. False when the file cannot be read.
+pub fn scan_lines(path: &Path, worth: &[&str], mut take: impl FnMut(&Value)) -> bool {
+    let Ok(mut file) = crate::fsutil::open_regular(path) else {
+        return false;
+    };
+    let Ok(meta) = file.metadata() else {
+        return false;
+    };
+    let start = meta.len().saturating_sub(MAX_SCAN);
+    if file.seek(SeekFrom::Start(start)).is_err() {
+        return false;
+    }
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    if start > 0 && reader.read_until(b'\n', &mut line).is_err() {
+        return false; // (a partial first line is dropped)
+    }
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let text = String::from_utf8_lossy(&line);
+        if !worth.iter().any(|k| text.contains(k)) {
+            continue;
+        }
+        if let Ok(v) = serde_json::from_str::<Value>(&text) {
+            take(&v);
+        }
+    }
+    true
+}
