@@ -48,13 +48,25 @@ pub struct ScopeArgs {
     pub local: bool,
 }
 
+/// An agent named on the command line, or all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AgentArg {
+    Claude,
+    Codex,
+    Gemini,
+    Copilot,
+    /// Every supported agent found on this machine.
+    All,
+}
+
 #[derive(Debug, Args)]
 pub struct InstallArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
-    /// The agent to install into: claude (default) or codex; may be given more than once.
+    /// The agent to install into: claude (default), codex, gemini, copilot, or all (every
+    /// one found on this machine); may be given more than once.
     #[arg(long, value_enum, value_name = "AGENT")]
-    pub agent: Vec<crate::agent::Agent>,
+    pub agent: Vec<AgentArg>,
     /// Also ping after each Bash/Edit/MultiEdit/Write call and each failed tool call.
     #[arg(long, conflicts_with = "no_tool_activity")]
     pub tool_activity: bool,
@@ -79,9 +91,10 @@ pub struct InstallArgs {
 pub struct UninstallArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
-    /// The agent to uninstall from: claude (default) or codex; may be given more than once.
+    /// The agent to uninstall from: claude (default), codex, gemini, copilot, or all; may be
+    /// given more than once.
     #[arg(long, value_enum, value_name = "AGENT")]
-    pub agent: Vec<crate::agent::Agent>,
+    pub agent: Vec<AgentArg>,
     /// Show what would change and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -98,6 +111,9 @@ pub struct EmitArgs {
     /// The agent that runs this hook (its hook command says so).
     #[arg(long, value_enum, default_value = "claude")]
     pub agent: crate::agent::Agent,
+    /// The event, for agents whose payloads do not name it (Copilot CLI's).
+    #[arg(long, value_name = "NAME")]
+    pub event: Option<String>,
     /// Print the payload that would be sent, without queueing or sending it.
     #[arg(long)]
     pub print: bool,

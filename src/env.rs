@@ -103,6 +103,8 @@ pub struct Layout {
     pub queue: PathBuf,
     pub sent: PathBuf,
     pub failed: PathBuf,
+    /// Markers of events already taken, for agents that run one hook twice.
+    pub seen: PathBuf,
     pub install_lock: PathBuf,
     pub config_lock: PathBuf,
     pub queue_lock: PathBuf,
@@ -122,6 +124,7 @@ impl Layout {
             queue: state_dir.join("queue"),
             sent: state_dir.join("sent"),
             failed: state_dir.join("failed"),
+            seen: state_dir.join("seen"),
             install_lock: state_dir.join("install.lock"),
             config_lock: state_dir.join("config.lock"),
             queue_lock: state_dir.join("queue.lock"),
@@ -135,7 +138,7 @@ impl Layout {
 impl Layout {
     /// Every folder of telemhq's private state, outermost first: each must be a real
     /// folder of the user's own (never a link, a file, or someone else's).
-    pub fn private_dirs(&self) -> [&Path; 6] {
+    pub fn private_dirs(&self) -> [&Path; 7] {
         [
             &self.hooks_dir,
             &self.state_dir,
@@ -143,6 +146,7 @@ impl Layout {
             &self.sent,
             &self.failed,
             &self.backups,
+            &self.seen,
         ]
     }
 }

@@ -47,13 +47,28 @@ pub fn run(args: &EmitArgs, env: &Env) {
 fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
     let stdin = std::io::stdin().lock();
     let mut input = BufReader::with_capacity(64 * 1024, stdin.take(MAX_INPUT));
-    let (event, _complete) = HookEvent::read_from(&mut input);
+    let (mut event, _complete) = HookEvent::read_from(&mut input);
     // Read what is left (up to the bound) so that the agent's write completes.
     let _ = std::io::copy(&mut input, &mut std::io::sink());
+    if event.hook_event_name.is_none() {
+        // Copilot CLI's payloads do not name their event: its hook command does.
+        event.hook_event_name = args.event.clone();
+    }
     if event.hook_event_name.is_none() {
         return Err("stdin holds no hook event (no hook_event_name)".into());
     }
     let layout = env.layout().map_err(|e| e.to_string())?;
+    if args.agent.runs_duplicate_hooks()
+        && !args.print
+        && let Some(key) = duplicate_key(args.agent, &event)
+        && !queue::claim_event(&layout, &key)
+    {
+        return Err("the same event already ran this hook (from another hook file)".into());
+    }
+    // Cursor runs Claude Code's hooks when its third-party hooks option is on: its turns
+    // are Cursor's, and its transcript is not Claude Code's.
+    let from_cursor = args.agent == Agent::Claude
+        && (event.conversation_id.is_some() || event.cursor_version.is_some());
     let config = config::load_with_secret(&layout).unwrap_or_default();
     let hasher = match (&config.hash_secret, config.plain_path_hashes()) {
         (_, true) => PathHasher::Plain,
@@ -68,11 +83,12 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
     // returns. Elsewhere nothing waits: the sender reads the usage a moment later, when
     // the agent has written the turn's last lines, off the hot path.
     let deliver_now = env.ci && env.run_id.is_none() && !args.print;
-    let mut usage_from = usage_source(args.agent, &event, now_ms);
+    let mut usage_from = usage_source(args.agent, &event, now_ms).filter(|_| !from_cursor);
     let usage = match &usage_from {
         Some(source) if args.print => agent::read_usage(source),
-        // Codex writes the turn's records before its hook runs: nothing to wait for.
-        Some(source) if deliver_now && args.agent == Agent::Codex => {
+        // Codex, Gemini CLI and Copilot CLI write the turn's records before their hook
+        // runs: nothing to wait for.
+        Some(source) if deliver_now && args.agent != Agent::Claude => {
             let usage = agent::read_usage(source);
             usage_from = None;
             usage
@@ -91,8 +107,16 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         fallback_cwd: Some(&cwd),
         hasher: &hasher,
         run_id: env.run_id.clone(),
-        provider: args.agent.provider(),
-        tool: args.agent.tool(),
+        provider: if from_cursor {
+            "cursor"
+        } else {
+            args.agent.provider()
+        },
+        tool: if from_cursor {
+            "cursor"
+        } else {
+            args.agent.tool()
+        },
         usage,
     };
     let payload = payload::build(&event, &ctx);
@@ -172,6 +196,19 @@ fn wait_for_turn_end(
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// What identifies one run of an event across hook files: the agent's own session,
+/// event, time and tool. None when the agent wrote no time (nothing to tell runs apart).
+fn duplicate_key(agent: Agent, event: &HookEvent) -> Option<String> {
+    Some(format!(
+        "{}\n{}\n{}\n{}\n{}",
+        agent.name(),
+        event.session_id.as_deref().unwrap_or(""),
+        event.hook_event_name.as_deref().unwrap_or(""),
+        event.timestamp.as_deref()?,
+        event.tool_name.as_deref().unwrap_or("")
+    ))
 }
 
 fn usage_source(agent: Agent, event: &HookEvent, now_ms: i64) -> Option<UsageSource> {

@@ -5,9 +5,9 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
+use super::agent_files::{JsonHooks, json_hooks};
 use crate::agent::Agent;
-use crate::claude::hooks;
-use crate::claude::settings::{self, Scope};
+use crate::claude::settings::Scope;
 use crate::cli::InstallArgs;
 use crate::config;
 use crate::env::{Env, Layout};
@@ -21,19 +21,21 @@ use crate::term;
 pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
     let scope = super::pick_scope(args.scope, "install")?;
     let mut code = 0;
-    for agent in super::agents(&args.agent) {
+    for agent in super::agents(&args.agent, env, scope, "install")? {
         code = code.max(match agent {
-            Agent::Claude => install_claude(args, env, scope)?,
             Agent::Codex => super::codex::install(args, env, scope)?,
+            _ => install_json(args, env, scope, &json_hooks(agent, env, scope)?)?,
         });
     }
     Ok(code)
 }
 
-fn install_claude(args: &InstallArgs, env: &Env, scope: Scope) -> Result<i32> {
+/// Installs into an agent's JSON hook file (Claude Code's or Gemini CLI's settings,
+/// Copilot CLI's hook file).
+fn install_json(args: &InstallArgs, env: &Env, scope: Scope, target: &JsonHooks) -> Result<i32> {
     let layout = env.layout()?;
-    let settings_path = scope.settings_path(env)?;
-    let real = fsutil::resolve_symlinks(&settings_path);
+    let settings_path = &target.path;
+    let real = fsutil::resolve_symlinks(settings_path);
     let tool_activity = match (args.tool_activity, args.no_tool_activity) {
         (true, _) => ToolActivity::On,
         (_, true) => ToolActivity::Off,
@@ -43,11 +45,11 @@ fn install_claude(args: &InstallArgs, env: &Env, scope: Scope) -> Result<i32> {
     // Everything is checked before anything is written.
     let ping_url = resolve_ping_url(args, env)?;
     check_private_setup(&layout)?;
-    let file = settings::read(&real)?;
+    let file = (target.read)(&real)?;
     let records = settings_change::load_records(&layout)?;
     let record = records.get(&settings_change::record_key(&real));
-    let (preview_new, _) = compute(&real, &file, record, tool_activity)?;
-    let shown = env.show(&settings_path);
+    let (preview_new, _) = compute(target, &file, record, tool_activity)?;
+    let shown = env.show(settings_path);
     // The hook link points at this binary: it must be found.
     let exe = running_exe()?;
 
@@ -92,17 +94,20 @@ fn install_claude(args: &InstallArgs, env: &Env, scope: Scope) -> Result<i32> {
         &layout,
         &real,
         IfRecordDamaged::Refuse,
-        settings::read,
+        target.read,
         |file: &SettingsFile, record: Option<&Record>| {
-            compute(&real, file, record, tool_activity).map(|(new, rec)| (new, Some(rec)))
+            compute(target, file, record, tool_activity).map(|(new, rec)| (new, Some(rec)))
         },
     )?;
     match outcome {
         Outcome::UpToDate => eprintln!("{shown} is already up to date."),
         Outcome::Written { backup } => {
-            let after = settings::read(&real)?;
-            let events = hooks::installed_events(&after.value).join(", ");
-            eprintln!("Updated {shown}: telemhq hooks for {events}.");
+            let after = (target.read)(&real)?;
+            let events = (target.installed_events)(&after.value).join(", ");
+            eprintln!(
+                "Updated {shown}: telemhq hooks for {events} in {}.",
+                target.agent.display_name()
+            );
             if let Some(b) = backup {
                 eprintln!("The previous version is kept in {}.", env.show(&b));
             }
@@ -187,7 +192,7 @@ pub(crate) fn tracker_repo(scope: Scope, env: &Env) -> Result<Option<String>> {
 
 /// The new content and record for a settings file, from its current state.
 fn compute(
-    path: &Path,
+    target: &JsonHooks,
     file: &SettingsFile,
     record: Option<&Record>,
     tool_activity: ToolActivity,
@@ -197,12 +202,8 @@ fn compute(
         blank_text: file.text.clone().filter(|t| t.trim().is_empty()),
         ..Record::default()
     });
-    let plan = hooks::plan_install(&file.value, tool_activity, &previous.created).map_err(|e| {
-        Error::new(format!(
-            "{}: a shape Claude Code does not accept at {e}; nothing was changed",
-            path.display()
-        ))
-    })?;
+    let plan = (target.plan_install)(&file.value, tool_activity, &previous.created)
+        .map_err(|e| target.shape_error(e))?;
     if plan.changes_nothing() {
         return Ok((file.text.clone(), previous));
     }

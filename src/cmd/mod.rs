@@ -1,4 +1,5 @@
 //! One file per subcommand.
+pub mod agent_files;
 pub mod codex;
 pub mod doctor;
 pub mod emit;
@@ -8,8 +9,10 @@ pub mod log;
 pub mod run;
 pub mod uninstall;
 
+use crate::agent::Agent;
 use crate::claude::settings::Scope;
-use crate::cli::ScopeArgs;
+use crate::cli::{AgentArg, ScopeArgs};
+use crate::env::Env;
 use crate::error::{Error, Result};
 
 /// The scope from the flags; asked for on a terminal, a usage error elsewhere.
@@ -38,15 +41,58 @@ pub fn pick_scope(args: ScopeArgs, verb: &str) -> Result<Scope> {
 }
 
 /// The agents named with `--agent` (Claude Code when none), each once, in order.
-pub fn agents(named: &[crate::agent::Agent]) -> Vec<crate::agent::Agent> {
-    let mut out: Vec<crate::agent::Agent> = Vec::new();
-    for a in named {
-        if !out.contains(a) {
-            out.push(*a);
+/// `all`: to install, every agent found on this machine (said on stderr); to uninstall,
+/// every agent. With `--local`, `all` keeps only the agents that have such settings.
+pub fn agents(named: &[AgentArg], env: &Env, scope: Scope, verb: &str) -> Result<Vec<Agent>> {
+    let mut out: Vec<Agent> = Vec::new();
+    let mut add = |a: Agent| {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    };
+    for arg in named {
+        match arg {
+            AgentArg::Claude => add(Agent::Claude),
+            AgentArg::Codex => add(Agent::Codex),
+            AgentArg::Gemini => add(Agent::Gemini),
+            AgentArg::Copilot => add(Agent::Copilot),
+            AgentArg::All if verb == "install" => {
+                let found = agent_files::found(env);
+                if found.is_empty() {
+                    return Err(Error::new(
+                        "found none of Claude Code, Codex CLI, Gemini CLI or Copilot CLI here (no \
+                         ~/.claude, ~/.codex, ~/.gemini or ~/.copilot, and none of claude, codex, \
+                         gemini, copilot on PATH): name one with --agent",
+                    ));
+                }
+                let list: Vec<String> = found
+                    .iter()
+                    .map(|(a, seen)| format!("{} ({seen})", a.display_name()))
+                    .collect();
+                eprintln!("Found {}.", list.join(", "));
+                for (a, _) in found {
+                    add(a);
+                }
+            }
+            AgentArg::All => Agent::ALL.into_iter().for_each(&mut add),
         }
     }
     if out.is_empty() {
-        out.push(crate::agent::Agent::Claude);
+        out.push(Agent::Claude);
     }
-    out
+    if scope == Scope::Local && named.contains(&AgentArg::All) {
+        let skipped: Vec<&str> = out
+            .iter()
+            .filter(|a| **a != Agent::Claude)
+            .map(|a| a.display_name())
+            .collect();
+        if !skipped.is_empty() {
+            eprintln!(
+                "--local: only Claude Code has personal per-repository settings; skipped {}.",
+                skipped.join(", ")
+            );
+        }
+        out.retain(|a| *a == Agent::Claude);
+    }
+    Ok(out)
 }

@@ -1,14 +1,13 @@
 //! `telemhq uninstall`: take exactly telemhq's entries out of one settings file, and
 //! the containers install created that are empty now.
 
+use super::agent_files::{JsonHooks, json_hooks};
 use crate::agent::Agent;
-use crate::claude::hooks;
-use crate::claude::settings;
 use crate::claude::settings::Scope;
 use crate::cli::UninstallArgs;
 use crate::config;
 use crate::env::Env;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fsutil;
 use crate::jsonfile::SettingsFile;
 use crate::settings_change::{self, IfRecordDamaged, Outcome, Record};
@@ -17,22 +16,28 @@ use crate::term;
 pub fn run(args: &UninstallArgs, env: &Env) -> Result<i32> {
     let scope = super::pick_scope(args.scope, "uninstall")?;
     let mut code = 0;
-    for agent in super::agents(&args.agent) {
+    let agents = super::agents(&args.agent, env, scope, "uninstall")?;
+    for &agent in &agents {
         code = code.max(match agent {
-            Agent::Claude => uninstall_claude(args, env, scope)?,
             Agent::Codex => super::codex::uninstall(args, env, scope)?,
+            _ => uninstall_json(args, env, &json_hooks(agent, env, scope)?)?,
         });
     }
+    forget_tracker(env, scope)?;
+    eprintln!(
+        "telemhq's own folder {} (config, queued events) is kept; delete it to remove everything.",
+        env.show(&env.layout()?.state_dir)
+    );
     Ok(code)
 }
 
-fn uninstall_claude(args: &UninstallArgs, env: &Env, scope: Scope) -> Result<i32> {
+/// Uninstalls from an agent's JSON hook file.
+fn uninstall_json(args: &UninstallArgs, env: &Env, target: &JsonHooks) -> Result<i32> {
     let layout = env.layout()?;
-    let settings_path = scope.settings_path(env)?;
-    let real = fsutil::resolve_symlinks(&settings_path);
-    let shown = env.show(&settings_path);
+    let real = fsutil::resolve_symlinks(&target.path);
+    let shown = env.show(&target.path);
 
-    let file = settings::read(&real)?;
+    let file = (target.read)(&real)?;
     // A damaged record does not stop an uninstall: telemhq's entries are known by their
     // exact command; only the containers install created cannot be told apart.
     let records = match settings_change::load_records(&layout) {
@@ -43,7 +48,7 @@ fn uninstall_claude(args: &UninstallArgs, env: &Env, scope: Scope) -> Result<i32
         }
     };
     let (preview_new, _) = compute(
-        &real,
+        target,
         &file,
         records.get(&settings_change::record_key(&real)),
     )?;
@@ -66,9 +71,9 @@ fn uninstall_claude(args: &UninstallArgs, env: &Env, scope: Scope) -> Result<i32
         &layout,
         &real,
         IfRecordDamaged::GoOn,
-        settings::read,
+        target.read,
         |file: &SettingsFile, record: Option<&Record>| {
-            compute(&real, file, record).map(|(new, _)| (new, None))
+            compute(target, file, record).map(|(new, _)| (new, None))
         },
     )?;
     match outcome {
@@ -84,7 +89,12 @@ fn uninstall_claude(args: &UninstallArgs, env: &Env, scope: Scope) -> Result<i32
             }
         }
     }
-    // The repository's tracker goes with its hooks; events already queued for it still go.
+    Ok(0)
+}
+
+/// The repository's tracker goes with its hooks; events already queued for it still go.
+fn forget_tracker(env: &Env, scope: Scope) -> Result<()> {
+    let layout = env.layout()?;
     if let Some(root) = super::install::tracker_repo(scope, env)? {
         let mut removed = None;
         config::update(&layout, |config| {
@@ -99,11 +109,7 @@ fn uninstall_claude(args: &UninstallArgs, env: &Env, scope: Scope) -> Result<i32
             );
         }
     }
-    eprintln!(
-        "telemhq's own folder {} (config, queued events) is kept; delete it to remove everything.",
-        env.show(&layout.state_dir)
-    );
-    Ok(0)
+    Ok(())
 }
 
 /// Shows the removal (dry run, or on a terminal without `--yes`) and asks for it. Some
@@ -132,21 +138,17 @@ pub(crate) fn preview_removal(
 }
 
 fn compute(
-    path: &std::path::Path,
+    target: &JsonHooks,
     file: &SettingsFile,
     record: Option<&Record>,
 ) -> Result<(Option<String>, Option<Record>)> {
     let record = record.cloned().unwrap_or_default();
-    let plan = hooks::plan_uninstall(&file.value, &record.created).map_err(|e| {
-        Error::new(format!(
-            "{}: a shape Claude Code does not accept at {e}; nothing was changed",
-            path.display()
-        ))
-    })?;
+    let plan =
+        (target.plan_uninstall)(&file.value, &record.created).map_err(|e| target.shape_error(e))?;
     if plan.changes_nothing() {
         return Ok((file.text.clone(), Some(record)));
     }
-    let emptied = plan.new.as_object().is_some_and(|o| o.is_empty());
+    let emptied = (target.holds_nothing)(&plan.new);
     if emptied && record.created_file {
         return Ok((None, None));
     }

@@ -2,7 +2,9 @@
 //! Code's shape (`hooks.<event>` → groups with `matcher` and `hooks`), with the timeout
 //! in milliseconds.
 
-use crate::hook_groups::HookSet;
+use serde_json::Value;
+
+use crate::hook_groups::{self, Created, HookSet, Plan, ShapeError, ToolActivity};
 
 /// Gemini CLI puts `CLAUDE_PROJECT_DIR` into its hooks' environment too, so the command
 /// says which agent runs it. Like Claude Code's, it needs no PATH, holds no personal
@@ -20,10 +22,28 @@ pub const GEMINI: HookSet = HookSet {
     tool_template: include_str!("../../templates/gemini-tool-activity-hooks.json"),
 };
 
+/// Events that carry a telemhq handler in this settings document.
+pub fn installed_events(doc: &Value) -> Vec<String> {
+    hook_groups::installed_events(doc, &GEMINI)
+}
+
+/// Puts telemhq's hook groups into a Gemini CLI settings document.
+pub fn plan_install(
+    doc: &Value,
+    tool_activity: ToolActivity,
+    previously_created: &Created,
+) -> Result<Plan, ShapeError> {
+    hook_groups::plan_install(doc, &GEMINI, tool_activity, previously_created)
+}
+
+/// Takes telemhq's handlers out of a Gemini CLI settings document.
+pub fn plan_uninstall(doc: &Value, created: &Created) -> Result<Plan, ShapeError> {
+    hook_groups::plan_uninstall(doc, &GEMINI, created)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hook_groups::{Created, ToolActivity, plan_install, plan_uninstall};
     use serde_json::json;
 
     #[test]
@@ -43,13 +63,13 @@ mod tests {
             "security": {"auth": {"selectedType": "gemini-api-key"}},
             "hooks": {"AfterAgent": [{"matcher": "*", "hooks": [{"type": "command", "command": "notify-send done"}]}]}
         });
-        let plan = plan_install(&doc, &GEMINI, ToolActivity::On, &Created::default()).unwrap();
+        let plan = plan_install(&doc, ToolActivity::On, &Created::default()).unwrap();
         let after = &plan.new["hooks"];
         assert_eq!(after["AfterAgent"].as_array().unwrap().len(), 2);
         assert_eq!(after["AfterTool"][0]["hooks"][0]["command"], HOOK_COMMAND);
-        let again = plan_install(&plan.new, &GEMINI, ToolActivity::Keep, &plan.created).unwrap();
+        let again = plan_install(&plan.new, ToolActivity::Keep, &plan.created).unwrap();
         assert!(again.changes_nothing());
-        let back = plan_uninstall(&plan.new, &GEMINI, &plan.created).unwrap();
+        let back = plan_uninstall(&plan.new, &plan.created).unwrap();
         assert_eq!(back.new, doc);
     }
 }

@@ -32,6 +32,22 @@ pub struct HookEvent {
     pub turn_id: Option<String>,
     /// Codex: the model, named in its hook events.
     pub model: Option<String>,
+    /// When the agent fired the hook, as it wrote it (Copilot CLI: Unix ms; Gemini CLI:
+    /// RFC 3339): the same event run from two hook files has the same one.
+    pub timestamp: Option<String>,
+    /// Copilot CLI: why the agent stopped (`end_turn`).
+    pub stop_reason: Option<String>,
+    /// Copilot CLI's errorOccurred: where the error happened (`model_call`), and whether
+    /// the agent goes on after it.
+    pub error_context: Option<String>,
+    pub recoverable: Option<bool>,
+    /// A tool's result kind (Copilot CLI: `success`, `failure`, `denied`, …).
+    pub tool_result_type: Option<String>,
+    /// The tool's result carries an error (Gemini CLI's AfterTool).
+    pub tool_error: bool,
+    /// Cursor running Claude Code's hooks: its payloads carry these.
+    pub conversation_id: Option<String>,
+    pub cursor_version: Option<String>,
 }
 
 impl HookEvent {
@@ -67,6 +83,21 @@ impl HookEvent {
             }
             "turn_id" => self.turn_id = text(),
             "model" => self.model = text(),
+            // Copilot CLI's native payloads are camelCase.
+            "sessionId" => self.session_id = text(),
+            "transcriptPath" => self.transcript_path = text(),
+            "toolName" => self.tool_name = text(),
+            "stopReason" => self.stop_reason = text(),
+            "errorContext" => self.error_context = text(),
+            "recoverable" => self.recoverable = value.as_bool(),
+            "timestamp" => {
+                self.timestamp = match &value {
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => text(),
+                }
+            }
+            "conversation_id" => self.conversation_id = text(),
+            "cursor_version" => self.cursor_version = text(),
             "last_assistant_message" => {
                 self.last_assistant_message_chars = value.as_str().map(|s| s.chars().count())
             }
@@ -75,7 +106,16 @@ impl HookEvent {
     }
 }
 
-const KEPT_FIELDS: [&str; 16] = [
+const KEPT_FIELDS: [&str; 25] = [
+    "sessionId",
+    "transcriptPath",
+    "toolName",
+    "stopReason",
+    "errorContext",
+    "recoverable",
+    "timestamp",
+    "conversation_id",
+    "cursor_version",
     "turn_id",
     "model",
     "hook_event_name",
@@ -110,13 +150,70 @@ impl<'de> Visitor<'de> for EventSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if KEPT_FIELDS.contains(&key.as_ref()) {
+            if matches!(key.as_ref(), "toolResult" | "tool_response") {
+                map.next_value_seed(ToolResultSeed(self.0))?;
+            } else if KEPT_FIELDS.contains(&key.as_ref()) {
                 let value: Value = map.next_value()?;
                 self.0.set(&key, value);
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
         }
+        Ok(())
+    }
+}
+
+/// Reads of a tool's result only its kind and whether it holds an error; the output
+/// itself streams past unkept, whatever its type.
+struct ToolResultSeed<'a>(&'a mut HookEvent);
+
+impl<'de> DeserializeSeed<'de> for ToolResultSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ToolResultSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a tool result")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "resultType" => {
+                    self.0.tool_result_type =
+                        map.next_value::<Value>()?.as_str().map(str::to_string)
+                }
+                "error" => self.0.tool_error |= map.next_value::<Option<IgnoredAny>>()?.is_some(),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
         Ok(())
     }
 }
@@ -147,7 +244,21 @@ pub fn error_category(event: &HookEvent) -> Option<String> {
             Some(e) if KNOWN_STOP_ERRORS.contains(&e) => e.to_string(),
             _ => "other".into(),
         }),
-        "PostToolUseFailure" => {
+        "errorOccurred" => Some(
+            event
+                .error_context
+                .as_deref()
+                .filter(|c| c.len() <= 40 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+                .unwrap_or("other")
+                .to_string(),
+        ),
+        "postToolUse" => match event.tool_result_type.as_deref() {
+            None | Some("success") => None,
+            Some(kind @ ("failure" | "rejected" | "denied")) => Some(kind.to_string()),
+            Some(_) => Some("other".into()),
+        },
+        "AfterTool" => event.tool_error.then(|| "tool_error".into()),
+        "PostToolUseFailure" | "postToolUseFailure" => {
             if event.is_interrupt == Some(true) {
                 return Some("interrupted".into());
             }
@@ -166,6 +277,9 @@ pub fn error_category(event: &HookEvent) -> Option<String> {
             }
             if lower.contains("interrupted") {
                 return Some("interrupted".into());
+            }
+            if lower.contains("does not exist") || lower.contains("not found") {
+                return Some("not_found".into());
             }
             Some("other".into())
         }
@@ -237,7 +351,10 @@ pub fn build(event: &HookEvent, ctx: &Context) -> Map<String, Value> {
         .clone()
         .unwrap_or_else(|| "ClaudeCode".into());
     let error = error_category(event);
-    let failed = matches!(name.as_str(), "PostToolUseFailure" | "StopFailure") || error.is_some();
+    let failed = matches!(
+        name.as_str(),
+        "PostToolUseFailure" | "StopFailure" | "postToolUseFailure" | "errorOccurred"
+    ) || error.is_some();
     let cwd = event.cwd.as_deref().or(ctx.fallback_cwd);
     let project = cwd
         .and_then(|c| std::path::Path::new(c).file_name())
@@ -284,6 +401,9 @@ pub fn build(event: &HookEvent, ctx: &Context) -> Map<String, Value> {
     );
     put("duration_ms", event.duration_ms.map(Value::from));
     put("is_interrupt", event.is_interrupt.map(Value::from));
+    put("stop_reason", identifier(&event.stop_reason));
+    put("recoverable", event.recoverable.map(Value::from));
+    put("cursor_version", identifier(&event.cursor_version));
     put("run_id", identifier(&ctx.run_id));
     put("event_id", Some(json!(ctx.event_id)));
     put("emitted_at", Some(json!(ctx.emitted_at)));

@@ -169,6 +169,46 @@ pub fn sweep_stale_temps(dir: &Path, older_than: std::time::Duration) {
     }
 }
 
+/// Claims an event by its key (what the agent wrote of it: session, event, time, tool):
+/// true for the first hook run that claims it, false for a second run of the same
+/// event (an agent that runs the same hook from a user and a repository hook file).
+/// A marker that cannot be written claims nothing: the event is better sent twice than
+/// lost.
+pub fn claim_event(layout: &Layout, key: &str) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    if fsutil::ensure_private_dir(&layout.seen).is_err() {
+        return true;
+    }
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(key.as_bytes());
+    let marker = layout.seen.join(&crate::hex(&digest)[..32]);
+    let created = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(marker);
+    !matches!(created, Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists)
+}
+
+/// Removes event markers older than `older_than` (a second run comes within the hook's
+/// timeout of the first).
+pub fn sweep_markers(layout: &Layout, older_than: std::time::Duration) {
+    let Ok(entries) = fs::read_dir(&layout.seen) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .ok()
+            .filter(fs::Metadata::is_file)
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > older_than);
+        if old {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Makes the private folders the queue needs (refusing links and foreign folders).
 pub fn ensure_dirs(layout: &Layout) -> Result<()> {
     for dir in [&layout.hooks_dir, &layout.state_dir, &layout.queue] {

@@ -174,6 +174,7 @@ pub fn drain(layout: &Layout, patience: Patience, read_usage: ReadUsage) -> Repo
     };
     say_who_holds(&lock);
     queue::sweep_stale_temps(&layout.queue, Duration::from_secs(600));
+    queue::sweep_markers(layout, Duration::from_secs(3600));
     let started = Instant::now();
     let lifetime = match patience.left() {
         Some(left) => left,
