@@ -1,11 +1,10 @@
-//! End to end with the real Codex CLI (0.169.0, from npm via tests/e2e/codex.sh) against
+//! End to end with the real Codex CLI (0.169.0, from npm via tests/e2e/agent-cli.sh) against
 //! the mock Responses API on loopback, *without* `--dangerously-bypass-hook-trust`: the
 //! hooks run only because install trusted them. Where Codex cannot be installed a local
 //! run skips loudly; with CI=true that is a failure.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -14,27 +13,7 @@ use crate::support::mock_responses::{self, MockResponses};
 use crate::support::{Mode, Receiver, TestHome, events};
 
 fn codex_bin() -> Option<PathBuf> {
-    static BIN: OnceLock<Option<PathBuf>> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/codex.sh");
-        match Command::new("bash").arg(script).output() {
-            Ok(o) if o.status.success() => {
-                Some(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-            }
-            other => {
-                let why = match other {
-                    Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
-                    Err(e) => e.to_string(),
-                };
-                if std::env::var("CI").is_ok_and(|v| v == "true") {
-                    panic!("Codex could not be installed for the end-to-end tests (CI=true makes this a failure): {why}");
-                }
-                eprintln!("\n!!!!!!!! SKIPPING the Codex end-to-end tests: {why}\n");
-                None
-            }
-        }
-    })
-    .clone()
+    crate::support::npm_agent("codex")
 }
 
 /// The user's own Codex config, comments and all.

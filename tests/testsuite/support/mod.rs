@@ -2,6 +2,7 @@
 //! as a user would run it, and a loopback ping receiver that can misbehave.
 
 pub mod mock_api;
+pub mod mock_models;
 pub mod mock_responses;
 
 use std::io::{BufRead, BufReader, Write};
@@ -12,6 +13,38 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_telemhq");
+
+/// The command of a pinned agent CLI from npm (tests/e2e/agent-cli.sh, installed once
+/// per test run). Where it cannot be installed, a local run skips loudly (None); with
+/// CI=true that is a failure.
+pub fn npm_agent(agent: &str) -> Option<PathBuf> {
+    static BINS: Mutex<Vec<(String, Option<PathBuf>)>> = Mutex::new(Vec::new());
+    let mut bins = BINS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, bin)) = bins.iter().find(|(a, _)| a == agent) {
+        return bin.clone();
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/agent-cli.sh");
+    let bin = match Command::new("bash").arg(script).arg(agent).output() {
+        Ok(o) if o.status.success() => {
+            Some(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        }
+        other => {
+            let why = match other {
+                Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
+                Err(e) => e.to_string(),
+            };
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!(
+                    "{agent} could not be installed for the end-to-end tests (CI=true makes this a failure): {why}"
+                );
+            }
+            eprintln!("\n!!!!!!!! SKIPPING the {agent} end-to-end tests: {why}\n");
+            None
+        }
+    };
+    bins.push((agent.to_string(), bin.clone()));
+    bin
+}
 
 pub fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -90,6 +123,28 @@ impl TestHome {
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }
+        cmd
+    }
+
+    /// An agent's CLI with this HOME, run from the repository, with a clean environment
+    /// whose PATH has only the system's folders and Node.js (the npm CLIs run on it).
+    pub fn agent_cmd(&self, program: &Path) -> Command {
+        let mut cmd = self.command(&program.to_string_lossy());
+        let node_dir = ["/usr/local/bin", "/usr/bin"]
+            .into_iter()
+            .find(|d| Path::new(d).join("node").exists())
+            .map(str::to_string)
+            .or_else(|| {
+                let out = Command::new("sh")
+                    .args(["-c", "command -v node"])
+                    .output()
+                    .ok()?;
+                let node = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+                Some(node.parent()?.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| "/usr/bin".into());
+        cmd.env("PATH", format!("{node_dir}:/usr/bin:/bin"))
+            .stdin(Stdio::null());
         cmd
     }
 
