@@ -7,6 +7,7 @@ mod codex;
 mod doctor;
 mod e2e_claude_code;
 mod e2e_codex;
+mod e2e_copilot;
 mod e2e_gemini;
 mod emit;
 mod hostile;
