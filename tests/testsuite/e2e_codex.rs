@@ -7,17 +7,17 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::mock_responses::{self, MockResponses};
 use crate::support::{Mode, Receiver, TestHome, events};
 
-fn codex_bin() -> Option<PathBuf> {
+pub(crate) fn codex_bin() -> Option<PathBuf> {
     crate::support::npm_agent("codex")
 }
 
 /// The user's own Codex config, comments and all.
-fn user_config(api: &MockResponses) -> String {
+pub(crate) fn user_config(api: &MockResponses) -> String {
     format!(
         "# my Codex settings\nmodel = \"mock-model\"   # the loopback mock\nmodel_provider = \"mock\"\n\n{}",
         api.provider_toml()
@@ -132,64 +132,4 @@ fn a_hand_edited_hook_is_untrusted_and_codex_does_not_run_it() {
     let queued = std::fs::read_dir(w.t.state_dir().join("queue")).map_or(0, |d| d.count());
     assert_eq!(queued, 0, "Codex ran an untrusted hook");
     assert!(r.pings().is_empty(), "Codex ran an untrusted hook");
-}
-
-#[test]
-fn claude_code_and_codex_side_by_side_each_ping_once_per_turn() {
-    let Some(w) = World::new() else { return };
-    let r = Receiver::start(Mode::Ok);
-    w.t.install(&[
-        "--global",
-        "--agent",
-        "claude",
-        "--agent",
-        "codex",
-        "--ping-url",
-        &r.url(),
-    ]);
-    let claude: Value =
-        serde_json::from_str(&std::fs::read_to_string(w.t.global_settings()).unwrap()).unwrap();
-    assert!(
-        claude["hooks"]["Stop"].is_array(),
-        "Claude Code's hooks too"
-    );
-    w.turn("run echo please");
-    r.wait_for(1, Duration::from_secs(30));
-    // And a Claude Code turn in the same HOME.
-    let Some(claude) = crate::e2e_claude_code::claude_bin() else {
-        return;
-    };
-    let anthropic = crate::support::mock_api::MockApi::start();
-    let out = Command::new(claude)
-        .args(["-p", "hello"])
-        .current_dir(&w.t.repo)
-        .env_clear()
-        .env("HOME", &w.t.home)
-        .env("PATH", "/usr/bin:/bin")
-        .env("ANTHROPIC_BASE_URL", anthropic.base_url())
-        .env("ANTHROPIC_API_KEY", "sk-ant-e2e-not-a-real-key")
-        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-        .env("DISABLE_AUTOUPDATER", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let pings = r.wait_for(2, Duration::from_secs(30));
-    w.t.wait_sender_idle(None);
-    let mut tools: Vec<String> = pings
-        .iter()
-        .map(|p| {
-            format!(
-                "{} {}",
-                p["tool"].as_str().unwrap(),
-                p["event"].as_str().unwrap()
-            )
-        })
-        .collect();
-    tools.sort();
-    assert_eq!(tools, ["claude-code Stop", "codex Stop"], "{pings:#?}");
 }

@@ -48,12 +48,20 @@ impl Copilot {
     /// One headless turn, as a user runs it, without the user's PATH. The CLI unpacks
     /// itself once into a cache shared by the tests.
     pub(crate) fn turn(&self, t: &TestHome, prompt: &str) -> Output {
-        let cache = self.bin.ancestors().nth(3).unwrap().join("copilot-home-cache");
+        let cache = self
+            .bin
+            .ancestors()
+            .nth(3)
+            .unwrap()
+            .join("copilot-home-cache");
         let out = t
             .agent_cmd(&self.bin)
             .args(["-p", prompt, "--allow-all-tools", "-s"])
             .env("COPILOT_OFFLINE", "true")
-            .env("COPILOT_PROVIDER_BASE_URL", format!("{}/v1", self.api.base_url()))
+            .env(
+                "COPILOT_PROVIDER_BASE_URL",
+                format!("{}/v1", self.api.base_url()),
+            )
             .env("COPILOT_PROVIDER_API_KEY", "not-a-real-key")
             .env("COPILOT_MODEL", "gpt-4.1")
             .env("COPILOT_AUTO_UPDATE", "false")
@@ -121,7 +129,10 @@ fn copilot_turns_ping_with_the_mocks_usage_and_uninstall_leaves_the_users_files(
     assert_eq!(end["tool_calls"], json!({"bash": 1}));
     assert_eq!(end["copilot_version"], "1.0.102");
     let tool = pings.iter().find(|p| p["event"] == "postToolUse").unwrap();
-    assert_eq!((&tool["tool_name"], &tool["status"]), (&json!("bash"), &json!("success")));
+    assert_eq!(
+        (&tool["tool_name"], &tool["status"]),
+        (&json!("bash"), &json!("success"))
+    );
     let raw = String::from_utf8_lossy(&r.raw.lock().unwrap()).into_owned();
     for never in [canary, "mock-tool-ran", "MOCK DONE", "textResultForLlm"] {
         assert!(!raw.contains(never), "{never} was sent");
@@ -130,7 +141,12 @@ fn copilot_turns_ping_with_the_mocks_usage_and_uninstall_leaves_the_users_files(
     assert!(out.status.success(), "{}", crate::support::stderr(&out));
     assert!(!t.home.join(".copilot/hooks/telemhq.json").exists());
     for (path, text) in files {
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "{}", path.display());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            text,
+            "{}",
+            path.display()
+        );
     }
 }
 

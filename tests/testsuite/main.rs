@@ -5,6 +5,7 @@ mod support;
 
 mod codex;
 mod doctor;
+mod e2e_all_agents;
 mod e2e_claude_code;
 mod e2e_codex;
 mod e2e_copilot;
