@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use crate::claude::settings::Scope;
 use crate::cli::{InstallArgs, UninstallArgs};
 use crate::codex::hooks;
-use crate::config;
 use crate::env::{Env, git_root};
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -77,7 +76,7 @@ fn planned(path: &Path, e: hooks::ConfigError) -> Error {
     Error::new(format!("{}: {}; nothing was changed", path.display(), e.0))
 }
 
-pub fn install(args: &InstallArgs, env: &Env, scope: Scope) -> Result<i32> {
+pub fn install(args: &InstallArgs, env: &Env, scope: Scope, ping_url: Option<&str>) -> Result<i32> {
     let layout = env.layout()?;
     let path = config_path(env, scope)?;
     let real = fsutil::resolve_symlinks(&path);
@@ -88,7 +87,6 @@ pub fn install(args: &InstallArgs, env: &Env, scope: Scope) -> Result<i32> {
         (_, true) => Some(false),
         _ => None,
     };
-    let ping_url = super::install::resolve_ping_url(args, env)?;
     super::install::check_private_setup(&layout)?;
     let text = read(&real)?;
     settings_change::load_records(&layout)?;
@@ -126,7 +124,7 @@ pub fn install(args: &InstallArgs, env: &Env, scope: Scope) -> Result<i32> {
     fsutil::ensure_private_dir(&layout.state_dir)?;
     super::install::ensure_link(&layout.link, &exe)?;
     let repo = super::install::tracker_repo(scope, env)?;
-    super::install::store_tracker(&layout, repo.as_deref(), ping_url.as_deref())?;
+    super::install::store_tracker(&layout, repo.as_deref(), ping_url)?;
     let outcome = settings_change::commit(
         &layout,
         &real,
@@ -166,9 +164,6 @@ pub fn install(args: &InstallArgs, env: &Env, scope: Scope) -> Result<i32> {
                 eprintln!("The previous version is kept in {}.", env.show(&b));
             }
         }
-    }
-    if let Some(url) = &ping_url {
-        eprintln!("Pings go to {}.", config::mask_url(url));
     }
     Ok(0)
 }

@@ -20,19 +20,70 @@ use crate::term;
 
 pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
     let scope = super::pick_scope(args.scope, "install")?;
+    let agents = super::agents(&args.agent, env, scope, "install")?;
+    // Asked for once (on a terminal), whatever the number of agents.
+    let ping_url = resolve_ping_url(args, env)?;
     let mut code = 0;
-    for agent in super::agents(&args.agent, env, scope, "install")? {
+    for agent in agents {
         code = code.max(match agent {
-            Agent::Codex => super::codex::install(args, env, scope)?,
-            _ => install_json(args, env, scope, &json_hooks(agent, env, scope)?)?,
+            Agent::Codex => super::codex::install(args, env, scope, ping_url.as_deref())?,
+            _ => install_json(
+                args,
+                env,
+                scope,
+                &json_hooks(agent, env, scope)?,
+                ping_url.as_deref(),
+            )?,
         });
+    }
+    if code == 0 && !args.dry_run {
+        say_where_pings_go(env, scope, ping_url.as_deref())?;
     }
     Ok(code)
 }
 
+/// Which tracker install set, and where this folder's pings go now.
+fn say_where_pings_go(env: &Env, scope: Scope, ping_url: Option<&str>) -> Result<()> {
+    let layout = env.layout()?;
+    let repo = tracker_repo(scope, env)?;
+    if let Some(url) = ping_url {
+        match &repo {
+            Some(root) => eprintln!(
+                "Tracker for repository {} set: {} (its pings go there; other folders keep theirs).",
+                env.show(Path::new(root)),
+                config::mask_url(url)
+            ),
+            None => eprintln!(
+                "Global tracker set: {} (pings from folders without a tracker of their own go there).",
+                config::mask_url(url)
+            ),
+        }
+    }
+    match config::Config::load(&layout)?.tracker_for(&env.cwd) {
+        Some(route) => eprintln!(
+            "Pings from this folder go to {} ({}).",
+            config::mask_url(&route.url),
+            route.source
+        ),
+        None => eprintln!(
+            "No tracker is set for this folder: events stay on this machine, queued in {}, until \
+             you set one with `telemhq install {} --ping-url URL`.",
+            env.show(&layout.queue),
+            scope.flag()
+        ),
+    }
+    Ok(())
+}
+
 /// Installs into an agent's JSON hook file (Claude Code's or Gemini CLI's settings,
 /// Copilot CLI's hook file).
-fn install_json(args: &InstallArgs, env: &Env, scope: Scope, target: &JsonHooks) -> Result<i32> {
+fn install_json(
+    args: &InstallArgs,
+    env: &Env,
+    scope: Scope,
+    target: &JsonHooks,
+    ping_url: Option<&str>,
+) -> Result<i32> {
     let layout = env.layout()?;
     let settings_path = &target.path;
     let real = fsutil::resolve_symlinks(settings_path);
@@ -43,7 +94,6 @@ fn install_json(args: &InstallArgs, env: &Env, scope: Scope, target: &JsonHooks)
     };
 
     // Everything is checked before anything is written.
-    let ping_url = resolve_ping_url(args, env)?;
     check_private_setup(&layout)?;
     let file = (target.read)(&real)?;
     let records = settings_change::load_records(&layout)?;
@@ -62,10 +112,7 @@ fn install_json(args: &InstallArgs, env: &Env, scope: Scope, target: &JsonHooks)
     }
     if args.dry_run {
         print_preview(&shown, &file.text, &preview_new);
-        crate::outln!(
-            "{}",
-            describe_private_setup(env, &layout, &exe, ping_url.as_deref())
-        );
+        crate::outln!("{}", describe_private_setup(env, &layout, &exe, ping_url));
         eprintln!("Dry run: nothing was changed.");
         return Ok(0);
     }
@@ -88,7 +135,7 @@ fn install_json(args: &InstallArgs, env: &Env, scope: Scope, target: &JsonHooks)
     fsutil::ensure_private_dir(&layout.state_dir)?;
     ensure_link(&layout.link, &exe)?;
     let repo = tracker_repo(scope, env)?;
-    let config = store_tracker(&layout, repo.as_deref(), ping_url.as_deref())?;
+    store_tracker(&layout, repo.as_deref(), ping_url)?;
 
     let outcome = settings_change::commit(
         &layout,
@@ -117,32 +164,6 @@ fn install_json(args: &InstallArgs, env: &Env, scope: Scope, target: &JsonHooks)
         eprintln!(
             "The hook command has no personal paths in it: the file can be committed and shared."
         );
-    }
-    if let Some(url) = &ping_url {
-        match &repo {
-            Some(root) => eprintln!(
-                "Tracker for repository {} set: {} (its pings go there; other folders keep theirs).",
-                env.show(Path::new(root)),
-                config::mask_url(url)
-            ),
-            None => eprintln!(
-                "Global tracker set: {} (pings from folders without a tracker of their own go there).",
-                config::mask_url(url)
-            ),
-        }
-    }
-    match config.tracker_for(&env.cwd) {
-        Some(route) => eprintln!(
-            "Pings from this folder go to {} ({}).",
-            config::mask_url(&route.url),
-            route.source
-        ),
-        None => eprintln!(
-            "No tracker is set for this folder: events stay on this machine, queued in {}, until \
-             you set one with `telemhq install {} --ping-url URL`.",
-            env.show(&layout.queue),
-            scope.flag()
-        ),
     }
     Ok(0)
 }

@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::agent::Agent;
 use crate::claude::hooks::{self, TOOL_EVENTS, TURN_EVENTS};
 use crate::claude::settings;
 use crate::cli::DoctorArgs;
+use crate::cmd::agent_files::json_hooks;
 use crate::config::{self, Config, PingUrl, Route};
 use crate::env::{Env, Layout, git_root};
 use crate::fsutil;
@@ -57,6 +59,9 @@ pub struct Facts {
     pub test_ping: Option<Result<(String, Attempt, u128), String>>,
     /// Codex configs (user, this repository's) that exist.
     pub codex: Vec<CodexConfig>,
+    /// Gemini CLI's settings and Copilot CLI's hook files (user, this repository's)
+    /// that exist.
+    pub agent_files: Vec<AgentFile>,
     pub now_ms: i64,
 }
 
@@ -69,6 +74,162 @@ pub struct CodexConfig {
     pub hooks: Result<(Vec<&'static str>, Vec<&'static str>), String>,
     /// With telemhq's hooks in it: what running Codex's hook command reached.
     pub reached: Option<(String, String)>,
+}
+
+/// A Gemini CLI settings file or a Copilot CLI hook file, and telemhq's hooks in it.
+pub struct AgentFile {
+    pub agent: Agent,
+    pub path: PathBuf,
+    /// The scope flag that installs into it.
+    pub flag: &'static str,
+    /// Not readable as the agent's file (why), or telemhq's events in it.
+    pub hooks: Result<Vec<String>, String>,
+    /// With telemhq's hooks in it: what running their command reached.
+    pub reached: Option<(String, String)>,
+    /// Why the agent would not run them although they are there, and the fix.
+    pub not_run: Option<(String, String)>,
+}
+
+fn agent_files(env: &Env, args: &DoctorArgs) -> Vec<AgentFile> {
+    use crate::claude::settings::Scope;
+    let mut out = Vec::new();
+    for agent in [Agent::Gemini, Agent::Copilot] {
+        for (scope, wanted) in [(Scope::Global, !args.repo), (Scope::Repo, !args.global)] {
+            let Some(target) = wanted.then(|| json_hooks(agent, env, scope).ok()).flatten() else {
+                continue;
+            };
+            if !target.path.exists() {
+                continue;
+            }
+            let hooks = match crate::jsonfile::load(&target.path) {
+                Err(e) => Err(e.problem()),
+                Ok(file) => match (target.plan_uninstall)(&file.value, &Default::default()) {
+                    Err(e) => Err(format!(
+                        "a shape {} does not accept at {e}",
+                        agent.display_name()
+                    )),
+                    Ok(_) => Ok((target.installed_events)(&file.value)),
+                },
+            };
+            let installed = hooks.as_ref().is_ok_and(|e| !e.is_empty());
+            let command = match agent {
+                Agent::Gemini => crate::gemini::hooks::HOOK_COMMAND.to_string(),
+                _ => crate::copilot::hooks::command("agentStop"),
+            };
+            let reached = installed.then(|| probe(&command, env)).flatten();
+            let not_run = installed.then(|| not_run(agent, scope, env)).flatten();
+            out.push(AgentFile {
+                agent,
+                path: target.path,
+                flag: scope.flag(),
+                hooks,
+                reached,
+                not_run,
+            });
+        }
+    }
+    out
+}
+
+/// Reads a JSON file that may have `//` comment lines (Copilot CLI's and Gemini CLI's
+/// own files allow them); None when absent or unreadable.
+fn read_lenient_json(path: &Path) -> Option<Value> {
+    let bytes = fsutil::read_regular(path).ok()?;
+    let text: String = String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    serde_json::from_str(&text).ok()
+}
+
+/// Why the agent would skip telemhq's hooks (a switch that turns hooks off, a project
+/// that is not trusted), with the fix.
+fn not_run(
+    agent: Agent,
+    scope: crate::claude::settings::Scope,
+    env: &Env,
+) -> Option<(String, String)> {
+    use crate::claude::settings::Scope;
+    match agent {
+        Agent::Gemini => {
+            let mut files = vec![
+                crate::cmd::agent_files::gemini_dir(env)
+                    .ok()?
+                    .join("settings.json"),
+            ];
+            if let Some(root) = crate::env::git_root(&env.cwd) {
+                files.push(root.join(".gemini/settings.json"));
+            }
+            for file in files {
+                let Some(doc) = read_lenient_json(&file) else {
+                    continue;
+                };
+                let shown = env.show(&file);
+                if doc.pointer("/hooksConfig/enabled") == Some(&Value::Bool(false)) {
+                    return Some((
+                        format!(
+                            "Gemini CLI's hooks are switched off (hooksConfig.enabled is false in {shown})"
+                        ),
+                        format!("remove \"enabled\": false from hooksConfig in {shown}"),
+                    ));
+                }
+                let disabled = doc
+                    .pointer("/hooksConfig/disabled")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .any(|d| d == crate::gemini::hooks::HOOK_COMMAND || d.contains("telemhq"));
+                if disabled {
+                    return Some((
+                        format!("telemhq's hook is listed in hooksConfig.disabled in {shown}"),
+                        format!("take it out of hooksConfig.disabled in {shown}"),
+                    ));
+                }
+            }
+            None
+        }
+        Agent::Copilot => {
+            let dir = crate::cmd::agent_files::copilot_dir(env).ok()?;
+            let settings = dir.join("settings.json");
+            if read_lenient_json(&settings).and_then(|d| d.get("disableAllHooks").cloned())
+                == Some(Value::Bool(true))
+            {
+                let shown = env.show(&settings);
+                return Some((
+                    format!(
+                        "Copilot CLI's hooks are switched off (disableAllHooks is true in {shown})"
+                    ),
+                    format!("set \"disableAllHooks\": false in {shown}"),
+                ));
+            }
+            if scope == Scope::Repo {
+                let root = crate::env::git_root(&env.cwd)?;
+                let root = std::fs::canonicalize(&root).unwrap_or(root);
+                let config = dir.join("config.json");
+                let trusted = read_lenient_json(&config)
+                    .and_then(|c| c.get("trusted_folders").cloned())
+                    .and_then(|t| t.as_array().cloned())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .any(|f| root.starts_with(f));
+                if !trusted {
+                    return Some((
+                        format!(
+                            "Copilot CLI loads {}'s hooks only once the folder is trusted, and it is not ({} has no trusted_folders entry for it)",
+                            env.show(&root),
+                            env.show(&config)
+                        ),
+                        "run copilot in the repository once and trust the folder".into(),
+                    ));
+                }
+            }
+            None
+        }
+        _ => None,
+    }
 }
 
 fn codex_configs(env: &Env, args: &DoctorArgs) -> Vec<CodexConfig> {
@@ -214,6 +375,7 @@ pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
         claude: claude_version(),
         test_ping,
         codex: codex_configs(env, args),
+        agent_files: agent_files(env, args),
         now_ms: crate::time::now_ms(),
         layout,
     }
@@ -398,7 +560,12 @@ fn run_bounded(mut cmd: Command, timeout: Duration, limit: u64) -> Option<Ran> {
 /// its version and path instead of emitting anything. Only ever called with the exact
 /// command telemhq installs.
 fn probe(cmd: &str, env: &Env) -> Option<(String, String)> {
-    debug_assert!(hooks::is_telemhq_command(cmd) || cmd == crate::codex::hooks::HOOK_COMMAND);
+    debug_assert!(
+        hooks::is_telemhq_command(cmd)
+            || cmd == crate::codex::hooks::HOOK_COMMAND
+            || cmd == crate::gemini::hooks::HOOK_COMMAND
+            || crate::copilot::hooks::is_telemhq_command(cmd)
+    );
     let mut c = Command::new("/bin/sh");
     c.args(["-c", cmd])
         .env_clear()

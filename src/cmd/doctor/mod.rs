@@ -86,6 +86,7 @@ const PRIVACY: &str = "Privacy and permissions";
 const DELIVERY: &str = "Delivery";
 const CLAUDE: &str = "Claude Code";
 const CODEX: &str = "Codex";
+const AGENTS: &str = "Gemini CLI and Copilot CLI";
 const PING: &str = "Test ping";
 
 pub fn run(args: &DoctorArgs, env: &Env) -> Result<i32> {

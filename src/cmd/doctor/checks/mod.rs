@@ -1,5 +1,6 @@
 //! doctor's checks: pure verdicts, with their fixes, from the facts read before.
 
+mod agents;
 mod codex;
 mod command;
 mod delivery;
@@ -19,6 +20,7 @@ pub(super) fn all(facts: &Facts, args: &DoctorArgs, env: &Env) -> Report {
     settings::check_switches(&facts.layers, &mut report);
     command::check_commands(facts, env, &mut report);
     codex::check_codex(facts, env, &mut report);
+    agents::check_agent_files(facts, env, &mut report);
     privacy::check_privacy(facts, env, &mut report);
     delivery::check_delivery(facts, &mut report);
     delivery::check_claude(facts, &mut report);
