@@ -11,6 +11,7 @@ mod e2e_codex;
 mod e2e_copilot;
 mod e2e_gemini;
 mod emit;
+mod gemini_copilot;
 mod hostile;
 mod install;
 mod install_property;
