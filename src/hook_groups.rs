@@ -109,7 +109,7 @@ impl std::fmt::Display for ShapeError {
     }
 }
 
-fn shape_err(path: &[Seg], problem: &str) -> ShapeError {
+pub(crate) fn shape_err(path: &[Seg], problem: &str) -> ShapeError {
     ShapeError {
         path: path_to_string(path),
         problem: problem.into(),

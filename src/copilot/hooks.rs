@@ -6,8 +6,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::hook_groups::{Created, Plan, ShapeError, ToolActivity};
-use crate::jsonedit::{Op, Path, Seg, apply_value, path_to_string};
+use crate::hook_groups::{Created, Plan, ShapeError, ToolActivity, shape_err};
+use crate::jsonedit::{Op, Path, Seg, apply_value};
 
 /// The turn's end: always installed.
 pub const TURN_EVENTS: [&str; 1] = ["agentStop"];
@@ -44,13 +44,6 @@ fn is_telemhq_handler(handler: &Value) -> bool {
             .get("bash")
             .and_then(Value::as_str)
             .is_some_and(is_telemhq_command)
-}
-
-fn shape_err(path: &[Seg], problem: &str) -> ShapeError {
-    ShapeError {
-        path: path_to_string(path),
-        problem: problem.into(),
-    }
 }
 
 /// Checks the parts of the file that telemhq reads or edits.

@@ -152,18 +152,23 @@ fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
 
 /// Removes temporary files that a killed telemhq left in a queue folder.
 pub fn sweep_stale_temps(dir: &Path, older_than: std::time::Duration) {
+    remove_old_files(dir, older_than, fsutil::is_temp_name);
+}
+
+/// Removes the files of a folder older than `older_than` whose names `wanted` picks.
+fn remove_old_files(dir: &Path, older_than: std::time::Duration, wanted: fn(&str) -> bool) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
-        let stale = entry
+        let old = entry
             .metadata()
             .ok()
             .filter(fs::Metadata::is_file)
             .and_then(|m| m.modified().ok())
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age > older_than);
-        if stale && entry.file_name().to_str().is_some_and(fsutil::is_temp_name) {
+        if old && entry.file_name().to_str().is_some_and(wanted) {
             let _ = fs::remove_file(entry.path());
         }
     }
@@ -192,21 +197,7 @@ pub fn claim_event(layout: &Layout, key: &str) -> bool {
 /// Removes event markers older than `older_than` (a second run comes within the hook's
 /// timeout of the first).
 pub fn sweep_markers(layout: &Layout, older_than: std::time::Duration) {
-    let Ok(entries) = fs::read_dir(&layout.seen) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let old = entry
-            .metadata()
-            .ok()
-            .filter(fs::Metadata::is_file)
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > older_than);
-        if old {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
+    remove_old_files(&layout.seen, older_than, |_| true);
 }
 
 /// Makes the private folders the queue needs (refusing links and foreign folders).

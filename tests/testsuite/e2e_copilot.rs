@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::mock_models::{self, MockModels};
+use crate::support::mock_models::MockModels;
+use crate::support::mock_responses;
 use crate::support::{Mode, Receiver, TestHome, events, npm_agent};
 
 pub(crate) struct Copilot {
@@ -116,16 +117,7 @@ fn copilot_turns_ping_with_the_mocks_usage_and_uninstall_leaves_the_users_files(
     assert_eq!(end["model"], "gpt-4.1");
     let calls = 2; // the tool call, then the answer
     assert_eq!(end["api_calls"], calls);
-    assert_eq!(
-        end["usage"],
-        json!({
-            "input_tokens": calls * mock_models::INPUT_TOKENS,
-            "output_tokens": calls * mock_models::OUTPUT_TOKENS,
-            "cache_read_input_tokens": calls * mock_models::CACHED_TOKENS,
-            "cache_creation_input_tokens": 0,
-            "reasoning_output_tokens": 0,
-        })
-    );
+    assert_eq!(end["usage"], mock_responses::expected_usage(calls, false));
     assert_eq!(end["tool_calls"], json!({"bash": 1}));
     assert_eq!(end["copilot_version"], "1.0.102");
     let tool = pings.iter().find(|p| p["event"] == "postToolUse").unwrap();

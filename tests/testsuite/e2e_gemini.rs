@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::mock_models::{self, MockModels};
+use crate::support::mock_models::MockModels;
+use crate::support::mock_responses;
 use crate::support::{Mode, Receiver, TestHome, events, npm_agent};
 
 /// The user's own Gemini CLI settings, in their own layout.
@@ -107,16 +108,7 @@ fn gemini_turns_ping_with_the_mocks_usage_and_uninstall_gives_back_the_settings(
     assert_eq!(end["model"], "gemini-2.5-flash");
     let calls = 2; // the tool call, then the answer
     assert_eq!(end["api_calls"], calls);
-    assert_eq!(
-        end["usage"],
-        json!({
-            "input_tokens": calls * mock_models::INPUT_TOKENS,
-            "output_tokens": calls * mock_models::OUTPUT_TOKENS,
-            "cache_read_input_tokens": calls * mock_models::CACHED_TOKENS,
-            "cache_creation_input_tokens": 0,
-            "reasoning_output_tokens": calls * mock_models::REASONING_TOKENS,
-        })
-    );
+    assert_eq!(end["usage"], mock_responses::expected_usage(calls, true));
     assert_eq!(end["tool_calls"], json!({"run_shell_command": 1}));
     assert!(end["turn_duration_ms"].as_u64().is_some());
     let tool = pings.iter().find(|p| p["event"] == "AfterTool").unwrap();

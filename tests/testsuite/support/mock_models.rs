@@ -10,7 +10,7 @@ use std::net::TcpStream;
 
 use serde_json::{Value, json};
 
-pub use super::mock_responses::{CACHED_TOKENS, INPUT_TOKENS, OUTPUT_TOKENS, REASONING_TOKENS};
+use super::mock_responses::{CACHED_TOKENS, INPUT_TOKENS, OUTPUT_TOKENS, REASONING_TOKENS};
 
 pub struct MockModels {
     pub port: u16,

@@ -15,6 +15,18 @@ pub const CACHED_TOKENS: u64 = 7;
 pub const OUTPUT_TOKENS: u64 = 45;
 pub const REASONING_TOKENS: u64 = 3;
 
+/// The `usage` a turn-end ping carries for `calls` answers of the mocks (the Chat
+/// Completions mock's reasoning tokens do not reach Copilot CLI's records).
+pub fn expected_usage(calls: u64, with_reasoning: bool) -> serde_json::Value {
+    json!({
+        "input_tokens": calls * INPUT_TOKENS,
+        "output_tokens": calls * OUTPUT_TOKENS,
+        "cache_read_input_tokens": calls * CACHED_TOKENS,
+        "cache_creation_input_tokens": 0,
+        "reasoning_output_tokens": if with_reasoning { calls * REASONING_TOKENS } else { 0 },
+    })
+}
+
 static COUNTER: AtomicU64 = AtomicU64::new(1);
 
 pub struct MockResponses {
