@@ -154,6 +154,30 @@ def main():
     print(f"  => telemhq emit / cat: {t['median_ms'] / floor['median_ms']:.2f}x; "
           f"with a repository's tracker (10 stored): {r['median_ms'] / floor['median_ms']:.2f}x")
 
+    # The other agents' hooks, from their captured payloads (Copilot CLI's adds the marker
+    # that drops a second run of the same event).
+    data = ROOT / "tests/data"
+    gemini = [(data / "gemini-cli-0.61.0" / n).read_bytes() for n in ["AfterAgent.json", "AfterTool.json"]]
+    copilot = []
+    for n in ["agentStop.json", "postToolUse.json"]:
+        event = json.loads((data / "copilot-cli-1.0.102" / n).read_text())
+        copilot.append(event)
+    def fresh_copilot_events():
+        # A new timestamp per run: each run is a new event, not a duplicate.
+        out = []
+        for i in range(args.runs):
+            e = dict(copilot[i % len(copilot)])
+            e["timestamp"] = e["timestamp"] + 1 + i
+            out.append(json.dumps(e).encode())
+        return out
+    g = measure("telemhq emit --agent gemini", telemhq + ["--agent", "gemini"], gemini, env, args.runs)
+    c = measure("telemhq emit --agent copilot --event agentStop",
+                telemhq + ["--agent", "copilot", "--event", "agentStop"], fresh_copilot_events(), env, args.runs)
+    show(g)
+    show(c)
+    print(f"  => against cat: Gemini CLI hook {g['median_ms'] / floor['median_ms']:.2f}x, "
+          f"Copilot CLI hook {c['median_ms'] / floor['median_ms']:.2f}x")
+
     print("\nA scheduled job: `telemhq run -- true` (run ping delivered before it exits) against `true`:")
     bare = measure("true", ["/bin/true"], [b""], env, args.runs)
     wrapped = measure("telemhq run -- true", [args.bin, "run", "--ping-url", url, "--", "/bin/true"],
