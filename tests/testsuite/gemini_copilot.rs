@@ -368,3 +368,19 @@ fn doctor_reports_a_switch_that_turns_the_agents_hooks_off() {
     std::fs::write(&settings, doc.to_string()).unwrap();
     assert_eq!(doctor(), ["gemini.global fail", "copilot.global fail"]);
 }
+
+#[test]
+fn in_ci_a_copilot_turn_is_delivered_with_its_usage_before_emit_returns() {
+    let t = TestHome::new().env("CI", "true");
+    let r = Receiver::start(Mode::Ok);
+    t.install(&["--global", "--agent", "copilot", "--ping-url", &r.url()]);
+    let out = t.run_with_stdin(
+        &["emit", "--agent", "copilot", "--event", "agentStop"],
+        copilot("agentStop.json").as_bytes(),
+    );
+    assert!(out.status.success() && out.stdout.is_empty());
+    let pings = r.delivered();
+    assert_eq!(pings.len(), 1, "delivered before emit returned");
+    assert_eq!(pings[0]["api_calls"], 2);
+    assert_eq!(pings[0]["copilot_version"], "1.0.102");
+}
