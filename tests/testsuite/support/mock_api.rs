@@ -47,11 +47,11 @@ fn serve(stream: TcpStream) {
     {
         let keep = match (method.as_str(), path.as_str()) {
             ("POST", p) if p.contains("count_tokens") => {
-                reply_json(&mut out, 200, &json!({"input_tokens": 10}))
+                super::reply_json(&mut out, 200, &json!({"input_tokens": 10}))
             }
             ("POST", _) => messages(&mut out, &body),
             ("HEAD", _) => write_all(&mut out, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"),
-            _ => reply_json(&mut out, 200, &json!({})),
+            _ => super::reply_json(&mut out, 200, &json!({})),
         };
         if !keep {
             return;
@@ -61,15 +61,6 @@ fn serve(stream: TcpStream) {
 
 fn write_all(out: &mut TcpStream, bytes: &[u8]) -> bool {
     out.write_all(bytes).is_ok()
-}
-
-fn reply_json(out: &mut TcpStream, status: u16, body: &Value) -> bool {
-    let text = body.to_string();
-    let head = format!(
-        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-        text.len()
-    );
-    write_all(out, head.as_bytes()) && write_all(out, text.as_bytes())
 }
 
 /// The newest user text, and whether that message carries a tool result.
@@ -143,7 +134,7 @@ fn messages(out: &mut TcpStream, body: &[u8]) -> bool {
             .unwrap_or(&[]),
     );
     if text.contains("ERROR:400") && !has_result {
-        return reply_json(
+        return super::reply_json(
             out,
             400,
             &json!({"type": "error", "error": {"type": "invalid_request_error", "message": "mock says no"}}),
@@ -179,7 +170,7 @@ fn messages(out: &mut TcpStream, body: &[u8]) -> bool {
             }
             None => json!([{"type": "text", "text": answer}]),
         };
-        return reply_json(out, 200, &final_message);
+        return super::reply_json(out, 200, &final_message);
     }
     let mut stream = String::new();
     stream += &sse(

@@ -54,12 +54,7 @@ fn serve(stream: TcpStream) {
         } else {
             json!({})
         };
-        let body = reply.to_string();
-        let head = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-            body.len()
-        );
-        if out.write_all(head.as_bytes()).is_err() || out.write_all(body.as_bytes()).is_err() {
+        if !super::reply_json(&mut out, 200, &reply) {
             return;
         }
     }

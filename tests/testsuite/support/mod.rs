@@ -512,6 +512,17 @@ pub fn events(pings: &[serde_json::Value]) -> Vec<String> {
 
 /// Listens on a free loopback port and hands each connection to `serve` on a thread of
 /// its own, for the mock model APIs. Returns the port.
+/// Writes a JSON answer with its length (the connection stays open); false when the
+/// client has gone.
+pub fn reply_json(out: &mut TcpStream, status: u16, body: &serde_json::Value) -> bool {
+    let text = body.to_string();
+    let head = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        text.len()
+    );
+    out.write_all(head.as_bytes()).is_ok() && out.write_all(text.as_bytes()).is_ok()
+}
+
 pub fn serve_on_loopback(serve: fn(TcpStream)) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
