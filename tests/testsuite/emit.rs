@@ -255,6 +255,62 @@ fn emit_returns_at_once_while_the_endpoint_hangs() {
     }
 }
 
+/// Whether a process has a handler for `signal` (its SigCgt mask in /proc).
+fn catches(pid: u32, signal: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            let mask = s
+                .lines()
+                .find_map(|l| l.strip_prefix("SigCgt:"))?
+                .trim()
+                .to_string();
+            u64::from_str_radix(&mask, 16).ok()
+        })
+        .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
+}
+
+/// A headless Claude Code signals its StopFailure hook's process group (SIGTERM)
+/// milliseconds after the hook starts, as it exits: the event is queued and sent anyway.
+#[test]
+fn an_agent_that_exits_and_signals_the_hook_does_not_lose_the_event() {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    let receiver = Receiver::start(Mode::Ok);
+    let t = with_url(&receiver.url());
+    let mut child = t
+        .cmd(&["emit"])
+        .stdin(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let event = fixture("StopFailure.json");
+    let (head, tail) = event.split_at(event.len() / 2);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(head.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    // emit is now reading stdin; give it time to set itself up, as a real hook has.
+    let start = Instant::now();
+    while !(catches(child.id(), 15) && catches(child.id(), 1))
+        && start.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for signal in ["-TERM", "-HUP"] {
+        let sent = std::process::Command::new("kill")
+            .args([signal, "--", &format!("-{}", child.id())])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+    stdin.write_all(tail.as_bytes()).unwrap();
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "emit was killed: {status:?}");
+    let pings = receiver.wait_for(1, Duration::from_secs(10));
+    assert_eq!(pings[0]["event"], "StopFailure");
+}
+
 fn pending(t: &TestHome) -> usize {
     std::fs::read_dir(t.state_dir().join("queue"))
         .map(|d| {
