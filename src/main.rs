@@ -3,6 +3,9 @@ use clap::Parser;
 use telemhq::{cli, cmd, env};
 
 fn main() {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "emit") {
+        cmd::emit::outlive_the_agent();
+    }
     let cli = cli::Cli::parse();
     let env = env::Env::from_process();
     let result = match cli.command {

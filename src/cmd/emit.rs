@@ -33,7 +33,6 @@ pub fn run(args: &EmitArgs, env: &Env) {
     if !env.debug {
         std::panic::set_hook(Box::new(|_| {}));
     }
-    outlive_the_agent();
     let outcome = std::panic::catch_unwind(|| emit(args, env));
     let reason = match outcome {
         Ok(Ok(())) => return,
@@ -49,7 +48,9 @@ pub fn run(args: &EmitArgs, env: &Env) {
 /// (Claude Code sends SIGTERM to a StopFailure hook still running, milliseconds after it
 /// starts): emit's work is bounded, so it finishes and queues the event rather than lose
 /// it. A handler, not SIG_IGN, so that the sender emit starts gets the default back.
-fn outlive_the_agent() {
+/// main calls it first, before parsing arguments: the signal can come that early on a
+/// busy machine.
+pub fn outlive_the_agent() {
     use signal_hook::consts::{SIGHUP, SIGTERM};
     let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in [SIGTERM, SIGHUP] {

@@ -18,6 +18,10 @@ pub fn run(args: &FlushArgs, env: &Env) -> Result<i32> {
         None => Patience::ONCE,
     };
     let report = sender::drain(&layout, patience, agent::read_usage);
+    if report.arrived {
+        // Queued while this flush held the lock: its emit started no sender.
+        sender::start_detached(&layout);
+    }
     if report.busy {
         crate::outln!(
             "A background sender is delivering right now; {} event(s) pending. Try again in a moment.",

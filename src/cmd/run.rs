@@ -116,6 +116,10 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
         &env.cwd.to_string_lossy(),
     );
     let report = sender::drain(&layout, Patience::until(deadline), agent::read_usage);
+    if report.arrived {
+        // Queued by another process while this drain held the lock.
+        sender::start_detached(&layout);
+    }
     if let Err(e) = queued {
         eprintln!("telemhq: the run ping could not be queued: {e}");
     }

@@ -6,7 +6,7 @@
 use std::fs;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,8 @@ pub struct Report {
     pub last_error: Option<String>,
     pub no_url: bool,
     pub busy: bool,
+    /// An event was queued while this drain held the lock, and it did not look at it.
+    pub arrived: bool,
 }
 
 /// The last delivery problem, for doctor.
@@ -148,7 +150,6 @@ impl Patience {
 /// holds the sender lock. An invalid URL is never contacted; a tracker that fails is not
 /// called again in the same pass, while the others' events still go.
 pub fn drain(layout: &Layout, patience: Patience, read_usage: ReadUsage) -> Report {
-    let persistent = patience.persistent || patience.deadline.is_some();
     let mut report = Report::default();
     // Nothing was ever queued: nothing to do, and nothing to create.
     if !matches!(fsutil::check_private_dir(&layout.state_dir), Ok(Some(_))) {
@@ -173,6 +174,28 @@ pub fn drain(layout: &Layout, patience: Patience, read_usage: ReadUsage) -> Repo
         }
     };
     say_who_holds(&lock);
+    let mut seen: HashSet<PathBuf> = queue::list(&layout.queue).into_iter().collect();
+    drain_locked(layout, patience, read_usage, &mut report, &mut seen);
+    drop(lock);
+    // Only now, with the lock let go: an emit that found it held started no sender, so
+    // an event it queued while this drain ran is this drain's to hand on. (Looking
+    // before letting go would miss one queued in between.)
+    let pending = queue::list(&layout.queue);
+    report.arrived = pending.iter().any(|p| !seen.contains(p));
+    report.pending = pending.len();
+    report
+}
+
+/// The body of a drain, while this process holds the sender lock; `seen` collects every
+/// entry it looked at.
+fn drain_locked(
+    layout: &Layout,
+    patience: Patience,
+    read_usage: ReadUsage,
+    report: &mut Report,
+    seen: &mut HashSet<PathBuf>,
+) {
+    let persistent = patience.persistent || patience.deadline.is_some();
     queue::sweep_stale_temps(&layout.queue, Duration::from_secs(600));
     queue::sweep_markers(layout, Duration::from_secs(3600));
     let started = Instant::now();
@@ -189,8 +212,7 @@ pub fn drain(layout: &Layout, patience: Patience, read_usage: ReadUsage) -> Repo
                     "the endpoint asked to wait until {}",
                     crate::time::rfc3339(until)
                 ));
-                report.pending = pending_now();
-                return report;
+                return;
             }
             std::thread::sleep(wait);
         }
@@ -205,6 +227,7 @@ pub fn drain(layout: &Layout, patience: Patience, read_usage: ReadUsage) -> Repo
         let mut asked: Option<Duration> = None;
         report.no_url = false;
         for path in queue::list(&layout.queue) {
+            seen.insert(path.clone());
             let Some(mut entry) = queue::read_entry(&path) else {
                 // One of telemhq's entry names, but unreadable: never blocks the queue.
                 let _ = fs::remove_file(&path);
@@ -282,8 +305,6 @@ pub fn drain(layout: &Layout, patience: Patience, read_usage: ReadUsage) -> Repo
     if report.delivered > 0 && report.last_error.is_none() {
         let _ = fs::remove_file(LastError::path(layout));
     }
-    report.pending = pending_now();
-    report
 }
 
 /// Where a queued event goes: the tracker it was emitted for, else (there was none then)
@@ -351,24 +372,15 @@ fn note_error(layout: &Layout, reason: &str, not_before_ms: Option<i64>) {
     );
 }
 
-/// The detached sender's whole run: drains with retries and backoff, then looks again
-/// while that made progress, so that an event queued while it held the lock is never
-/// left behind.
+/// The detached sender's whole run: drains with retries and backoff, then again while
+/// events arrived that the last drain did not look at, so that an event queued while it
+/// held the lock (whose emit started no sender) is never left behind.
 pub fn run_detached(layout: &Layout, read_usage: ReadUsage) {
-    loop {
-        let report = drain(
-            layout,
-            Patience {
-                persistent: true,
-                deadline: None,
-            },
-            read_usage,
-        );
-        let progressed = report.delivered > 0 || !report.failed.is_empty();
-        if report.busy || report.last_error.is_some() || !progressed || report.pending == 0 {
-            return;
-        }
-    }
+    let patience = Patience {
+        persistent: true,
+        deadline: None,
+    };
+    while drain(layout, patience, read_usage).arrived {}
 }
 
 /// Starts the detached sender (`telemhq __send`) unless one is running (it re-checks
@@ -414,5 +426,74 @@ mod tests {
             next_wait(Some(Duration::from_secs(120)), 0),
             Duration::from_secs(120)
         );
+    }
+}
+
+#[cfg(test)]
+mod arrival_tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    const FIRST: &str = "00000000-0000-4000-8000-000000000001";
+    const SECOND: &str = "00000000-0000-4000-8000-000000000002";
+
+    thread_local! {
+        static LAYOUT: RefCell<Option<Layout>> = const { RefCell::new(None) };
+    }
+
+    fn route() -> Option<Route> {
+        Some(Route {
+            // Nothing listens on port 1: every delivery is a retry.
+            url: "http://127.0.0.1:1/ping/tok_arrival".into(),
+            source: TrackerSource::Global,
+        })
+    }
+
+    fn enqueue(layout: &Layout, id: &str, usage_from: Option<UsageSource>) {
+        let payload = serde_json::from_value(json!({"event": "Stop", "event_id": id})).unwrap();
+        queue::enqueue(layout, id, usage_from, payload, route(), "/").unwrap();
+    }
+
+    /// Stands in for an emit that queues its event while the drain holds the lock.
+    fn another_emit_meanwhile(_: &UsageSource) -> Option<Map<String, Value>> {
+        LAYOUT.with(|l| enqueue(l.borrow().as_ref().unwrap(), SECOND, None));
+        None
+    }
+
+    fn nothing_meanwhile(_: &UsageSource) -> Option<Map<String, Value>> {
+        None
+    }
+
+    fn first_event(layout: &Layout) {
+        let usage = UsageSource {
+            transcript_path: "/nonexistent".into(),
+            prompt_id: None,
+            event_ms: crate::time::now_ms() - 60_000, // old enough to be read at once
+            subagent: false,
+            agent: None,
+            turn_id: None,
+        };
+        enqueue(layout, FIRST, Some(usage));
+    }
+
+    #[test]
+    fn an_event_queued_while_the_lock_is_held_is_reported_as_arrived() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        LAYOUT.with(|l| *l.borrow_mut() = Some(layout.clone()));
+        first_event(&layout);
+        let report = drain(&layout, Patience::ONCE, another_emit_meanwhile);
+        assert!(report.arrived, "{report:?}");
+        assert_eq!(report.pending, 2);
+    }
+
+    #[test]
+    fn a_drain_that_saw_every_event_reports_none_arrived() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        first_event(&layout);
+        let report = drain(&layout, Patience::ONCE, nothing_meanwhile);
+        assert!(!report.arrived, "{report:?}");
+        assert_eq!(report.pending, 1);
     }
 }
