@@ -10,7 +10,14 @@ use crate::hook_groups::{self, Created, HookSet, Plan, ShapeError, ToolActivity}
 /// install. The shell expands the variables when the hook runs, so it works without the
 /// user's PATH and puts no one's home folder into a committed file. `|| true` keeps a
 /// teammate who shares a repo's settings but has no telemhq free of hook errors.
+/// `trap '' TERM HUP` first: a headless run signals its StopFailure hook's process
+/// group as it exits, often before telemhq has started; ignored from the shell's first
+/// step on (and inherited by telemhq, which sets its own handler), the event is queued.
 pub const HOOK_COMMAND: &str =
+    r#"trap '' TERM HUP; "${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit || true"#;
+
+/// The command of the first release (install replaces it with `HOOK_COMMAND`).
+pub const FIRST_RELEASE_COMMAND: &str =
     r#""${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit || true"#;
 
 pub const TURN_EVENTS: [&str; 2] = ["Stop", "StopFailure"];
@@ -20,7 +27,7 @@ pub const TOOL_EVENTS: [&str; 2] = ["PostToolUse", "PostToolUseFailure"];
 /// entries are recognised by these exact strings (Claude Code strips unknown keys from
 /// hook entries, so no marker key would survive), and nothing looser: a user's own hook
 /// that merely mentions telemhq is never replaced, removed or run by telemhq.
-pub const OWN_COMMANDS: [&str; 1] = [HOOK_COMMAND];
+pub const OWN_COMMANDS: [&str; 2] = [HOOK_COMMAND, FIRST_RELEASE_COMMAND];
 
 /// telemhq's groups in Claude Code's settings.
 pub const CLAUDE: HookSet = HookSet {

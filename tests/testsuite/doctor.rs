@@ -320,6 +320,44 @@ fn a_second_telemhq_command_in_another_layer_would_ping_twice() {
 }
 
 #[test]
+fn the_first_releases_command_in_another_layer_is_reported_with_its_fix() {
+    let t = healthy();
+    let first_release = r#""${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit || true"#;
+    let (_, report, _) = doctor(&t, &[]);
+    assert_check(
+        &report,
+        "command.duplicates",
+        "ok",
+        "each event pings once",
+        None,
+    );
+    fs::create_dir_all(t.repo.join(".claude")).unwrap();
+    fs::write(
+        t.repo_settings(),
+        json!({"hooks": {"Stop": [{"hooks": [{"type": "command", "command": first_release}]}]}})
+            .to_string(),
+    )
+    .unwrap();
+    let (_, report, _) = doctor(&t, &[]);
+    assert_check(
+        &report,
+        "command.duplicates",
+        "warn",
+        "each event pings twice",
+        Some("telemhq install --repo"),
+    );
+    t.install(&["--repo"]);
+    let (_, report, _) = doctor(&t, &[]);
+    assert_check(
+        &report,
+        "command.duplicates",
+        "ok",
+        "each event pings once",
+        None,
+    );
+}
+
+#[test]
 fn a_readable_hooks_folder_and_loose_files_are_failures() {
     let t = healthy();
     fs::set_permissions(

@@ -311,6 +311,67 @@ fn an_agent_that_exits_and_signals_the_hook_does_not_lose_the_event() {
     assert_eq!(pings[0]["event"], "StopFailure");
 }
 
+/// The signal can come before telemhq runs at all: while the hook's shell starts it.
+/// The installed command ignores it from the shell's first step, so a telemhq that is
+/// slow to start (here a wrapper that waits before it runs the real one) queues the
+/// event all the same.
+#[test]
+fn the_installed_command_outlives_a_signal_that_comes_before_telemhq_starts() {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let receiver = Receiver::start(Mode::Ok);
+    let t = with_url(&receiver.url());
+    let settings: Value =
+        serde_json::from_str(&std::fs::read_to_string(t.global_settings()).unwrap()).unwrap();
+    let command = settings["hooks"]["StopFailure"][0]["hooks"][0]["command"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let link = t.claude_dir().join("hooks/telemhq");
+    let started = t.dir.path().join("wrapper-started");
+    std::fs::remove_file(&link).unwrap();
+    std::fs::write(
+        &link,
+        format!(
+            "#!/bin/sh\ntouch '{}'\nsleep 0.5\nexec '{}' \"$@\"\n",
+            started.display(),
+            crate::support::BIN
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&link, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // As Claude Code runs a hook: /bin/sh -c, a process group of its own.
+    let mut child = std::process::Command::new("/bin/sh")
+        .args(["-c", &command])
+        .env_clear()
+        .env("HOME", &t.home)
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir(&t.repo)
+        .stdin(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(10), || started.exists());
+    for signal in ["-TERM", "-HUP"] {
+        let sent = std::process::Command::new("kill")
+            .args([signal, "--", &format!("-{}", child.id())])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(fixture("StopFailure.json").as_bytes())
+        .unwrap();
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "the hook was killed: {status:?}");
+    let pings = receiver.wait_for(1, Duration::from_secs(10));
+    assert_eq!(pings.len(), 1, "the event was lost");
+    assert_eq!(pings[0]["event"], "StopFailure");
+}
+
 fn pending(t: &TestHome) -> usize {
     std::fs::read_dir(t.state_dir().join("queue"))
         .map(|d| {
@@ -591,8 +652,10 @@ fn garbage_on_stdin_never_fails_and_never_prints() {
         assert_eq!(out.status.code(), Some(0), "{name}");
         assert!(out.stdout.is_empty(), "{name}: stdout");
         assert!(out.stderr.is_empty(), "{name}: stderr {}", stderr(&out));
+        // A guard against a hang, not a speed claim (emit's speed is measured in
+        // tests/bench, on a release build).
         assert!(
-            start.elapsed() < Duration::from_secs(5),
+            start.elapsed() < Duration::from_secs(60),
             "{name} took {:?}",
             start.elapsed()
         );

@@ -7,7 +7,11 @@ use std::process::Command;
 use crate::support::{Mode, Receiver, TestHome, stderr, stdout};
 use serde_json::Value;
 
-const COMMAND: &str = r#""${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit || true"#;
+const COMMAND: &str =
+    r#"trap '' TERM HUP; "${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit || true"#;
+/// What the first release installed.
+const FIRST_RELEASE_COMMAND: &str =
+    r#""${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit || true"#;
 
 const USER_SETTINGS: &str = r#"{
     "model": "opus",
@@ -228,6 +232,44 @@ fn the_installed_command_reaches_telemhq_without_the_users_path() {
     assert_eq!(got[0]["event"], "Stop");
 }
 
+/// A settings file as the first release left it: its command in Stop and StopFailure.
+fn first_release_settings() -> String {
+    let handler = serde_json::json!([{"hooks": [
+        {"type": "command", "command": FIRST_RELEASE_COMMAND, "timeout": 5}
+    ]}]);
+    serde_json::to_string_pretty(&serde_json::json!({
+        "model": "opus",
+        "hooks": {"Stop": handler, "StopFailure": handler}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn install_over_the_first_releases_command_puts_todays_in_its_place() {
+    let t = TestHome::new();
+    t.write_global(&first_release_settings());
+    t.install(&["--global"]);
+    let doc = json(&t.global_settings());
+    for e in ["Stop", "StopFailure"] {
+        let handlers = telemhq_handlers(&doc, e);
+        assert_eq!(handlers.len(), 1, "{e}: one handler, not two: {doc:#}");
+        assert_eq!(handlers[0]["command"], COMMAND);
+    }
+}
+
+#[test]
+fn uninstall_removes_the_first_releases_command_too() {
+    let t = TestHome::new();
+    t.write_global(&first_release_settings());
+    let out = t.run(&["uninstall", "--global"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc = json(&t.global_settings());
+    for e in ["Stop", "StopFailure"] {
+        assert!(telemhq_handlers(&doc, e).is_empty(), "{doc:#}");
+    }
+    assert_eq!(doc["model"], "opus");
+}
+
 #[test]
 fn the_hooks_folder_is_private_and_a_loose_one_is_tightened() {
     let t = TestHome::new();
@@ -336,7 +378,7 @@ fn everything_else_in_the_file_stays_as_it_was() {
         "untouched parts keep their exact bytes"
     );
     assert!(
-        text.contains("\n                        \"command\": \"\\\"${CLAUDE"),
+        text.contains("\n                        \"command\": \"trap"),
         "4-space indentation followed"
     );
     assert!(!text.ends_with('\n'), "no trailing newline added");

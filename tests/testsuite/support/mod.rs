@@ -288,13 +288,30 @@ pub struct Receiver {
     stop: Arc<Mutex<bool>>,
 }
 
-/// A loopback port that nothing listens on (for "the endpoint is down").
+/// A loopback port that nothing listens on (for "the endpoint is down"), each one once
+/// per run. Taken below the kernel's ephemeral range: a receiver (port 0) or an outgoing
+/// connection never gets it, so a sender that keeps retrying it never reaches another
+/// test's receiver.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let ephemeral_from: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let (low, high) = (
+        ephemeral_from.saturating_sub(12000).max(1024),
+        ephemeral_from,
+    );
+    let start = low + (std::process::id() % 1000) as u16 * 8;
+    let _ = NEXT.compare_exchange(0, start, Ordering::SeqCst, Ordering::SeqCst);
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        assert!(port < high, "no free port left below {high}");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 impl Receiver {

@@ -6,6 +6,7 @@ use std::path::Path;
 use super::super::facts::{self, Facts, Layer, Link};
 use super::super::{COMMAND, Report};
 use super::scope_flag;
+use crate::claude::hooks::{HOOK_COMMAND, TOOL_EVENTS, TURN_EVENTS};
 use crate::env::Env;
 
 pub(super) fn check_commands(facts: &Facts, env: &Env, report: &mut Report) {
@@ -33,11 +34,7 @@ pub(super) fn check_commands(facts: &Facts, env: &Env, report: &mut Report) {
     if facts.probes.is_empty() {
         return;
     }
-    report.ok(
-        COMMAND,
-        "command.duplicates",
-        "one command string in every layer: each event pings once",
-    );
+    check_one_command(&facts.layers, env, report);
     let link = &facts.layout.link;
     for (i, (cmd, reached)) in facts.probes.iter().enumerate() {
         let id = format!("command.runs.{i}");
@@ -109,5 +106,58 @@ fn check_seed_hook(layers: &[Layer], env: &Env, report: &mut Report) {
         "command.seed_hook",
         format!("the Python hook telemhq_ping.py is still installed in {}: events ping twice, and it sends error text", with_seed.join(", ")),
         "remove the hook entries that run telemhq_ping.py from those files",
+    );
+}
+
+/// Claude Code runs identical commands once: telemhq's command of an earlier release in
+/// one layer beside today's in another runs twice for every event.
+fn check_one_command(layers: &[Layer], env: &Env, report: &mut Report) {
+    let older: Vec<&Layer> = layers
+        .iter()
+        .filter(|l| {
+            l.value.as_ref().is_some_and(|v| {
+                TURN_EVENTS
+                    .iter()
+                    .chain(TOOL_EVENTS.iter())
+                    .flat_map(|e| facts::telemhq_entries(v, e))
+                    .any(|(_, cmd)| cmd != HOOK_COMMAND)
+            })
+        })
+        .collect();
+    if older.is_empty() {
+        report.ok(
+            COMMAND,
+            "command.duplicates",
+            "one command string in every layer: each event pings once",
+        );
+        return;
+    }
+    let has_todays = layers.iter().any(|l| {
+        l.value.as_ref().is_some_and(|v| {
+            TURN_EVENTS
+                .iter()
+                .flat_map(|e| facts::telemhq_entries(v, e))
+                .any(|(_, cmd)| cmd == HOOK_COMMAND)
+        })
+    });
+    let twice = if has_todays {
+        "; beside today's command in another layer, each event pings twice"
+    } else {
+        ""
+    };
+    let files: Vec<String> = older.iter().map(|l| env.show(&l.path)).collect();
+    let flags: Vec<String> = older
+        .iter()
+        .map(|l| format!("telemhq install {}", scope_flag(l.name)))
+        .collect();
+    report.warn(
+        COMMAND,
+        "command.duplicates",
+        format!(
+            "{} still run telemhq with an earlier release's command, which a headless run \
+             can stop before it queues a StopFailure event{twice}",
+            files.join(", ")
+        ),
+        flags.join("; "),
     );
 }
