@@ -213,13 +213,7 @@ fn a_hook_that_only_mentions_telemhq_is_reported_and_never_run() {
     let t = healthy();
     let marker = t.dir.path().join("PWNED");
     let hostile = format!("id > {}; sleep 30; telemhq emit", marker.display());
-    fs::create_dir_all(t.repo.join(".claude")).unwrap();
-    fs::write(
-        t.repo_settings(),
-        json!({"hooks": {"Stop": [{"hooks": [{"type": "command", "command": hostile}]}]}})
-            .to_string(),
-    )
-    .unwrap();
+    repo_stop_hook(&t, &hostile);
     let started = std::time::Instant::now();
     let (_, report, _) = doctor(&t, &[]);
     assert!(
@@ -291,18 +285,22 @@ fn the_hook_command_is_run_and_reaches_this_telemhq() {
     );
 }
 
-#[test]
-fn a_second_telemhq_command_in_another_layer_would_ping_twice() {
-    let t = healthy();
+/// Writes the repository's settings with one Stop hook running `command`.
+fn repo_stop_hook(t: &TestHome, command: &str) {
     fs::create_dir_all(t.repo.join(".claude")).unwrap();
-    let link = t.claude_dir().join("hooks/telemhq");
-    let other = format!("{} emit", link.display());
     fs::write(
         t.repo_settings(),
-        json!({"hooks": {"Stop": [{"hooks": [{"type": "command", "command": other}]}]}})
+        json!({"hooks": {"Stop": [{"hooks": [{"type": "command", "command": command}]}]}})
             .to_string(),
     )
     .unwrap();
+}
+
+#[test]
+fn a_second_telemhq_command_in_another_layer_would_ping_twice() {
+    let t = healthy();
+    let link = t.claude_dir().join("hooks/telemhq");
+    repo_stop_hook(&t, &format!("{} emit", link.display()));
     let (_, report, _) = doctor(&t, &[]);
     assert_check(
         &report,
@@ -331,13 +329,7 @@ fn the_first_releases_command_in_another_layer_is_reported_with_its_fix() {
         "each event pings once",
         None,
     );
-    fs::create_dir_all(t.repo.join(".claude")).unwrap();
-    fs::write(
-        t.repo_settings(),
-        json!({"hooks": {"Stop": [{"hooks": [{"type": "command", "command": first_release}]}]}})
-            .to_string(),
-    )
-    .unwrap();
+    repo_stop_hook(&t, first_release);
     let (_, report, _) = doctor(&t, &[]);
     assert_check(
         &report,

@@ -255,6 +255,17 @@ fn emit_returns_at_once_while_the_endpoint_hangs() {
     }
 }
 
+/// Sends SIGTERM and SIGHUP to a process group, as an agent that exits does.
+fn term_and_hang_up(group: u32) {
+    for signal in ["-TERM", "-HUP"] {
+        let sent = std::process::Command::new("kill")
+            .args([signal, "--", &format!("-{group}")])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+}
+
 /// Whether a process has a handler for `signal` (its SigCgt mask in /proc).
 fn catches(pid: u32, signal: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -296,13 +307,7 @@ fn an_agent_that_exits_and_signals_the_hook_does_not_lose_the_event() {
     {
         std::thread::sleep(Duration::from_millis(10));
     }
-    for signal in ["-TERM", "-HUP"] {
-        let sent = std::process::Command::new("kill")
-            .args([signal, "--", &format!("-{}", child.id())])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-    }
+    term_and_hang_up(child.id());
     stdin.write_all(tail.as_bytes()).unwrap();
     drop(stdin);
     let status = child.wait().unwrap();
@@ -319,7 +324,6 @@ fn an_agent_that_exits_and_signals_the_hook_does_not_lose_the_event() {
 fn the_installed_command_outlives_a_signal_that_comes_before_telemhq_starts() {
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::process::CommandExt;
     let receiver = Receiver::start(Mode::Ok);
     let t = with_url(&receiver.url());
     let settings: Value =
@@ -341,25 +345,9 @@ fn the_installed_command_outlives_a_signal_that_comes_before_telemhq_starts() {
     )
     .unwrap();
     std::fs::set_permissions(&link, std::fs::Permissions::from_mode(0o755)).unwrap();
-    // As Claude Code runs a hook: /bin/sh -c, a process group of its own.
-    let mut child = std::process::Command::new("/bin/sh")
-        .args(["-c", &command])
-        .env_clear()
-        .env("HOME", &t.home)
-        .env("PATH", "/usr/bin:/bin")
-        .current_dir(&t.repo)
-        .stdin(std::process::Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let mut child = t.hook_shell(&command).spawn().unwrap();
     wait_until(Duration::from_secs(10), || started.exists());
-    for signal in ["-TERM", "-HUP"] {
-        let sent = std::process::Command::new("kill")
-            .args([signal, "--", &format!("-{}", child.id())])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-    }
+    term_and_hang_up(child.id());
     let mut stdin = child.stdin.take().unwrap();
     stdin
         .write_all(fixture("StopFailure.json").as_bytes())

@@ -2,7 +2,6 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 
 use crate::support::{Mode, Receiver, TestHome, stderr, stdout};
 use serde_json::Value;
@@ -202,14 +201,8 @@ fn the_installed_command_reaches_telemhq_without_the_users_path() {
         .as_str()
         .unwrap()
         .to_string();
-    // As Claude Code runs it: /bin/sh -c, no login profile, a PATH without telemhq.
-    let mut child = Command::new("/bin/sh")
-        .args(["-c", &command])
-        .env_clear()
-        .env("HOME", &t.home)
-        .env("PATH", "/usr/bin:/bin")
-        .current_dir(&t.repo)
-        .stdin(std::process::Stdio::piped())
+    let mut child = t
+        .hook_shell(&command)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -218,6 +218,21 @@ impl TestHome {
         });
     }
 
+    /// A hook command as Claude Code runs it: `/bin/sh -c`, no login profile, a PATH
+    /// without telemhq, in the repository, in a process group of its own, stdin piped.
+    pub fn hook_shell(&self, command: &str) -> Command {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args(["-c", command])
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("PATH", "/usr/bin:/bin")
+            .current_dir(&self.repo)
+            .stdin(Stdio::piped())
+            .process_group(0);
+        cmd
+    }
+
     pub fn install(&self, args: &[&str]) -> Output {
         let mut all = vec!["install"];
         all.extend_from_slice(args);
