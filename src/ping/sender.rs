@@ -427,11 +427,7 @@ mod tests {
             Duration::from_secs(120)
         );
     }
-}
 
-#[cfg(test)]
-mod arrival_tests {
-    use super::*;
     use std::cell::RefCell;
 
     const FIRST: &str = "00000000-0000-4000-8000-000000000001";

@@ -68,6 +68,22 @@ def run_turns(claude, api_port, url, hook, turns, work, label):
     return durations(home)
 
 
+def start_claude_and_api(args):
+    """Checks the paths in args, fetches the pinned Claude Code, starts the mock API and
+    the loopback receiver; returns (claude, api process, api port, ping URL)."""
+    for p in (args.bin, args.seed, args.mock_api):
+        if not Path(p).exists():
+            sys.exit(f"{p} not found")
+    claude = subprocess.run(["bash", str(ROOT / "tests/e2e/claude-code.sh")], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    api_port = free_port()
+    api = subprocess.Popen([sys.executable, args.mock_api, str(api_port)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = start_receiver()
+    time.sleep(0.5)
+    return claude, api, api_port, url
+
+
 def main():
     global BIN, SEED
     ap = argparse.ArgumentParser()
@@ -77,15 +93,7 @@ def main():
     ap.add_argument("--mock-api", default=str(ROOT.parent / "shared/e2e/mock_anthropic.py"))
     args = ap.parse_args()
     BIN, SEED = args.bin, args.seed
-    for p in (args.bin, args.seed, args.mock_api):
-        if not Path(p).exists():
-            sys.exit(f"{p} not found")
-    claude = subprocess.run(["bash", str(ROOT / "tests/e2e/claude-code.sh")], capture_output=True,
-                            text=True, check=True).stdout.strip()
-    api_port = free_port()
-    api = subprocess.Popen([sys.executable, args.mock_api, str(api_port)])
-    url = start_receiver()
-    time.sleep(0.5)
+    claude, api, api_port, url = start_claude_and_api(args)
     work = Path(tempfile.mkdtemp(prefix="telemhq-cc-bench-"))
     try:
         print(f"Stop hook duration as Claude Code measured it, {args.turns} headless turns each (ms):")

@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from claude_code_hooks import ROOT, free_port
-from loopback import RECEIVED, start as start_receiver
+from claude_code_hooks import ROOT, start_claude_and_api
+from loopback import RECEIVED
 
 FIRST_RELEASE_COMMAND = '"${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit || true'
 
@@ -69,16 +69,7 @@ def main():
     ap.add_argument("--seed", default=str(ROOT.parent / "shared/baseline/telemhq_ping.py"))
     ap.add_argument("--mock-api", default=str(ROOT.parent / "shared/e2e/mock_anthropic.py"))
     args = ap.parse_args()
-    for p in (args.bin, args.seed, args.mock_api):
-        if not Path(p).exists():
-            sys.exit(f"{p} not found")
-    claude = subprocess.run(["bash", str(ROOT / "tests/e2e/claude-code.sh")], capture_output=True,
-                            text=True, check=True).stdout.strip()
-    api_port = free_port()
-    api = subprocess.Popen([sys.executable, args.mock_api, str(api_port)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = start_receiver()
-    time.sleep(0.5)
+    claude, api, api_port, url = start_claude_and_api(args)
     loaders = [multiprocessing.Process(target=busy, daemon=True) for _ in range(args.load)]
     for p in loaders:
         p.start()

@@ -321,14 +321,17 @@ fn a_second_telemhq_command_in_another_layer_would_ping_twice() {
 fn the_first_releases_command_in_another_layer_is_reported_with_its_fix() {
     let t = healthy();
     let first_release = r#""${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit || true"#;
-    let (_, report, _) = doctor(&t, &[]);
-    assert_check(
-        &report,
-        "command.duplicates",
-        "ok",
-        "each event pings once",
-        None,
-    );
+    let pings_once = |t: &TestHome| {
+        let (_, report, _) = doctor(t, &[]);
+        assert_check(
+            &report,
+            "command.duplicates",
+            "ok",
+            "each event pings once",
+            None,
+        );
+    };
+    pings_once(&t);
     repo_stop_hook(&t, first_release);
     let (_, report, _) = doctor(&t, &[]);
     assert_check(
@@ -339,14 +342,7 @@ fn the_first_releases_command_in_another_layer_is_reported_with_its_fix() {
         Some("telemhq install --repo"),
     );
     t.install(&["--repo"]);
-    let (_, report, _) = doctor(&t, &[]);
-    assert_check(
-        &report,
-        "command.duplicates",
-        "ok",
-        "each event pings once",
-        None,
-    );
+    pings_once(&t);
 }
 
 #[test]

@@ -109,20 +109,28 @@ fn check_seed_hook(layers: &[Layer], env: &Env, report: &mut Report) {
     );
 }
 
+/// telemhq's own commands in a layer's hooks (none when Claude Code does not apply it).
+fn own_commands(layer: &Layer) -> Vec<String> {
+    let Some(value) = &layer.value else {
+        return Vec::new();
+    };
+    TURN_EVENTS
+        .iter()
+        .chain(TOOL_EVENTS.iter())
+        .flat_map(|e| facts::telemhq_entries(value, e))
+        .map(|(_, cmd)| cmd)
+        .collect()
+}
+
 /// Claude Code runs identical commands once: telemhq's command of an earlier release in
 /// one layer beside today's in another runs twice for every event.
 fn check_one_command(layers: &[Layer], env: &Env, report: &mut Report) {
-    let older: Vec<&Layer> = layers
+    let commands: Vec<(&Layer, Vec<String>)> =
+        layers.iter().map(|l| (l, own_commands(l))).collect();
+    let older: Vec<&Layer> = commands
         .iter()
-        .filter(|l| {
-            l.value.as_ref().is_some_and(|v| {
-                TURN_EVENTS
-                    .iter()
-                    .chain(TOOL_EVENTS.iter())
-                    .flat_map(|e| facts::telemhq_entries(v, e))
-                    .any(|(_, cmd)| cmd != HOOK_COMMAND)
-            })
-        })
+        .filter(|(_, cmds)| cmds.iter().any(|c| c != HOOK_COMMAND))
+        .map(|&(l, _)| l)
         .collect();
     if older.is_empty() {
         report.ok(
@@ -132,14 +140,9 @@ fn check_one_command(layers: &[Layer], env: &Env, report: &mut Report) {
         );
         return;
     }
-    let has_todays = layers.iter().any(|l| {
-        l.value.as_ref().is_some_and(|v| {
-            TURN_EVENTS
-                .iter()
-                .flat_map(|e| facts::telemhq_entries(v, e))
-                .any(|(_, cmd)| cmd == HOOK_COMMAND)
-        })
-    });
+    let has_todays = commands
+        .iter()
+        .any(|(_, cmds)| cmds.iter().any(|c| c == HOOK_COMMAND));
     let twice = if has_todays {
         "; beside today's command in another layer, each event pings twice"
     } else {
