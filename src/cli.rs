@@ -1,13 +1,72 @@
-//! Every command and flag, in one place.
+//! Every command and flag, in one place. What names agents is made from the list of
+//! agents (`agents::ALL`), so that a new agent shows up everywhere by being listed.
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
+use crate::agents::{self, Agent, Scope};
+
+fn about() -> String {
+    format!(
+        "Metadata-only TelemHQ pings for the turns and tool calls of {}",
+        agents::display_names()
+    )
+}
+
+/// `--agent` for install and uninstall: an agent's id, or `all`.
+fn agent_or_all() -> PossibleValuesParser {
+    let mut values: Vec<PossibleValue> = agents::ALL
+        .iter()
+        .map(|a| PossibleValue::new(a.id()).help(a.display_name()))
+        .collect();
+    values.push(PossibleValue::new("all").help("every agent found on this machine"));
+    PossibleValuesParser::new(values)
+}
+
+/// `--agent` for emit: the agent whose hook runs.
+fn one_agent() -> impl TypedValueParser<Value = &'static dyn Agent> {
+    PossibleValuesParser::new(agents::ids().collect::<Vec<_>>())
+        .map(|id| agents::by_id(&id).expect("a listed agent"))
+}
+
+/// Each agent's file per scope, for `install --help`.
+fn files_help() -> String {
+    let mut out = String::from("Files, per agent and scope:\n");
+    for agent in agents::ALL {
+        out.push_str(&format!("  {} (--agent {}):\n", agent.display_name(), agent.id()));
+        out.push_str(&format!("    --global  {}\n", agent.global_file_help()));
+        for scope in [Scope::Repo, Scope::Local] {
+            if let Some(file) = agent.repo_file(scope) {
+                out.push_str(&format!("    {:<9} <repository>/{file}\n", scope.flag()));
+            }
+        }
+    }
+    out
+}
+
+fn install_about() -> String {
+    format!(
+        "Add telemhq's hooks to the settings of {} and set up the private hooks folder",
+        agents::display_names()
+    )
+}
+
+fn uninstall_about() -> String {
+    format!(
+        "Remove exactly telemhq's hooks from the settings of {}",
+        agents::display_names()
+    )
+}
+
+fn emit_about() -> String {
+    format!(
+        "The hook runtime: {} run it with the event JSON on stdin",
+        agents::display_names()
+    )
+}
+
 #[derive(Debug, Parser)]
-#[command(
-    name = "telemhq",
-    version,
-    about = "Metadata-only TelemHQ pings for Claude Code turns and tool calls"
-)]
+#[command(name = "telemhq", version, about = about())]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -15,11 +74,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Add telemhq's hooks to Claude Code's settings and set up the private hooks folder.
+    #[command(about = install_about(), after_help = files_help())]
     Install(InstallArgs),
-    /// Remove exactly telemhq's hooks from Claude Code's settings.
+    #[command(about = uninstall_about(), after_help = files_help())]
     Uninstall(UninstallArgs),
-    /// The hook runtime: Claude Code runs it with the event JSON on stdin.
+    #[command(about = emit_about())]
     Emit(EmitArgs),
     /// Deliver queued events now and report what happened.
     Flush(FlushArgs),
@@ -37,37 +96,27 @@ pub enum Command {
 #[derive(Debug, Args, Clone, Copy)]
 #[group(required = false, multiple = false)]
 pub struct ScopeArgs {
-    /// The user settings: $CLAUDE_CONFIG_DIR/settings.json, else ~/.claude/settings.json.
+    /// Each agent's user settings (every project; the files are listed below).
     #[arg(long)]
     pub global: bool,
-    /// The project settings: .claude/settings.json at the root of this git repository.
+    /// This git repository's shared settings (committed, for the team).
     #[arg(long)]
     pub repo: bool,
-    /// Your personal project settings: .claude/settings.local.json (not committed).
+    /// Your personal settings in this repository (not committed; Claude Code only).
     #[arg(long)]
     pub local: bool,
-}
-
-/// An agent named on the command line, or all of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum AgentArg {
-    Claude,
-    Codex,
-    Gemini,
-    Copilot,
-    /// Every supported agent found on this machine.
-    All,
 }
 
 #[derive(Debug, Args)]
 pub struct InstallArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
-    /// The agent to install into: claude (default), codex, gemini, copilot, or all (every
-    /// one found on this machine); may be given more than once.
-    #[arg(long, value_enum, value_name = "AGENT")]
-    pub agent: Vec<AgentArg>,
-    /// Also ping after each Bash/Edit/MultiEdit/Write call and each failed tool call.
+    /// The agent to install into (claude when not given), or all (every one found on this
+    /// machine); may be given more than once.
+    #[arg(long, value_name = "AGENT", value_parser = agent_or_all())]
+    pub agent: Vec<String>,
+    /// Also ping after tool calls (Claude Code: Bash, Edit, MultiEdit, Write and failed
+    /// calls; the other agents: every tool call).
     #[arg(long, conflicts_with = "no_tool_activity")]
     pub tool_activity: bool,
     /// Remove the tool-activity hooks.
@@ -91,10 +140,10 @@ pub struct InstallArgs {
 pub struct UninstallArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
-    /// The agent to uninstall from: claude (default), codex, gemini, copilot, or all; may be
-    /// given more than once.
-    #[arg(long, value_enum, value_name = "AGENT")]
-    pub agent: Vec<AgentArg>,
+    /// The agent to uninstall from (claude when not given), or all; may be given more than
+    /// once.
+    #[arg(long, value_name = "AGENT", value_parser = agent_or_all())]
+    pub agent: Vec<String>,
     /// Show what would change and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -109,8 +158,8 @@ pub struct UninstallArgs {
 #[derive(Debug, Args)]
 pub struct EmitArgs {
     /// The agent that runs this hook (its hook command says so).
-    #[arg(long, value_enum, default_value = "claude")]
-    pub agent: crate::agent::Agent,
+    #[arg(long, value_name = "AGENT", default_value = "claude", value_parser = one_agent())]
+    pub agent: &'static dyn Agent,
     /// The event, for agents whose payloads do not name it (Copilot CLI's).
     #[arg(long, value_name = "NAME")]
     pub event: Option<String>,

@@ -223,6 +223,8 @@ pub enum TrackerSource {
     /// The tracker installed for this repository (its root).
     Repository(String),
     Global,
+    /// Set for the hooks by an agent's settings (what doctor found, and where).
+    Settings(String),
 }
 
 impl std::fmt::Display for TrackerSource {
@@ -231,6 +233,7 @@ impl std::fmt::Display for TrackerSource {
             TrackerSource::Environment => f.write_str("TELEMHQ_PING_URL"),
             TrackerSource::Repository(root) => write!(f, "the tracker of repository {root}"),
             TrackerSource::Global => f.write_str("the global tracker"),
+            TrackerSource::Settings(where_) => f.write_str(where_),
         }
     }
 }

@@ -78,14 +78,15 @@ impl Env {
         Ok(Layout::new(self.claude_dir()?))
     }
 
-    /// Shows a path with the home folder as `~`, for messages.
+    /// Shows a path with the home folder as `~`, for messages, its control characters
+    /// escaped (`term::safe`).
     pub fn show(&self, path: &Path) -> String {
         if let Some(home) = &self.home
             && let Ok(rest) = path.strip_prefix(home)
         {
-            return format!("~/{}", rest.display());
+            return crate::term::safe(&format!("~/{}", rest.display()));
         }
-        path.display().to_string()
+        crate::term::path(path)
     }
 }
 

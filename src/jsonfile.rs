@@ -1,5 +1,7 @@
-//! A JSON settings file read strictly (no comments, no trailing commas), with errors
-//! that say where: the files telemhq edits for Claude Code, Gemini CLI and Copilot CLI.
+//! A JSON settings file read as its agent reads it, with errors that say where: strict
+//! JSON (Claude Code ignores a file with a comment in it), or JSON with comments (Gemini
+//! CLI and Copilot CLI strip `//` and `/* */` comments before parsing; nothing else is
+//! loosened: no trailing commas, no single quotes).
 
 use std::path::Path;
 
@@ -13,6 +15,14 @@ pub struct SettingsFile {
     /// The text, or None when the file does not exist.
     pub text: Option<String>,
     pub value: Value,
+}
+
+/// Which JSON an agent accepts in its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Strict,
+    /// JSON with `//` and `/* */` comments.
+    Comments,
 }
 
 /// Why a settings file could not be taken as it is.
@@ -52,7 +62,7 @@ impl ReadError {
                  byte stays as it was"
                     .into()
             }
-            ReadError::Syntax { problem, .. } => format!("{problem}: not strict JSON"),
+            ReadError::Syntax { problem, .. } => format!("{problem}: not valid JSON"),
             ReadError::TooDeep { .. } => {
                 "nested more than 128 levels deep: telemhq does not check or edit a file nested \
                  that deep"
@@ -78,13 +88,21 @@ impl ReadError {
     }
 }
 
-/// Reads a settings file strictly, with errors that say where.
-pub fn read(path: &Path) -> Result<SettingsFile> {
-    load(path).map_err(|e| e.to_error(path, ReadError::problem))
+/// Reads a settings file, with errors that say where.
+pub fn read(path: &Path, dialect: Dialect) -> Result<SettingsFile> {
+    load(path, dialect).map_err(|e| e.to_error(path, ReadError::problem))
+}
+
+/// The document in a file, when the file is there and reads.
+pub fn value_of(path: &Path, dialect: Dialect) -> Option<Value> {
+    load(path, dialect)
+        .ok()
+        .filter(|f| f.text.is_some())
+        .map(|f| f.value)
 }
 
 /// Reads a settings file; a missing file is an empty document. Never blocks on a FIFO.
-pub fn load(path: &Path) -> std::result::Result<SettingsFile, ReadError> {
+pub fn load(path: &Path, dialect: Dialect) -> std::result::Result<SettingsFile, ReadError> {
     let bytes = match crate::fsutil::read_regular(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -95,28 +113,117 @@ pub fn load(path: &Path) -> std::result::Result<SettingsFile, ReadError> {
         }
         Err(e) => return Err(ReadError::Io(crate::error::io_reason(&e))),
     };
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let (line, column) = line_col(&String::from_utf8_lossy(
-            &e.as_bytes()[..e.utf8_error().valid_up_to()],
-        ));
-        ReadError::NotUtf8 { line, column }
-    })?;
-    let value = parse_strict(&text)?;
+    let text = utf8(bytes)?;
+    let value = parse(&text, dialect)?;
     Ok(SettingsFile {
         text: Some(text),
         value,
     })
 }
 
+/// Text from bytes, or the line and column of the first byte that is not UTF-8.
+pub fn utf8(bytes: Vec<u8>) -> std::result::Result<String, ReadError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let (line, column) = line_col(&String::from_utf8_lossy(
+            &e.as_bytes()[..e.utf8_error().valid_up_to()],
+        ));
+        ReadError::NotUtf8 { line, column }
+    })
+}
+
+/// Parses a document in a dialect, with the place and the problem as data.
+pub fn parse(text: &str, dialect: Dialect) -> std::result::Result<Value, ReadError> {
+    match dialect {
+        Dialect::Strict => parse_strict(text),
+        Dialect::Comments => parse_with_comments(text),
+    }
+}
+
+/// Whether a JSON-with-comments text holds no value at all (only comments).
+pub fn holds_no_value(text: &str) -> bool {
+    matches!(
+        jsonc_parser::parse_to_serde_value::<Option<Value>>(text, &comments_only()),
+        Ok(None)
+    )
+}
+
+/// Parses JSON with comments (jsonc-parser, with every extension but comments off).
+pub fn parse_with_comments(text: &str) -> std::result::Result<Value, ReadError> {
+    if text.starts_with('\u{feff}') {
+        return Err(bom());
+    }
+    match jsonc_parser::parse_to_serde_value::<Option<Value>>(text, &comments_only()) {
+        Ok(Some(value)) => {
+            if depth(&value) > MAX_DEPTH {
+                let (line, column) = (1, 1);
+                return Err(ReadError::TooDeep { line, column });
+            }
+            Ok(value)
+        }
+        // Only comments and whitespace: nothing in it to lose.
+        Ok(None) => Ok(Value::Object(Default::default())),
+        Err(e) if matches!(e.kind(), jsonc_parser::errors::ParseErrorKind::NestingDepthExceeded) => {
+            Err(ReadError::TooDeep {
+                line: e.line_display(),
+                column: e.column_display(),
+            })
+        }
+        Err(e) => {
+            let problem = e.kind().to_string();
+            let problem = if problem.to_ascii_lowercase().contains("trailing comma") {
+                "trailing comma: JSON allows no comma after the last item".to_string()
+            } else {
+                problem
+            };
+            Err(ReadError::Syntax {
+                line: e.line_display(),
+                column: e.column_display(),
+                problem,
+            })
+        }
+    }
+}
+
+/// jsonc-parser's options with every extension off but comments.
+fn comments_only() -> jsonc_parser::ParseOptions {
+    jsonc_parser::ParseOptions {
+        allow_comments: true,
+        allow_loose_object_property_names: false,
+        allow_trailing_commas: false,
+        allow_missing_commas: false,
+        allow_single_quoted_strings: false,
+        allow_hexadecimal_numbers: false,
+        allow_unary_plus_numbers: false,
+        allow_bare_decimal_point_numbers: false,
+        allow_non_finite_numbers: false,
+        allow_extended_string_escapes: false,
+    }
+}
+
+/// How deep telemhq reads and edits (serde_json's own limit for strict JSON).
+const MAX_DEPTH: usize = 128;
+
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn bom() -> ReadError {
+    ReadError::Syntax {
+        line: 1,
+        column: 1,
+        problem: "starts with a byte-order mark (BOM), which JSON does not allow".into(),
+    }
+}
+
 /// Parses strict JSON, with the place and the problem as data. Whitespace-only text
 /// counts as an empty object (there is nothing in it to lose).
 pub fn parse_strict(text: &str) -> std::result::Result<Value, ReadError> {
     if text.starts_with('\u{feff}') {
-        return Err(ReadError::Syntax {
-            line: 1,
-            column: 1,
-            problem: "starts with a byte-order mark (BOM), which strict JSON does not allow".into(),
-        });
+        return Err(bom());
     }
     if text.trim().is_empty() {
         return Ok(Value::Object(Default::default()));
@@ -187,10 +294,30 @@ mod tests {
     }
 
     #[test]
+    fn comments_are_read_where_the_agent_accepts_them_and_nothing_looser() {
+        let text = "{\n  // mine\n  \"a\": 1, /* two */ \"b\": [2] // end\n}\n";
+        assert_eq!(
+            parse(text, Dialect::Comments).unwrap(),
+            serde_json::json!({"a": 1, "b": [2]})
+        );
+        assert!(parse(text, Dialect::Strict).is_err());
+        for loose in ["{\"a\": 1,}", "{a: 1}", "{\"a\": 'x'}", "{\"a\": 0x1}"] {
+            let err = parse(loose, Dialect::Comments).unwrap_err();
+            assert!(matches!(err, ReadError::Syntax { line: 1, .. }), "{loose}: {err:?}");
+        }
+        assert_eq!(
+            parse("// nothing yet\n", Dialect::Comments).unwrap(),
+            serde_json::json!({})
+        );
+        let err = parse("{\n\"a\": 1,\n}", Dialect::Comments).unwrap_err();
+        assert_eq!(err.position(), Some((2, 7)), "the comma: {err:?}");
+    }
+
+    #[test]
     fn deep_nesting_is_not_called_invalid() {
         let deep = format!("{{\"a\": {}1{}}}", "[".repeat(200), "]".repeat(200));
         let err = parse_strict(&deep).unwrap_err();
         assert!(matches!(err, ReadError::TooDeep { .. }), "{err:?}");
-        assert!(!err.problem().contains("not strict"));
+        assert!(!err.problem().contains("not valid"));
     }
 }

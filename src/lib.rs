@@ -1,25 +1,28 @@
-//! telemhq: metadata-only TelemHQ pings for Claude Code, and the tools that set them up.
+//! telemhq: metadata-only TelemHQ pings for coding agents' turns, and the tools that set
+//! them up.
+//!
+//! Layers, each using only those below it: `cmd` (one module per command) on top; then
+//! `transaction` (install and uninstall across files); `agents` (each agent one module,
+//! listed once); `ping` (payload, queue, sender) and `hookfile` (the hook-file formats,
+//! pure editors); and the ground floor (`config`, `env`, `error`, `fsutil`, `gitindex`, `jsonfile`,
+//! `term`, `time`, `usage`).
 #![forbid(unsafe_code)]
 // Public: what the binary and the integration tests use; the rest is the crate's own,
 // so that the compiler reports what nothing uses.
-pub mod agent;
-pub mod claude;
+pub mod agents;
 pub mod cli;
 pub mod cmd;
-pub mod codex;
 mod config;
-pub mod copilot;
 pub mod env;
 mod error;
 mod fsutil;
-pub mod gemini;
-pub mod hook_groups;
-mod jsonedit;
+mod gitindex;
+pub mod hookfile;
 pub mod jsonfile;
 mod ping;
-pub mod settings_change;
 mod term;
 mod time;
+pub mod transaction;
 mod usage;
 
 /// Lowercase hex of bytes.

@@ -73,3 +73,35 @@ macro_rules! out {
         $crate::term::print(&format!($($arg)*))
     };
 }
+
+/// A name from outside (a folder, a file) made safe to print: control characters (a
+/// line break, an escape sequence) are shown escaped, so that a folder's name can never
+/// forge a line of telemhq's output.
+pub fn safe(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// A path for messages (see `safe`).
+pub fn path(p: &std::path::Path) -> String {
+    safe(&p.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_in_names_are_escaped() {
+        assert_eq!(super::safe("/tmp/a\n  ✓ All good\x1b[0m"), "/tmp/a\\n  ✓ All good\\u{1b}[0m");
+        assert_eq!(super::safe("/home/zoë/proj"), "/home/zoë/proj");
+    }
+}

@@ -6,8 +6,7 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::agent::{self, Agent};
-use crate::claude::transcript;
+use crate::agents::{self, Agent};
 use crate::cli::EmitArgs;
 use crate::config::{self, PingUrl};
 use crate::env::Env;
@@ -33,7 +32,7 @@ pub fn run(args: &EmitArgs, env: &Env) {
     if !env.debug {
         std::panic::set_hook(Box::new(|_| {}));
     }
-    let outcome = std::panic::catch_unwind(|| emit(args, env));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| emit(args, env)));
     let reason = match outcome {
         Ok(Ok(())) => return,
         Ok(Err(reason)) => reason,
@@ -72,17 +71,17 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         return Err("stdin holds no hook event (no hook_event_name)".into());
     }
     let layout = env.layout().map_err(|e| e.to_string())?;
-    if args.agent.runs_duplicate_hooks()
+    let agent = args.agent;
+    if agent.runs_hooks_twice()
         && !args.print
-        && let Some(key) = duplicate_key(args.agent, &event)
+        && let Some(key) = duplicate_key(agent, &event)
         && !queue::claim_event(&layout, &key)
     {
         return Err("the same event already ran this hook (from another hook file)".into());
     }
-    // Cursor runs Claude Code's hooks when its third-party hooks option is on: its turns
-    // are Cursor's, and its transcript is not Claude Code's.
-    let from_cursor = args.agent == Agent::Claude
-        && (event.conversation_id.is_some() || event.cursor_version.is_some());
+    // Another tool running this agent's hooks (Cursor, Claude Code's): its turns are its
+    // own, and its records are not this agent's.
+    let other = agent.ran_by_other(&event);
     let config = config::load_with_secret(&layout).unwrap_or_default();
     let hasher = match (&config.hash_secret, config.plain_path_hashes()) {
         (_, true) => PathHasher::Plain,
@@ -97,18 +96,11 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
     // returns. Elsewhere nothing waits: the sender reads the usage a moment later, when
     // the agent has written the turn's last lines, off the hot path.
     let deliver_now = env.ci && env.run_id.is_none() && !args.print;
-    let mut usage_from = usage_source(args.agent, &event, now_ms).filter(|_| !from_cursor);
+    let mut usage_from = usage_source(agent, &event, now_ms).filter(|_| other.is_none());
     let usage = match &usage_from {
-        Some(source) if args.print => agent::read_usage(source),
-        // Codex, Gemini CLI and Copilot CLI write the turn's records before their hook
-        // runs: nothing to wait for.
-        Some(source) if deliver_now && args.agent != Agent::Claude => {
-            let usage = agent::read_usage(source);
-            usage_from = None;
-            usage
-        }
+        Some(source) if args.print => agent.read_usage(source),
         Some(source) if deliver_now => {
-            let usage = wait_for_turn_end(source, &event, started + TURN_END_WAIT);
+            let usage = agent.read_usage_when_written(source, &event, started + TURN_END_WAIT);
             usage_from = None; // read: the sender need not read it again
             usage
         }
@@ -121,16 +113,9 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         fallback_cwd: Some(&cwd),
         hasher: &hasher,
         run_id: env.run_id.clone(),
-        provider: if from_cursor {
-            "cursor"
-        } else {
-            args.agent.provider()
-        },
-        tool: if from_cursor {
-            "cursor"
-        } else {
-            args.agent.tool()
-        },
+        provider: other.unwrap_or(agent.provider()),
+        tool: other.unwrap_or(agent.tool()),
+        error: agent.failure(&event),
         usage,
     };
     let payload = payload::build(&event, &ctx);
@@ -162,7 +147,7 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         let report = sender::drain(
             &layout,
             Patience::until(started + CI_DELIVERY_BUDGET),
-            agent::read_usage,
+            agents::read_usage,
         );
         if report.pending == 0 {
             return Ok(());
@@ -188,36 +173,12 @@ const TURN_END_WAIT: Duration = Duration::from_millis(1500);
 /// In CI: how long emit may take in all, well inside the hook's 5 s timeout.
 const CI_DELIVERY_BUDGET: Duration = Duration::from_millis(3500);
 
-/// Reads the turn's usage once the transcript holds the turn's end (its last API answer
-/// is final), or at `until` with what is there. A failed turn has no final answer to
-/// wait for.
-fn wait_for_turn_end(
-    source: &UsageSource,
-    event: &HookEvent,
-    until: Instant,
-) -> Option<serde_json::Map<String, serde_json::Value>> {
-    let path = Path::new(&source.transcript_path);
-    let wait = event.hook_event_name.as_deref() == Some("Stop") && !source.subagent;
-    loop {
-        let usage = if source.subagent {
-            transcript::subagent_usage(path)
-        } else {
-            transcript::turn_usage(path, source.prompt_id.as_deref())
-        };
-        let done = usage.as_ref().is_some_and(|u| u.ended);
-        if !wait || done || Instant::now() >= until {
-            return usage.map(|u| u.to_fields(source.event_ms));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// What identifies one run of an event across hook files: the agent's own session,
 /// event, time and tool. None when the agent wrote no time (nothing to tell runs apart).
-fn duplicate_key(agent: Agent, event: &HookEvent) -> Option<String> {
+fn duplicate_key(agent: &dyn Agent, event: &HookEvent) -> Option<String> {
     Some(format!(
         "{}\n{}\n{}\n{}\n{}",
-        agent.name(),
+        agent.id(),
         event.session_id.as_deref().unwrap_or(""),
         event.hook_event_name.as_deref().unwrap_or(""),
         event.timestamp.as_deref()?,
@@ -225,7 +186,7 @@ fn duplicate_key(agent: Agent, event: &HookEvent) -> Option<String> {
     ))
 }
 
-fn usage_source(agent: Agent, event: &HookEvent, now_ms: i64) -> Option<UsageSource> {
+fn usage_source(agent: &dyn Agent, event: &HookEvent, now_ms: i64) -> Option<UsageSource> {
     let name = event.hook_event_name.as_deref()?;
     if !agent.turn_end_events().contains(&name) {
         return None;
@@ -241,7 +202,7 @@ fn usage_source(agent: Agent, event: &HookEvent, now_ms: i64) -> Option<UsageSou
         prompt_id: event.prompt_id.clone(),
         event_ms: now_ms,
         subagent,
-        agent: (agent != Agent::Claude).then(|| agent.name().to_string()),
+        agent: agent.queue_name().map(str::to_string),
         turn_id: event.turn_id.clone(),
     })
 }

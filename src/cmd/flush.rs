@@ -1,7 +1,7 @@
 //! `telemhq flush`: deliver what is queued now and say what happened; and `__send`, the
 //! detached sender that emit starts.
 
-use crate::agent;
+use crate::agents;
 use crate::env::Env;
 use crate::error::Result;
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ pub fn run(args: &FlushArgs, env: &Env) -> Result<i32> {
         Some(secs) => Patience::until(Instant::now() + Duration::from_secs(secs)),
         None => Patience::ONCE,
     };
-    let report = sender::drain(&layout, patience, agent::read_usage);
+    let report = sender::drain(&layout, patience, agents::read_usage);
     if report.arrived {
         // Queued while this flush held the lock: its emit started no sender.
         sender::start_detached(&layout);
@@ -63,5 +63,5 @@ pub fn run(args: &FlushArgs, env: &Env) -> Result<i32> {
 pub fn run_detached(env: &Env) {
     std::panic::set_hook(Box::new(|_| {}));
     let Ok(layout) = env.layout() else { return };
-    sender::run_detached(&layout, agent::read_usage);
+    sender::run_detached(&layout, agents::read_usage);
 }

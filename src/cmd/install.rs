@@ -1,45 +1,177 @@
-//! `telemhq install`: merge telemhq's hook groups into one settings file, set up the
-//! private hooks folder and the link the hook command runs, and store the ping URL.
+//! `telemhq install`: merge telemhq's hooks into each agent's file for a scope (one
+//! transaction for all of them), set up the private hooks folder and the link the hook
+//! command runs, and store the ping URL.
 
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
-use super::agent_files::{JsonHooks, json_hooks};
-use crate::agent::Agent;
-use crate::claude::settings::Scope;
+use crate::agents::Scope;
 use crate::cli::InstallArgs;
 use crate::config;
 use crate::env::{Env, Layout};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{self, DirChange};
-use crate::hook_groups::ToolActivity;
-use crate::jsonfile::SettingsFile;
-use crate::settings_change::{self, IfRecordDamaged, Outcome, Record};
+use crate::hookfile::{self, ToolActivity};
 use crate::term;
+use crate::transaction::{self, Action, Change, IfRecordDamaged, Role, Target};
 
 pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
     let scope = super::pick_scope(args.scope, "install")?;
-    let agents = super::agents(&args.agent, env, scope, "install")?;
+    let targets = super::targets(&args.agent, env, scope, true)?;
+    let layout = env.layout()?;
+    let tool_activity = match (args.tool_activity, args.no_tool_activity) {
+        (true, _) => ToolActivity::On,
+        (_, true) => ToolActivity::Off,
+        _ => ToolActivity::Keep,
+    };
+    let action = Action::Install(tool_activity);
+
+    // Everything is checked before anything is written: the private folders, every
+    // agent's file, the record, the binary the link will point at, the ping URL.
+    check_private_setup(&layout)?;
+    let records = transaction::load_records(&layout)?;
+    let changes = transaction::plan(env, &targets, action, &records)?;
+    let exe = running_exe()?;
     // Asked for once (on a terminal), whatever the number of agents.
     let ping_url = resolve_ping_url(args, env)?;
-    let mut code = 0;
-    for agent in agents {
-        code = code.max(match agent {
-            Agent::Codex => super::codex::install(args, env, scope, ping_url.as_deref())?,
-            _ => install_json(
-                args,
-                env,
-                scope,
-                &json_hooks(agent, env, scope)?,
-                ping_url.as_deref(),
-            )?,
-        });
+
+    if args.dry_run && args.json_patch {
+        print_json_patches(env, &changes);
+        return Ok(0);
     }
-    if code == 0 && !args.dry_run {
-        say_where_pings_go(env, scope, ping_url.as_deref())?;
+    if args.dry_run {
+        print_previews(env, &changes);
+        crate::outln!("{}", describe_private_setup(env, &layout, &exe, ping_url.as_deref()));
+        eprintln!("Dry run: nothing was changed.");
+        return Ok(0);
     }
-    Ok(code)
+    if changes.iter().any(Change::changes_anything) && term::interactive() && !args.yes {
+        print_previews(env, &changes);
+        let changing: Vec<&Change> = changes.iter().filter(|c| c.changes_anything()).collect();
+        let question = match changing.as_slice() {
+            [one] => format!("Write these changes to {}?", env.show(&one.path)),
+            many => format!("Write these changes to {} files?", many.len()),
+        };
+        if !term::confirm(&question)? {
+            eprintln!("Nothing was changed.");
+            return Ok(1);
+        }
+    }
+
+    // The private folder and the link first, so that the hooks have something to run.
+    if let DirChange::Tightened { from } = fsutil::ensure_private_dir(&layout.hooks_dir)? {
+        eprintln!(
+            "Tightened {} from {from:o} to 700: it holds telemhq's private state.",
+            env.show(&layout.hooks_dir)
+        );
+    }
+    fsutil::ensure_private_dir(&layout.state_dir)?;
+    ensure_link(&layout.link, &exe)?;
+    let repo = tracker_repo(scope, env)?;
+    store_tracker(&layout, repo.as_deref(), ping_url.as_deref())?;
+
+    let written = transaction::commit(env, &layout, &targets, action, IfRecordDamaged::Refuse)?;
+    report(env, &targets, &written);
+    if scope == Scope::Repo {
+        eprintln!(
+            "The hook commands have no personal paths in them: the files can be committed and shared."
+        );
+    }
+    say_where_pings_go(env, scope, ping_url.as_deref())?;
+    Ok(0)
+}
+
+/// One line per file: what was written (and where the old version is), or that it was
+/// up to date.
+fn report(env: &Env, targets: &[Target], written: &[transaction::Written]) {
+    for target in targets {
+        let agent = target.agent;
+        let Some(Ok(path)) = agent.hook_file(env, target.scope) else {
+            continue;
+        };
+        let shown = env.show(&path);
+        let mine: Vec<&transaction::Written> = written
+            .iter()
+            .filter(|w| w.change.agent.id() == agent.id())
+            .collect();
+        if mine.is_empty() {
+            eprintln!("{shown} is already up to date.");
+            continue;
+        }
+        for w in mine {
+            let shown = env.show(&w.change.path);
+            let events = w
+                .change
+                .new
+                .as_deref()
+                .map(|t| w.change.format.installed_events(t).join(", "))
+                .unwrap_or_default();
+            match w.change.role {
+                Role::Hooks => eprintln!(
+                    "Updated {shown}: telemhq hooks for {events} in {}.",
+                    agent.display_name()
+                ),
+                Role::Trust => eprintln!(
+                    "Updated {shown}: {} trusts telemhq's hooks in {} (it runs only trusted hooks).",
+                    agent.display_name(),
+                    env.show(&path)
+                ),
+            }
+            if let Some(b) = &w.backup {
+                eprintln!("The previous version is kept in {}.", env.show(b));
+            }
+        }
+    }
+}
+
+/// Each file's diff (or that it is up to date), once per file.
+pub(crate) fn print_previews(env: &Env, changes: &[Change]) {
+    for c in changes {
+        let shown = env.show(&c.path);
+        if c.changes_anything() {
+            crate::out!(
+                "{}",
+                transaction::diff(&shown, c.old.as_deref(), c.new.as_deref())
+            );
+            if matches!(c.format, hookfile::Format::CodexToml(_))
+                && c.new.as_deref().is_some_and(|t| t.contains("[hooks.state."))
+            {
+                crate::outln!(
+                    "Trusted for {}: exactly telemhq's own hooks (the [hooks.state] entries hold their hashes).",
+                    c.agent.display_name()
+                );
+            }
+        } else {
+            crate::outln!("{shown} is already up to date: no change.");
+        }
+    }
+}
+
+/// `--dry-run --json-patch`: the change of each JSON file as an RFC 6902 JSON Patch (one
+/// file: the patch; several: an object of patches by file).
+pub(crate) fn print_json_patches(env: &Env, changes: &[Change]) {
+    let mut patches = serde_json::Map::new();
+    for c in changes {
+        match c.format.dialect() {
+            Some(dialect) => {
+                patches.insert(
+                    env.show(&c.path),
+                    hookfile::json_patch(c.old.as_deref(), c.new.as_deref(), dialect),
+                );
+            }
+            None => eprintln!(
+                "{} is not JSON: no JSON Patch for it (--dry-run alone shows its diff).",
+                env.show(&c.path)
+            ),
+        }
+    }
+    let out = if patches.len() == 1 {
+        patches.into_iter().next().map(|(_, p)| p).unwrap_or_default()
+    } else {
+        serde_json::Value::Object(patches)
+    };
+    crate::outln!("{}", serde_json::to_string_pretty(&out).expect("a patch serialises"));
 }
 
 /// Which tracker install set, and where this folder's pings go now.
@@ -75,99 +207,6 @@ fn say_where_pings_go(env: &Env, scope: Scope, ping_url: Option<&str>) -> Result
     Ok(())
 }
 
-/// Installs into an agent's JSON hook file (Claude Code's or Gemini CLI's settings,
-/// Copilot CLI's hook file).
-fn install_json(
-    args: &InstallArgs,
-    env: &Env,
-    scope: Scope,
-    target: &JsonHooks,
-    ping_url: Option<&str>,
-) -> Result<i32> {
-    let layout = env.layout()?;
-    let settings_path = &target.path;
-    let real = fsutil::resolve_symlinks(settings_path);
-    let tool_activity = match (args.tool_activity, args.no_tool_activity) {
-        (true, _) => ToolActivity::On,
-        (_, true) => ToolActivity::Off,
-        _ => ToolActivity::Keep,
-    };
-
-    // Everything is checked before anything is written.
-    check_private_setup(&layout)?;
-    let file = (target.read)(&real)?;
-    let records = settings_change::load_records(&layout)?;
-    let record = records.get(&settings_change::record_key(&real));
-    let (preview_new, _) = compute(target, &file, record, tool_activity)?;
-    let shown = env.show(settings_path);
-    // The hook link points at this binary: it must be found.
-    let exe = running_exe()?;
-
-    if args.dry_run && args.json_patch {
-        crate::outln!(
-            "{}",
-            settings_change::json_patch(&file.value, preview_new.as_deref())
-        );
-        return Ok(0);
-    }
-    if args.dry_run {
-        print_preview(&shown, &file.text, &preview_new);
-        crate::outln!("{}", describe_private_setup(env, &layout, &exe, ping_url));
-        eprintln!("Dry run: nothing was changed.");
-        return Ok(0);
-    }
-    if preview_new != file.text && term::interactive() && !args.yes {
-        print_preview(&shown, &file.text, &preview_new);
-        if !term::confirm(&format!("Write these changes to {shown}?"))? {
-            eprintln!("Nothing was changed.");
-            return Ok(1);
-        }
-    }
-
-    // The private folder and the link first, so that the hooks have something to run.
-    let hooks_dir_change = fsutil::ensure_private_dir(&layout.hooks_dir)?;
-    if let DirChange::Tightened { from } = hooks_dir_change {
-        eprintln!(
-            "Tightened {} from {from:o} to 700: it holds telemhq's private state.",
-            env.show(&layout.hooks_dir)
-        );
-    }
-    fsutil::ensure_private_dir(&layout.state_dir)?;
-    ensure_link(&layout.link, &exe)?;
-    let repo = tracker_repo(scope, env)?;
-    store_tracker(&layout, repo.as_deref(), ping_url)?;
-
-    let outcome = settings_change::commit(
-        &layout,
-        &real,
-        IfRecordDamaged::Refuse,
-        target.read,
-        |file: &SettingsFile, record: Option<&Record>| {
-            compute(target, file, record, tool_activity).map(|(new, rec)| (new, Some(rec)))
-        },
-    )?;
-    match outcome {
-        Outcome::UpToDate => eprintln!("{shown} is already up to date."),
-        Outcome::Written { backup } => {
-            let after = (target.read)(&real)?;
-            let events = (target.installed_events)(&after.value).join(", ");
-            eprintln!(
-                "Updated {shown}: telemhq hooks for {events} in {}.",
-                target.agent.display_name()
-            );
-            if let Some(b) = backup {
-                eprintln!("The previous version is kept in {}.", env.show(&b));
-            }
-        }
-    }
-    if scope == Scope::Repo {
-        eprintln!(
-            "The hook command has no personal paths in it: the file can be committed and shared."
-        );
-    }
-    Ok(0)
-}
-
 /// The telemhq binary that is running, resolved: the hook link points at it.
 pub(crate) fn running_exe() -> Result<PathBuf> {
     std::env::current_exe()
@@ -201,48 +240,9 @@ pub(crate) fn tracker_repo(scope: Scope, env: &Env) -> Result<Option<String>> {
     if scope == Scope::Global {
         return Ok(None);
     }
-    let root = crate::env::git_root(&env.cwd).ok_or_else(|| {
-        Error::new(format!(
-            "{} is not inside a git repository",
-            env.cwd.display()
-        ))
-    })?;
+    let root = crate::agents::repo_root(env, scope)?;
     let root = fs::canonicalize(&root).unwrap_or(root);
     Ok(Some(root.to_string_lossy().into_owned()))
-}
-
-/// The new content and record for a settings file, from its current state.
-fn compute(
-    target: &JsonHooks,
-    file: &SettingsFile,
-    record: Option<&Record>,
-    tool_activity: ToolActivity,
-) -> Result<(Option<String>, Record)> {
-    let previous = record.cloned().unwrap_or_else(|| Record {
-        created_file: file.text.is_none(),
-        blank_text: file.text.clone().filter(|t| t.trim().is_empty()),
-        ..Record::default()
-    });
-    let plan = (target.plan_install)(&file.value, tool_activity, &previous.created)
-        .map_err(|e| target.shape_error(e))?;
-    if plan.changes_nothing() {
-        return Ok((file.text.clone(), previous));
-    }
-    let mut record = previous;
-    let text = settings_change::render(file, &plan, &mut record.blank_inner, true)?;
-    record.created.merge(&plan.created);
-    Ok((Some(text), record))
-}
-
-fn print_preview(shown: &str, old: &Option<String>, new: &Option<String>) {
-    if old == new {
-        crate::outln!("{shown} is already up to date: no change.");
-    } else {
-        crate::out!(
-            "{}",
-            settings_change::diff(shown, old.as_deref(), new.as_deref())
-        );
-    }
 }
 
 fn describe_private_setup(
@@ -258,7 +258,7 @@ fn describe_private_setup(
     lines.push(format!(
         "Hook link: {} -> {}",
         env.show(&layout.link),
-        exe.display()
+        term::path(exe)
     ));
     if let Some(url) = ping_url {
         lines.push(format!(
@@ -280,7 +280,7 @@ pub(crate) fn check_private_setup(layout: &Layout) -> Result<()> {
         Ok(meta) if !meta.file_type().is_symlink() => Err(Error::new(format!(
             "{} is {} of your own, not the link telemhq makes there: telemhq will not replace \
              it; move it aside and install again (nothing was changed)",
-            layout.link.display(),
+            term::path(&layout.link),
             fsutil::kind_of(&meta)
         ))),
         _ => Ok(()),

@@ -1,6 +1,4 @@
-//! One file per subcommand.
-pub mod agent_files;
-pub mod codex;
+//! One file per subcommand; only commands here.
 pub mod doctor;
 pub mod emit;
 pub mod flush;
@@ -9,11 +7,11 @@ pub mod log;
 pub mod run;
 pub mod uninstall;
 
-use crate::agent::Agent;
-use crate::claude::settings::Scope;
-use crate::cli::{AgentArg, ScopeArgs};
+use crate::agents::{self, Agent, Scope};
+use crate::cli::ScopeArgs;
 use crate::env::Env;
 use crate::error::{Error, Result};
+use crate::transaction::Target;
 
 /// The scope from the flags; asked for on a terminal, a usage error elsewhere.
 pub fn pick_scope(args: ScopeArgs, verb: &str) -> Result<Scope> {
@@ -29,70 +27,80 @@ pub fn pick_scope(args: ScopeArgs, verb: &str) -> Result<Scope> {
     if crate::term::interactive() {
         let items = [
             "--global  your user settings (every project)",
-            "--repo    this repository's .claude/settings.json (shared with the team)",
-            "--local   this repository's .claude/settings.local.json (only you)",
+            "--repo    this repository's settings (shared with the team)",
+            "--local   your personal settings in this repository (Claude Code only)",
         ];
-        return Ok([Scope::Global, Scope::Repo, Scope::Local]
-            [crate::term::select(&format!("Where should telemhq {verb}?"), &items)?]);
+        return Ok(Scope::ALL[crate::term::select(&format!("Where should telemhq {verb}?"), &items)?]);
     }
     Err(Error::usage(format!(
         "say where to {verb}: --global (your user settings), --repo (this repository's settings) or --local"
     )))
 }
 
-/// The agents named with `--agent` (Claude Code when none), each once, in order.
-/// `all`: to install, every agent found on this machine (said on stderr); to uninstall,
-/// every agent. With `--local`, `all` keeps only the agents that have such settings.
-pub fn agents(named: &[AgentArg], env: &Env, scope: Scope, verb: &str) -> Result<Vec<Agent>> {
-    let mut out: Vec<Agent> = Vec::new();
-    let mut add = |a: Agent| {
-        if !out.contains(&a) {
+/// The targets named with `--agent` (Claude Code when none), each once, in order, in
+/// one scope. `all`: to install, every agent found on this machine (said on stderr); to
+/// uninstall, every agent. With `all`, agents without the scope are skipped (said);
+/// named one by one, such an agent is a usage error.
+pub fn targets(named: &[String], env: &Env, scope: Scope, installing: bool) -> Result<Vec<Target>> {
+    let mut out: Vec<&'static dyn Agent> = Vec::new();
+    let mut add = |a: &'static dyn Agent| {
+        if !out.iter().any(|o| o.id() == a.id()) {
             out.push(a);
         }
     };
-    for arg in named {
-        match arg {
-            AgentArg::Claude => add(Agent::Claude),
-            AgentArg::Codex => add(Agent::Codex),
-            AgentArg::Gemini => add(Agent::Gemini),
-            AgentArg::Copilot => add(Agent::Copilot),
-            AgentArg::All if verb == "install" => {
-                let found = agent_files::found(env);
-                if found.is_empty() {
-                    return Err(Error::new(
-                        "found none of Claude Code, Codex CLI, Gemini CLI or Copilot CLI here (no \
-                         ~/.claude, ~/.codex, ~/.gemini or ~/.copilot, and none of claude, codex, \
-                         gemini, copilot on PATH): name one with --agent",
-                    ));
-                }
-                let list: Vec<String> = found
+    let all = named.iter().any(|n| n == "all");
+    for name in named {
+        if name != "all" {
+            add(agents::by_id(name).expect("clap checked the value"));
+        } else if installing {
+            let found: Vec<(&'static dyn Agent, String)> = agents::ALL
+                .iter()
+                .filter_map(|a| a.found(env).map(|seen| (*a, seen)))
+                .collect();
+            if found.is_empty() {
+                let folders: Vec<String> = agents::ALL
                     .iter()
-                    .map(|(a, seen)| format!("{} ({seen})", a.display_name()))
+                    .map(|a| format!("{} ({})", a.display_name(), a.program()))
                     .collect();
-                eprintln!("Found {}.", list.join(", "));
-                for (a, _) in found {
-                    add(a);
-                }
+                return Err(Error::new(format!(
+                    "found none of {} here (neither their folders nor their commands on PATH): \
+                     name one with --agent",
+                    folders.join(", ")
+                )));
             }
-            AgentArg::All => Agent::ALL.into_iter().for_each(&mut add),
+            let list: Vec<String> = found
+                .iter()
+                .map(|(a, seen)| format!("{} ({seen})", a.display_name()))
+                .collect();
+            eprintln!("Found {}.", list.join(", "));
+            found.into_iter().for_each(|(a, _)| add(a));
+        } else {
+            agents::ALL.iter().copied().for_each(&mut add);
         }
     }
     if out.is_empty() {
-        out.push(Agent::Claude);
+        out.push(agents::ALL[0]);
     }
-    if scope == Scope::Local && named.contains(&AgentArg::All) {
+    if all {
         let skipped: Vec<&str> = out
             .iter()
-            .filter(|a| **a != Agent::Claude)
+            .filter(|a| a.hook_file(env, scope).is_none())
             .map(|a| a.display_name())
             .collect();
         if !skipped.is_empty() {
             eprintln!(
-                "--local: only Claude Code has personal per-repository settings; skipped {}.",
-                skipped.join(", ")
+                "{}: skipped {}, which {} no such settings.",
+                scope.flag(),
+                skipped.join(", "),
+                if skipped.len() == 1 { "has" } else { "have" }
             );
         }
-        out.retain(|a| *a == Agent::Claude);
+        out.retain(|a| a.hook_file(env, scope).is_some());
     }
-    Ok(out)
+    out.into_iter()
+        .map(|agent| {
+            let target = Target { agent, scope };
+            crate::transaction::hook_path(target, env).map(|_| target)
+        })
+        .collect()
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use crate::agent;
+use crate::agents;
 use crate::cli::RunArgs;
 use crate::config::{self, Config, PingUrl};
 use crate::env::Env;
@@ -88,7 +88,7 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
     let deadline = Instant::now() + Duration::from_secs(args.flush_timeout);
 
     // The hooks' events first: their usage is read as they go out.
-    let first = sender::drain(&layout, Patience::until(deadline), agent::read_usage);
+    let first = sender::drain(&layout, Patience::until(deadline), agents::read_usage);
     let turns: Vec<Map<String, Value>> = queue::all(&layout)
         .into_iter()
         .map(|(_, entry)| entry.payload)
@@ -115,7 +115,7 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
         route.clone(),
         &env.cwd.to_string_lossy(),
     );
-    let report = sender::drain(&layout, Patience::until(deadline), agent::read_usage);
+    let report = sender::drain(&layout, Patience::until(deadline), agents::read_usage);
     if report.arrived {
         // Queued by another process while this drain held the lock.
         sender::start_detached(&layout);

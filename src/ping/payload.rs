@@ -235,56 +235,45 @@ pub const KNOWN_STOP_ERRORS: [&str; 13] = [
     "cloud_credential_error",
 ];
 
-/// A short category for an event's error, never its text.
-pub fn error_category(event: &HookEvent) -> Option<String> {
-    let name = event.hook_event_name.as_deref().unwrap_or("");
-    let raw = event.error.as_deref();
-    match name {
-        "StopFailure" => Some(match raw {
-            Some(e) if KNOWN_STOP_ERRORS.contains(&e) => e.to_string(),
-            _ => "other".into(),
-        }),
-        "errorOccurred" => Some(
-            event
-                .error_context
-                .as_deref()
-                .filter(|c| c.len() <= 40 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
-                .unwrap_or("other")
-                .to_string(),
-        ),
-        "postToolUse" => match event.tool_result_type.as_deref() {
-            None | Some("success") => None,
-            Some(kind @ ("failure" | "rejected" | "denied")) => Some(kind.to_string()),
-            Some(_) => Some("other".into()),
-        },
-        "AfterTool" => event.tool_error.then(|| "tool_error".into()),
-        "PostToolUseFailure" | "postToolUseFailure" => {
-            if event.is_interrupt == Some(true) {
-                return Some("interrupted".into());
-            }
-            let raw = raw.unwrap_or("");
-            let first = raw.lines().next().unwrap_or("").trim();
-            if let Some(code) = first.strip_prefix("Exit code ")
-                && !code.is_empty()
-                && code.len() <= 3
-                && code.bytes().all(|b| b.is_ascii_digit())
-            {
-                return Some(format!("exit_code_{code}"));
-            }
-            let lower = first.to_ascii_lowercase();
-            if lower.contains("timed out") || lower.contains("timeout") {
-                return Some("timeout".into());
-            }
-            if lower.contains("interrupted") {
-                return Some("interrupted".into());
-            }
-            if lower.contains("does not exist") || lower.contains("not found") {
-                return Some("not_found".into());
-            }
-            Some("other".into())
-        }
-        _ => raw.map(|_| "other".into()),
+/// A StopFailure's category: one Claude Code documents, else `other`.
+pub fn stop_failure_category(raw: Option<&str>) -> String {
+    match raw {
+        Some(e) if KNOWN_STOP_ERRORS.contains(&e) => e.to_string(),
+        _ => "other".into(),
     }
+}
+
+/// A failed tool call's category from the first line of its error (which is never
+/// sent): `exit_code_N`, `timeout`, `interrupted`, `not_found` or `other`.
+pub fn tool_failure_category(event: &HookEvent) -> String {
+    if event.is_interrupt == Some(true) {
+        return "interrupted".into();
+    }
+    let raw = event.error.as_deref().unwrap_or("");
+    let first = raw.lines().next().unwrap_or("").trim();
+    if let Some(code) = first.strip_prefix("Exit code ")
+        && !code.is_empty()
+        && code.len() <= 3
+        && code.bytes().all(|b| b.is_ascii_digit())
+    {
+        return format!("exit_code_{code}");
+    }
+    let lower = first.to_ascii_lowercase();
+    if lower.contains("timed out") || lower.contains("timeout") {
+        return "timeout".into();
+    }
+    if lower.contains("interrupted") {
+        return "interrupted".into();
+    }
+    if lower.contains("does not exist") || lower.contains("not found") {
+        return "not_found".into();
+    }
+    "other".into()
+}
+
+/// Any other event that carries an error: `other`.
+pub fn other_failure(event: &HookEvent) -> Option<String> {
+    event.error.as_ref().map(|_| "other".into())
 }
 
 /// How path hashes are computed.
@@ -342,6 +331,8 @@ pub struct Context<'a> {
     /// Who runs the hook: `provider` and `tool` of the ping (`anthropic`, `claude-code`).
     pub provider: &'static str,
     pub tool: &'static str,
+    /// The event's error category (its agent classifies it), if it is a failure.
+    pub error: Option<String>,
 }
 
 /// Builds the payload field by field from the allowlist. Absent fields are left out.
@@ -350,11 +341,8 @@ pub fn build(event: &HookEvent, ctx: &Context) -> Map<String, Value> {
         .hook_event_name
         .clone()
         .unwrap_or_else(|| "ClaudeCode".into());
-    let error = error_category(event);
-    let failed = matches!(
-        name.as_str(),
-        "PostToolUseFailure" | "StopFailure" | "postToolUseFailure" | "errorOccurred"
-    ) || error.is_some();
+    let error = ctx.error.clone();
+    let failed = error.is_some();
     let cwd = event.cwd.as_deref().or(ctx.fallback_cwd);
     let project = cwd
         .and_then(|c| std::path::Path::new(c).file_name())
@@ -477,30 +465,16 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            error_category(&failure("Exit code 2\nls: /secret")).as_deref(),
-            Some("exit_code_2")
+            tool_failure_category(&failure("Exit code 2\nls: /secret")),
+            "exit_code_2"
         );
         assert_eq!(
-            error_category(&failure("Command timed out after 2m")).as_deref(),
-            Some("timeout")
+            tool_failure_category(&failure("Command timed out after 2m")),
+            "timeout"
         );
-        assert_eq!(
-            error_category(&failure("boom /secret")).as_deref(),
-            Some("other")
-        );
-        let stop = |e: &str| HookEvent {
-            hook_event_name: Some("StopFailure".into()),
-            error: Some(e.into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            error_category(&stop("rate_limit")).as_deref(),
-            Some("rate_limit")
-        );
-        assert_eq!(
-            error_category(&stop("my secret text")).as_deref(),
-            Some("other")
-        );
+        assert_eq!(tool_failure_category(&failure("boom /secret")), "other");
+        assert_eq!(stop_failure_category(Some("rate_limit")), "rate_limit");
+        assert_eq!(stop_failure_category(Some("my secret text")), "other");
     }
 
     #[test]

@@ -175,10 +175,10 @@ fn doctor_says_when_codexs_hook_command_does_not_reach_telemhq() {
         serde_json::from_str(&crate::support::stdout(&t.run(&["doctor", "--json"]))).unwrap();
     let c = crate::doctor::check(&report, "codex.global");
     assert_eq!(c["status"], "fail", "{c:#}");
+    let message = c["message"].as_str().unwrap();
+    assert!(message.contains("hooks/telemhq is missing"), "{message}");
     assert!(
-        c["message"]
-            .as_str()
-            .unwrap()
-            .contains("does not reach telemhq")
+        c["fix"].as_str().unwrap().contains("telemhq install --agent codex --global"),
+        "{c:#}"
     );
 }

@@ -21,7 +21,8 @@ fn four_agents_side_by_side_each_turn_pings_once_under_its_own_tool() {
     };
     let t = TestHome::new();
     let responses = MockResponses::start();
-    std::fs::create_dir_all(t.claude_dir()).unwrap();
+    // Claude Code's own folder, as it leaves it (telemhq's `hooks/` alone does not count).
+    t.write_global("{}\n");
     let codex_config = t.home.join(".codex/config.toml");
     std::fs::create_dir_all(codex_config.parent().unwrap()).unwrap();
     std::fs::write(&codex_config, crate::e2e_codex::user_config(&responses)).unwrap();

@@ -228,20 +228,46 @@ fn gemini_install_creates_and_uninstall_removes_only_what_it_made() {
 }
 
 #[test]
-fn gemini_settings_that_are_not_strict_json_are_refused_untouched() {
+fn gemini_and_copilot_files_with_comments_keep_them_and_looser_json_is_refused() {
     let t = TestHome::new();
     let settings = t.home.join(".gemini/settings.json");
-    std::fs::create_dir_all(settings.parent().unwrap()).unwrap();
-    let text = "{\n  // my theme\n  \"ui\": {\"theme\": \"GitHub\"}\n}\n";
-    std::fs::write(&settings, text).unwrap();
+    let hooks = t.home.join(".copilot/hooks/telemhq.json");
+    for file in [&settings, &hooks] {
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    }
+    let gemini = "{\n  // my theme\n  \"ui\": {\"theme\": \"GitHub\"}, /* sure */\n  \"hooksConfig\": {\"enabled\": true} // on\n}\n";
+    let copilot = "// telemhq's file, with a note of mine\n{\"version\": 1}\n";
+    std::fs::write(&settings, gemini).unwrap();
+    std::fs::write(&hooks, copilot).unwrap();
+    t.install(&["--global", "--agent", "gemini", "--agent", "copilot"]);
+    for (file, comments) in [
+        (&settings, &["// my theme", "/* sure */", "// on"][..]),
+        (&hooks, &["// telemhq's file, with a note of mine"][..]),
+    ] {
+        let installed = std::fs::read_to_string(file).unwrap();
+        assert!(installed.contains("hooks/telemhq\\\" emit --agent"), "{installed}");
+        for c in comments {
+            assert_eq!(installed.matches(c).count(), 1, "{c} in {installed}");
+        }
+    }
+    let out = t.run(&["doctor", "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for id in ["gemini.global", "copilot.global"] {
+        assert_eq!(crate::doctor::check(&report, id)["status"], "ok", "{report:#}");
+    }
+    let out = t.run(&["uninstall", "--global", "--agent", "gemini", "--agent", "copilot"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), gemini);
+    assert_eq!(std::fs::read_to_string(&hooks).unwrap(), copilot);
+
+    // What neither agent accepts is refused with its place, and nothing changes.
+    let loose = "{\n  \"ui\": {\"theme\": \"GitHub\"},\n}\n";
+    std::fs::write(&settings, loose).unwrap();
     let out = t.run(&["install", "--global", "--agent", "gemini"]);
     assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("settings.json:2:3"),
-        "{}",
-        stderr(&out)
-    );
-    assert_eq!(std::fs::read_to_string(&settings).unwrap(), text);
+    assert!(stderr(&out).contains("settings.json:2:"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("trailing comma"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), loose);
 }
 
 #[test]
@@ -364,7 +390,7 @@ fn doctor_reports_a_switch_that_turns_the_agents_hooks_off() {
     let settings = t.home.join(".gemini/settings.json");
     let mut doc: Value =
         serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
-    doc["hooksConfig"] = json!({"disabled": [telemhq::gemini::hooks::HOOK_COMMAND]});
+    doc["hooksConfig"] = json!({"disabled": [telemhq::agents::gemini::HOOK_COMMAND]});
     std::fs::write(&settings, doc.to_string()).unwrap();
     assert_eq!(doctor(), ["gemini.global fail", "copilot.global fail"]);
 }

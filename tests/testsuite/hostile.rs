@@ -318,7 +318,7 @@ fn a_fifo_as_settings_file_is_refused_not_waited_on() {
         assert!(stderr(&out).contains("FIFO"), "{}", stderr(&out));
     }
     let report = doctor_json(&t, &[]);
-    assert_eq!(check(&report, "settings.user")["status"], "fail");
+    assert_eq!(check(&report, "claude.global")["status"], "fail");
 }
 
 #[test]
@@ -361,7 +361,7 @@ fn a_bad_byte_gets_the_same_verdict_from_install_and_doctor() {
         stderr(&out)
     );
     let report = doctor_json(&t, &[]);
-    let c = check(&report, "settings.user");
+    let c = check(&report, "settings.claude.global");
     assert_eq!(c["status"], "warn", "{c:#}");
     assert!(
         c["message"]

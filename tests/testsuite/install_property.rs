@@ -1,12 +1,12 @@
 //! Property: any settings document survives install then uninstall byte for byte, and
-//! installing twice equals installing once. Runs the same pure core the commands use.
+//! installing twice equals installing once, for every agent whose settings have Claude
+//! Code's shape (in strict JSON, and with comments where the agent accepts them). Runs
+//! the same pure editors the commands use.
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use telemhq::claude::hooks::{plan_install, plan_uninstall};
-use telemhq::hook_groups::{Created, ToolActivity};
-use telemhq::jsonfile::{SettingsFile, parse_strict};
-use telemhq::settings_change::render;
+use telemhq::hookfile::ToolActivity;
+use telemhq::jsonfile::{Dialect, parse_strict};
 
 fn leaf() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -100,30 +100,44 @@ fn document() -> impl Strategy<Value = (String, Value)> {
         })
 }
 
-fn file(text: &str) -> SettingsFile {
-    SettingsFile {
-        text: Some(text.to_string()),
-        value: parse_strict(text).unwrap(),
-    }
+/// Comments where a user might write them: before the document, after its first `{`,
+/// and at the end.
+fn with_comments(text: &str) -> String {
+    let mut out = format!("// my settings\n{}", text.replacen('{', "{ /* kept */", 1));
+    out.push_str("\n// the end\n");
+    out
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn install_then_uninstall_gives_back_the_same_bytes((text, _doc) in document(), tools in any::<bool>()) {
+    fn install_then_uninstall_gives_back_the_same_bytes(
+        (text, _doc) in document(),
+        tools in any::<bool>(),
+        agent in prop::sample::select(vec!["claude", "gemini"]),
+        comments in any::<bool>(),
+    ) {
+        let format = telemhq::agents::by_id(agent).unwrap().format();
+        let text = if comments && format.dialect() == Some(Dialect::Comments) {
+            with_comments(&text)
+        } else {
+            text
+        };
         let activity = if tools { ToolActivity::On } else { ToolActivity::Keep };
-        let plan = plan_install(&parse_strict(&text).unwrap(), activity, &Created::default()).unwrap();
-        let mut blank_inner = Default::default();
-        let installed = render(&file(&text), &plan, &mut blank_inner, true).unwrap();
+        let installed = format.install(Some(&text), None, activity).unwrap();
+        let record = installed.record.clone();
+        let installed = installed.text.unwrap();
         prop_assert_ne!(&installed, &text);
+        for comment in ["my settings", "/* kept */", "the end"] {
+            prop_assert_eq!(installed.contains(comment), text.contains(comment));
+        }
 
         // Installing again changes nothing.
-        let again = plan_install(&parse_strict(&installed).unwrap(), ToolActivity::Keep, &plan.created).unwrap();
-        prop_assert!(again.ops.is_empty(), "second install planned {:?}", again.ops);
+        let again = format.install(Some(&installed), record.as_ref(), ToolActivity::Keep).unwrap();
+        prop_assert_eq!(again.text.as_deref(), Some(installed.as_str()));
 
-        let undo = plan_uninstall(&parse_strict(&installed).unwrap(), &plan.created).unwrap();
-        let restored = render(&file(&installed), &undo, &mut blank_inner, false).unwrap();
-        prop_assert_eq!(restored, text);
+        let restored = format.uninstall(Some(&installed), record.as_ref()).unwrap();
+        prop_assert_eq!(restored.text.as_deref(), Some(text.as_str()));
     }
 }

@@ -330,10 +330,10 @@ fn a_long_transcript_is_read_only_back_to_the_turn() {
     let p = payload(&t, &stop_event(&path, Some("now"), "Stop"));
     assert_eq!(p["api_calls"], 1);
     assert_eq!(p["usage"]["input_tokens"], 1);
-    let previous = telemhq::claude::transcript::turn_usage(&path, Some("old63")).unwrap();
+    let previous = telemhq::agents::claude::transcript::turn_usage(&path, Some("old63")).unwrap();
     assert_eq!(previous.tokens.input, 7, "the turn before is found too");
     assert_eq!(
-        telemhq::claude::transcript::turn_usage(&path, Some("old0")),
+        telemhq::agents::claude::transcript::turn_usage(&path, Some("old0")),
         None,
         "a turn far back is not searched for"
     );

@@ -1,36 +1,38 @@
-//! What doctor reads, gathered without judging it: settings layers, hook entries, the
-//! output of telemhq's own hook command, files tracked by git.
+//! What doctor reads, gathered without judging it: every agent's hook file per scope
+//! (through the agent list), telemhq's own state, the output of telemhq's own hook
+//! commands, the files git tracks here. All within one time budget: what it could not
+//! finish is said, never waited for.
 
 use std::fs;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::agent::Agent;
-use crate::claude::hooks::{self, TOOL_EVENTS, TURN_EVENTS};
-use crate::claude::settings;
+use crate::agents::{self, Agent, Blocker, Scope};
+use crate::agents::claude::settings::{self as claude_settings, Layer as ClaudeLayer};
 use crate::cli::DoctorArgs;
-use crate::cmd::agent_files::json_hooks;
-use crate::config::{self, Config, PingUrl, Route};
+use crate::config::{self, Config, PingUrl, Route, TrackerSource};
 use crate::env::{Env, Layout, git_root};
 use crate::fsutil;
-use crate::hook_groups::ShapeError;
-use crate::jsonfile::ReadError;
+use crate::hookfile::{EditError, Hook};
+use crate::jsonfile::{self, ReadError};
 use crate::ping::deliver::{self, Attempt};
 use crate::ping::queue::{self, Dropped, Entry, State};
 use crate::ping::sender::{self, Holder, LastError};
-use crate::settings_change;
+use crate::transaction;
 
-pub use crate::claude::settings::Layer as LayerName;
+/// How long doctor may take in all (each command it runs gets at most 5 s of it).
+const BUDGET: Duration = Duration::from_secs(12);
 
 /// Everything doctor looks at, read once; the checks only judge these.
 pub struct Facts {
     pub layout: Layout,
-    pub layers: Vec<Layer>,
+    /// Every agent's hook file that exists, per scope checked.
+    pub files: Vec<HookFile>,
+    /// Claude Code's managed settings, when they exist and do not read.
+    pub managed_problem: Option<(PathBuf, ReadError)>,
     /// The install record, or why it cannot be read.
     pub record: Result<(), String>,
     /// Each private folder: its mode (None: missing), or why it is refused.
@@ -41,231 +43,62 @@ pub struct Facts {
     pub config: Result<Config, String>,
     /// Where this folder's pings go, and why.
     pub route: Option<Route>,
+    /// A settings layer of Claude Code that sets `TELEMHQ_PING_URL` for its hooks:
+    /// (layer, file, the URL). Claude Code gives it to the hook, so it decides.
+    pub settings_route: Option<(ClaudeLayer, PathBuf, String)>,
     /// Every stored tracker: its repository (None: the global one), its URL, and whether
     /// the repository is still there.
     pub trackers: Vec<(Option<String>, String, bool)>,
-    /// Files (settings layers, git-tracked files) that hold a secret part of the URL.
+    /// Files (hook files, git-tracked files) that hold a secret part of a URL.
     pub exposed: Vec<String>,
-    /// telemhq's own hook commands found, each with what running it reached.
-    pub probes: Vec<(String, Option<(String, String)>)>,
     /// This telemhq binary, resolved.
     pub me: Option<PathBuf>,
     pub queue: Vec<(State, Entry)>,
     pub dropped: Dropped,
     pub last_error: Option<LastError>,
     pub sender: Option<Holder>,
+    /// The agents found on this machine, with what showed each.
+    pub found: Vec<(&'static dyn Agent, String)>,
     pub claude: Option<(PathBuf, String)>,
     /// With `--ping`: the masked URL, the answer and how long it took; or why none was sent.
     pub test_ping: Option<Result<(String, Attempt, u128), String>>,
-    /// Codex configs (user, this repository's) that exist.
-    pub codex: Vec<CodexConfig>,
-    /// Gemini CLI's settings and Copilot CLI's hook files (user, this repository's)
-    /// that exist.
-    pub agent_files: Vec<AgentFile>,
+    /// What doctor did not finish checking within its time budget.
+    pub unfinished: Vec<String>,
     pub now_ms: i64,
 }
 
-/// A Codex config.toml and telemhq's hooks in it.
-pub struct CodexConfig {
+/// One agent's hook file for one scope, and telemhq's hooks in it.
+pub struct HookFile {
+    pub agent: &'static dyn Agent,
+    pub scope: Scope,
     pub path: PathBuf,
-    /// The scope flag that installs into it.
-    pub flag: &'static str,
-    /// Not TOML (the reason), or its telemhq events and those not trusted.
-    pub hooks: Result<(Vec<&'static str>, Vec<&'static str>), String>,
-    /// With telemhq's hooks in it: what running Codex's hook command reached.
-    pub reached: Option<(String, String)>,
+    /// The text (lossily decoded where the agent reads a bad byte).
+    pub text: Option<String>,
+    /// Why it does not read as the agent's file, and whether the agent reads it anyway.
+    pub problem: Option<(String, Option<(usize, usize)>, bool)>,
+    /// telemhq's events in it.
+    pub events: Vec<String>,
+    /// What is wrong with telemhq's entries.
+    pub entry_problems: Vec<String>,
+    /// Every command hook in it.
+    pub hooks: Vec<Hook>,
+    /// What would stop the agent running them.
+    pub blockers: Vec<Blocker>,
+    /// What running telemhq's command reached: Some(Some((version, exe))), Some(None):
+    /// it reached nothing, None: not run (nothing to run, or out of time).
+    pub reached: Option<Option<(String, String)>>,
 }
 
-/// A Gemini CLI settings file or a Copilot CLI hook file, and telemhq's hooks in it.
-pub struct AgentFile {
-    pub agent: Agent,
-    pub path: PathBuf,
-    /// The scope flag that installs into it.
-    pub flag: &'static str,
-    /// Not readable as the agent's file (why), or telemhq's events in it.
-    pub hooks: Result<Vec<String>, String>,
-    /// With telemhq's hooks in it: what running their command reached.
-    pub reached: Option<(String, String)>,
-    /// Why the agent would not run them although they are there, and the fix.
-    pub not_run: Option<(String, String)>,
-}
-
-fn agent_files(env: &Env, args: &DoctorArgs) -> Vec<AgentFile> {
-    use crate::claude::settings::Scope;
-    let mut out = Vec::new();
-    for agent in [Agent::Gemini, Agent::Copilot] {
-        for (scope, wanted) in [(Scope::Global, !args.repo), (Scope::Repo, !args.global)] {
-            let Some(target) = wanted.then(|| json_hooks(agent, env, scope).ok()).flatten() else {
-                continue;
-            };
-            if !target.path.exists() {
-                continue;
-            }
-            let hooks = match crate::jsonfile::load(&target.path) {
-                Err(e) => Err(e.problem()),
-                Ok(file) => match (target.plan_uninstall)(&file.value, &Default::default()) {
-                    Err(e) => Err(format!(
-                        "a shape {} does not accept at {e}",
-                        agent.display_name()
-                    )),
-                    Ok(_) => Ok((target.installed_events)(&file.value)),
-                },
-            };
-            let installed = hooks.as_ref().is_ok_and(|e| !e.is_empty());
-            let command = match agent {
-                Agent::Gemini => crate::gemini::hooks::HOOK_COMMAND.to_string(),
-                _ => crate::copilot::hooks::command("agentStop"),
-            };
-            let reached = installed.then(|| probe(&command, env)).flatten();
-            let not_run = installed.then(|| not_run(agent, scope, env)).flatten();
-            out.push(AgentFile {
-                agent,
-                path: target.path,
-                flag: scope.flag(),
-                hooks,
-                reached,
-                not_run,
-            });
-        }
+impl HookFile {
+    /// The agent's own commands of telemhq in this file.
+    pub fn own_commands(&self) -> Vec<&str> {
+        let format = self.agent.format();
+        self.hooks
+            .iter()
+            .filter(|h| format.is_own_command(&h.command))
+            .map(|h| h.command.as_str())
+            .collect()
     }
-    out
-}
-
-/// Reads a JSON file that may have `//` comment lines (Copilot CLI's and Gemini CLI's
-/// own files allow them); None when absent or unreadable.
-fn read_lenient_json(path: &Path) -> Option<Value> {
-    let bytes = fsutil::read_regular(path).ok()?;
-    let text: String = String::from_utf8_lossy(&bytes)
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    serde_json::from_str(&text).ok()
-}
-
-/// Why the agent would skip telemhq's hooks (a switch that turns hooks off, a project
-/// that is not trusted), with the fix.
-fn not_run(
-    agent: Agent,
-    scope: crate::claude::settings::Scope,
-    env: &Env,
-) -> Option<(String, String)> {
-    use crate::claude::settings::Scope;
-    match agent {
-        Agent::Gemini => {
-            let mut files = vec![
-                crate::cmd::agent_files::gemini_dir(env)
-                    .ok()?
-                    .join("settings.json"),
-            ];
-            if let Some(root) = crate::env::git_root(&env.cwd) {
-                files.push(root.join(".gemini/settings.json"));
-            }
-            for file in files {
-                let Some(doc) = read_lenient_json(&file) else {
-                    continue;
-                };
-                let shown = env.show(&file);
-                if doc.pointer("/hooksConfig/enabled") == Some(&Value::Bool(false)) {
-                    return Some((
-                        format!(
-                            "Gemini CLI's hooks are switched off (hooksConfig.enabled is false in {shown})"
-                        ),
-                        format!("remove \"enabled\": false from hooksConfig in {shown}"),
-                    ));
-                }
-                let disabled = doc
-                    .pointer("/hooksConfig/disabled")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .any(|d| d == crate::gemini::hooks::HOOK_COMMAND || d.contains("telemhq"));
-                if disabled {
-                    return Some((
-                        format!("telemhq's hook is listed in hooksConfig.disabled in {shown}"),
-                        format!("take it out of hooksConfig.disabled in {shown}"),
-                    ));
-                }
-            }
-            None
-        }
-        Agent::Copilot => {
-            let dir = crate::cmd::agent_files::copilot_dir(env).ok()?;
-            let settings = dir.join("settings.json");
-            if read_lenient_json(&settings).and_then(|d| d.get("disableAllHooks").cloned())
-                == Some(Value::Bool(true))
-            {
-                let shown = env.show(&settings);
-                return Some((
-                    format!(
-                        "Copilot CLI's hooks are switched off (disableAllHooks is true in {shown})"
-                    ),
-                    format!("set \"disableAllHooks\": false in {shown}"),
-                ));
-            }
-            if scope == Scope::Repo {
-                let root = crate::env::git_root(&env.cwd)?;
-                let root = std::fs::canonicalize(&root).unwrap_or(root);
-                let config = dir.join("config.json");
-                let trusted = read_lenient_json(&config)
-                    .and_then(|c| c.get("trusted_folders").cloned())
-                    .and_then(|t| t.as_array().cloned())
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .any(|f| root.starts_with(f));
-                if !trusted {
-                    return Some((
-                        format!(
-                            "Copilot CLI loads {}'s hooks only once the folder is trusted, and it is not ({} has no trusted_folders entry for it)",
-                            env.show(&root),
-                            env.show(&config)
-                        ),
-                        "run copilot in the repository once and trust the folder".into(),
-                    ));
-                }
-            }
-            None
-        }
-        _ => None,
-    }
-}
-
-fn codex_configs(env: &Env, args: &DoctorArgs) -> Vec<CodexConfig> {
-    use crate::claude::settings::Scope;
-    let mut out = Vec::new();
-    for (scope, wanted) in [(Scope::Global, !args.repo), (Scope::Repo, !args.global)] {
-        let Some(path) = wanted
-            .then(|| crate::cmd::codex::config_path(env, scope).ok())
-            .flatten()
-        else {
-            continue;
-        };
-        let Ok(bytes) = fsutil::read_regular(&path) else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let source = path.to_string_lossy().into_owned();
-        let hooks = match text.parse::<toml_edit::DocumentMut>() {
-            Err(e) => Err(e.to_string().trim().to_string()),
-            Ok(_) => Ok((
-                crate::codex::hooks::installed_events(&text),
-                crate::codex::hooks::untrusted_events(&text, &source),
-            )),
-        };
-        let installed = hooks.as_ref().is_ok_and(|(events, _)| !events.is_empty());
-        let reached = installed
-            .then(|| probe(crate::codex::hooks::HOOK_COMMAND, env))
-            .flatten();
-        out.push(CodexConfig {
-            path,
-            flag: scope.flag(),
-            hooks,
-            reached,
-        });
-    }
-    out
 }
 
 /// What is at the hook link's place.
@@ -276,14 +109,119 @@ pub enum Link {
     Present,
 }
 
-/// Reads everything doctor needs, once. The only command run is telemhq's own hook
-/// command (and `claude --version`, `git ls-files`), each bounded; `--ping` sends one
-/// test ping.
+fn scopes_checked(args: &DoctorArgs) -> Vec<Scope> {
+    Scope::ALL
+        .into_iter()
+        .filter(|s| match s {
+            Scope::Global => !args.repo,
+            _ => !args.global,
+        })
+        .collect()
+}
+
+/// Reads one agent's file for a scope, if it exists.
+fn read_file(agent: &'static dyn Agent, scope: Scope, env: &Env) -> Option<HookFile> {
+    let path = agent.hook_file(env, scope)?.ok()?;
+    let bytes = match fsutil::read_regular(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            let why = format!("cannot read it: {}", crate::error::io_reason(&e));
+            return Some(HookFile {
+                agent,
+                scope,
+                path,
+                text: None,
+                problem: Some((why, None, false)),
+                events: Vec::new(),
+                entry_problems: Vec::new(),
+                hooks: Vec::new(),
+                blockers: Vec::new(),
+                reached: None,
+            });
+        }
+    };
+    let format = agent.format();
+    let (text, problem) = match jsonfile::utf8(bytes.clone()) {
+        Ok(text) => {
+            let problem = format.check(&text).err();
+            (text, problem)
+        }
+        Err(e) => (
+            String::from_utf8_lossy(&bytes).into_owned(),
+            Some(EditError::Read(e)),
+        ),
+    };
+    let problem = problem.map(|e| match e {
+        EditError::Read(e) => {
+            // Claude Code reads a file with a bad byte (replacing it) or nested deep.
+            let reads_anyway =
+                agent.id() == "claude" && claude_settings::claude_code_reads_it(&e);
+            (agent.read_problem(&e), e.position(), reads_anyway)
+        }
+        EditError::Shape(at) => (format!("wrong shape at {at}"), None, false),
+        EditError::CannotEdit(why) => (why, None, false),
+        EditError::Internal(why) => (why, None, false),
+    });
+    let readable = problem.as_ref().is_none_or(|(_, _, anyway)| *anyway);
+    let (events, entry_problems, hooks) = if readable {
+        (
+            format.installed_events(&text),
+            format.entry_problems(&text),
+            format.commands(&text),
+        )
+    } else {
+        Default::default()
+    };
+    let blockers = if events.is_empty() {
+        Vec::new()
+    } else {
+        agent.blockers(env, scope, &path)
+    };
+    Some(HookFile {
+        agent,
+        scope,
+        path,
+        text: Some(text),
+        problem,
+        events,
+        entry_problems,
+        hooks,
+        blockers,
+        reached: None,
+    })
+}
+
+/// Reads everything doctor needs, once, within its time budget. The only commands run
+/// are telemhq's own hook commands (all at once) and `claude --version`, each bounded;
+/// `--ping` sends one test ping.
 pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
-    let layers = read_layers(env, args);
+    let deadline = Instant::now() + BUDGET;
+    let mut unfinished = Vec::new();
+    let mut files: Vec<HookFile> = Vec::new();
+    for agent in agents::ALL {
+        for scope in scopes_checked(args) {
+            files.extend(read_file(agent, scope, env));
+        }
+    }
+    let managed_path = claude_settings::managed_settings_path();
+    let managed_problem = jsonfile::load(&managed_path, jsonfile::Dialect::Strict)
+        .err()
+        .map(|e| (managed_path.clone(), e));
     let config = Config::load(&layout).map_err(|e| e.to_string());
     let stored = config.clone().unwrap_or_default();
-    let route = config::route(env.ping_url.as_deref(), &stored, &env.cwd);
+    let settings_route = settings_route(env);
+    let route = match (&env.ping_url, &settings_route) {
+        (None, Some((layer, path, url))) => Some(Route {
+            url: url.clone(),
+            source: TrackerSource::Settings(format!(
+                "TELEMHQ_PING_URL in Claude Code's {} settings {}",
+                layer.name(),
+                env.show(path)
+            )),
+        }),
+        _ => config::route(env.ping_url.as_deref(), &stored, &env.cwd),
+    };
     let mut trackers: Vec<(Option<String>, String, bool)> = Vec::new();
     if let Some(url) = &stored.ping_url {
         trackers.push((None, url.clone(), true));
@@ -304,25 +242,24 @@ pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
     let mut exposed: Vec<String> = Vec::new();
     if !secrets.is_empty() {
         exposed.extend(
-            layers
+            files
                 .iter()
-                .filter(|l| {
-                    l.text
+                .filter(|f| {
+                    f.text
                         .as_deref()
                         .is_some_and(|t| secrets.iter().any(|s| t.contains(s.as_str())))
                 })
-                .map(|l| env.show(&l.path)),
+                .map(|f| env.show(&f.path)),
         );
-        exposed.extend(tracked_files_with(&secrets, env));
-    }
-    let mut commands: Vec<String> = Vec::new();
-    for value in layers.iter().filter_map(|l| l.value.as_ref()) {
-        for event in TURN_EVENTS.iter().chain(TOOL_EVENTS.iter()) {
-            for (_, cmd) in telemhq_entries(value, event) {
-                if !commands.contains(&cmd) {
-                    commands.push(cmd);
+        match tracked_files_with(&secrets, env, deadline) {
+            Ok(found) => {
+                for f in found {
+                    if !exposed.contains(&f) {
+                        exposed.push(f);
+                    }
                 }
             }
+            Err(why) => unfinished.push(why),
         }
     }
     let link = match fs::read_link(&layout.link) {
@@ -330,22 +267,57 @@ pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
         Err(_) if fs::symlink_metadata(&layout.link).is_err() => Link::Missing,
         _ => Link::Present,
     };
-    // The command has nothing to run without its link: no use running it then.
-    let probes = commands
-        .into_iter()
-        .map(|cmd| {
-            let reached = matches!(link, Link::Present)
-                .then(|| probe(&cmd, env))
-                .flatten();
-            (cmd, reached)
-        })
-        .collect();
+    // Each own command found is run once, all at the same time; with no link there is
+    // nothing for them to run.
+    let mut commands: Vec<String> = Vec::new();
+    for f in files.iter().filter(|f| !f.events.is_empty()) {
+        for c in f.own_commands() {
+            if !commands.iter().any(|x| x == c) {
+                commands.push(c.to_string());
+            }
+        }
+    }
+    let reached: Vec<(String, Option<Option<(String, String)>>)> =
+        if matches!(link, Link::Present) {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = commands
+                    .iter()
+                    .map(|c| (c.clone(), s.spawn(|| probe(c, env, deadline))))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|(c, h)| (c, h.join().ok().flatten()))
+                    .collect()
+            })
+        } else {
+            Vec::new()
+        };
+    for f in files.iter_mut().filter(|f| !f.events.is_empty()) {
+        let own = f.own_commands().first().map(|c| c.to_string());
+        f.reached = own.and_then(|c| {
+            reached
+                .iter()
+                .find(|(x, _)| *x == c)
+                .and_then(|(_, r)| r.clone())
+        });
+    }
+    if reached.iter().any(|(_, r)| r.is_none()) {
+        unfinished.push("whether every hook command reaches telemhq (out of time)".into());
+    }
+    let claude = match claude_version(deadline) {
+        Ok(v) => v,
+        Err(why) => {
+            unfinished.push(why);
+            None
+        }
+    };
     let test_ping = args
         .ping
-        .then(|| send_test_ping(route.as_ref().map(|r| r.url.as_str())));
+        .then(|| send_test_ping(route.as_ref().map(|r| r.url.as_str()), deadline));
     Facts {
-        layers,
-        record: settings_change::load_records(&layout)
+        files,
+        managed_problem,
+        record: transaction::load_records(&layout)
             .map(|_| ())
             .map_err(|e| e.to_string()),
         private_dirs: layout
@@ -362,9 +334,9 @@ pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
         link,
         config,
         route,
+        settings_route,
         trackers,
         exposed,
-        probes,
         me: std::env::current_exe()
             .ok()
             .and_then(|p| fs::canonicalize(p).ok()),
@@ -372,151 +344,57 @@ pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
         dropped: Dropped::load(&layout),
         last_error: LastError::load(&layout),
         sender: sender::running_sender(&layout),
-        claude: claude_version(),
+        found: agents::ALL
+            .iter()
+            .filter_map(|a| a.found(env).map(|seen| (*a, seen)))
+            .collect(),
+        claude,
         test_ping,
-        codex: codex_configs(env, args),
-        agent_files: agent_files(env, args),
+        unfinished,
         now_ms: crate::time::now_ms(),
         layout,
     }
 }
 
+/// The highest settings layer of Claude Code that sets `env.TELEMHQ_PING_URL` (Claude
+/// Code puts it into its hooks' environment).
+fn settings_route(env: &Env) -> Option<(ClaudeLayer, PathBuf, String)> {
+    let layers = claude_settings::layers(env);
+    [
+        ClaudeLayer::Managed,
+        ClaudeLayer::Local,
+        ClaudeLayer::Project,
+        ClaudeLayer::User,
+    ]
+    .iter()
+    .filter_map(|name| layers.iter().find(|(l, _)| l == name))
+    .find_map(|(layer, path)| {
+        let value = jsonfile::value_of(path, jsonfile::Dialect::Strict)?;
+        let url = value.pointer("/env/TELEMHQ_PING_URL")?.as_str()?.trim();
+        (!url.is_empty()).then(|| (*layer, path.clone(), url.to_string()))
+    })
+}
+
 /// Sends one test ping (`event: "doctor"`, `status: "test"`) to a valid URL only.
-fn send_test_ping(url: Option<&str>) -> Result<(String, Attempt, u128), String> {
+fn send_test_ping(
+    url: Option<&str>,
+    deadline: Instant,
+) -> Result<(String, Attempt, u128), String> {
     let raw = url.ok_or("no ping URL to test")?;
     let url = PingUrl::parse(raw).map_err(|e| format!("no test ping sent: {e}"))?;
     let body = serde_json::json!({
-        "provider": "anthropic",
-        "tool": "claude-code",
         "status": "test",
         "event": "doctor",
         "event_id": crate::ping::payload::new_event_id()?,
         "emitted_at": crate::time::rfc3339_now(),
         "telemhq_version": env!("CARGO_PKG_VERSION"),
     });
-    let started = std::time::Instant::now();
-    let attempt = deliver::post(&deliver::agent(None), &url, body.to_string().as_bytes());
+    let started = Instant::now();
+    let left = deadline
+        .saturating_duration_since(started)
+        .max(Duration::from_secs(5));
+    let attempt = deliver::post(&deliver::agent(Some(left)), &url, body.to_string().as_bytes());
     Ok((url.masked(), attempt, started.elapsed().as_millis()))
-}
-
-/// One settings layer as found on disk.
-pub struct Layer {
-    pub name: LayerName,
-    pub path: PathBuf,
-    /// The text (lossily decoded), None when the file does not exist or cannot be read.
-    pub text: Option<String>,
-    /// The document, when Claude Code applies it and its shape could be checked.
-    pub value: Option<Value>,
-    pub problem: Option<LayerProblem>,
-}
-
-pub enum LayerProblem {
-    Read(ReadError),
-    Shape(ShapeError),
-}
-
-/// Reads every layer Claude Code reads for this folder (only the user's or only the
-/// repository's with `--global` / `--repo`; managed settings always count).
-pub fn read_layers(env: &Env, args: &DoctorArgs) -> Vec<Layer> {
-    let mut layers = Vec::new();
-    for (name, path) in settings::layers(env) {
-        let wanted = match name {
-            LayerName::User => !args.repo,
-            LayerName::Project | LayerName::Local => !args.global,
-            LayerName::Managed => true, // it can switch hooks off everywhere
-        };
-        if !wanted {
-            continue;
-        }
-        let mut layer = Layer {
-            name,
-            path: path.clone(),
-            text: None,
-            value: None,
-            problem: None,
-        };
-        let parsed = match crate::jsonfile::load(&path) {
-            Ok(file) => {
-                layer.text = file.text;
-                Some(file.value)
-            }
-            Err(err) => {
-                // Claude Code reads a file with a bad byte (replacing it): so do the checks.
-                if let ReadError::NotUtf8 { .. } = err
-                    && let Ok(bytes) = crate::fsutil::read_regular(&path)
-                {
-                    let text = String::from_utf8_lossy(&bytes).into_owned();
-                    layer.value = crate::jsonfile::parse_strict(&text).ok();
-                    layer.text = Some(text);
-                }
-                layer.problem = Some(LayerProblem::Read(err));
-                None
-            }
-        };
-        if let Some(value) = parsed.or(layer.value.take()) {
-            match crate::hook_groups::check_shape(&value) {
-                Ok(()) => layer.value = Some(value),
-                Err(e) => {
-                    layer.value = None;
-                    layer.problem = Some(LayerProblem::Shape(e));
-                }
-            }
-        }
-        layers.push(layer);
-    }
-    layers
-}
-
-/// The hook handlers of one event in a document: (matcher, command).
-fn handlers(value: &Value, event: &str) -> Vec<(Option<String>, String)> {
-    let mut found = Vec::new();
-    for group in value
-        .get("hooks")
-        .and_then(|h| h.get(event))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let matcher = group
-            .get("matcher")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        for handler in group
-            .get("hooks")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(cmd) = handler.get("command").and_then(Value::as_str) {
-                found.push((matcher.clone(), cmd.to_string()));
-            }
-        }
-    }
-    found
-}
-
-/// telemhq's own handlers of an event (its exact command): (matcher, command).
-pub fn telemhq_entries(value: &Value, event: &str) -> Vec<(Option<String>, String)> {
-    handlers(value, event)
-        .into_iter()
-        .filter(|(_, c)| hooks::is_telemhq_command(c))
-        .collect()
-}
-
-/// Events whose handlers run telemhq in a form telemhq did not write.
-pub fn foreign_telemhq_events(value: &Value) -> Vec<String> {
-    let Some(events) = value.get("hooks").and_then(Value::as_object) else {
-        return Vec::new();
-    };
-    events
-        .keys()
-        .filter(|event| {
-            handlers(value, event)
-                .iter()
-                .any(|(_, c)| !hooks::is_telemhq_command(c) && hooks::looks_like_telemhq(c))
-        })
-        .cloned()
-        .collect()
 }
 
 /// What a bounded run of a command printed.
@@ -555,17 +433,18 @@ fn run_bounded(mut cmd: Command, timeout: Duration, limit: u64) -> Option<Ran> {
     })
 }
 
-/// Runs telemhq's own hook command as Claude Code would (`/bin/sh -c`, no login
-/// profile, a bare PATH) with the probe variable set: a telemhq that it reaches prints
-/// its version and path instead of emitting anything. Only ever called with the exact
-/// command telemhq installs.
-fn probe(cmd: &str, env: &Env) -> Option<(String, String)> {
-    debug_assert!(
-        hooks::is_telemhq_command(cmd)
-            || cmd == crate::codex::hooks::HOOK_COMMAND
-            || cmd == crate::gemini::hooks::HOOK_COMMAND
-            || crate::copilot::hooks::is_telemhq_command(cmd)
-    );
+/// The time a command may take: 5 s, or what is left of the budget.
+fn slice(deadline: Instant) -> Option<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    (!left.is_zero()).then(|| left.min(Duration::from_secs(5)))
+}
+
+/// Runs telemhq's own hook command as an agent would (`/bin/sh -c`, no login profile, a
+/// bare PATH) with the probe variable set: a telemhq that it reaches prints its version
+/// and path instead of emitting anything. Only ever called with an exact command
+/// telemhq installs. None: out of time; Some(None): it reached no telemhq.
+fn probe(cmd: &str, env: &Env, deadline: Instant) -> Option<Option<(String, String)>> {
+    let timeout = slice(deadline)?;
     let mut c = Command::new("/bin/sh");
     c.args(["-c", cmd])
         .env_clear()
@@ -578,28 +457,34 @@ fn probe(cmd: &str, env: &Env) -> Option<(String, String)> {
     if let Some(dir) = std::env::var_os("CLAUDE_CONFIG_DIR") {
         c.env("CLAUDE_CONFIG_DIR", dir);
     }
-    let ran = run_bounded(c, Duration::from_secs(5), 4096)?;
+    let Some(ran) = run_bounded(c, timeout, 4096) else {
+        return Some(None);
+    };
     let text = String::from_utf8_lossy(&ran.stdout);
-    let line = text.lines().find(|l| l.starts_with("telemhq-probe "))?;
-    let mut parts = line.splitn(3, ' ').skip(1);
-    Some((parts.next()?.to_string(), parts.next()?.to_string()))
+    let reached = text
+        .lines()
+        .find(|l| l.starts_with("telemhq-probe "))
+        .and_then(|line| {
+            let mut parts = line.splitn(3, ' ').skip(1);
+            Some((parts.next()?.to_string(), parts.next()?.to_string()))
+        });
+    Some(reached)
 }
 
-/// `claude` on PATH and what its `--version` says (bounded like the probe).
-fn claude_version() -> Option<(PathBuf, String)> {
-    let path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("claude"))
-            .find(|p| p.is_file())
-    })?;
+/// `claude` on PATH (absolute entries only) and what its `--version` says (bounded).
+fn claude_version(deadline: Instant) -> Result<Option<(PathBuf, String)>, String> {
+    let Some(path) = agents::find_program("claude") else {
+        return Ok(None);
+    };
+    let timeout = slice(deadline).ok_or("Claude Code's version (out of time)")?;
     let mut cmd = Command::new(&path);
     cmd.arg("--version");
-    let version = run_bounded(cmd, Duration::from_secs(5), 4096)
+    let version = run_bounded(cmd, timeout, 4096)
         .filter(|r| !r.timed_out)
         .map(|r| String::from_utf8_lossy(&r.stdout).trim().to_string())
         .filter(|v| !v.is_empty() && v.len() < 200)
         .unwrap_or_else(|| "version unknown".into());
-    Some((path, version))
+    Ok(Some((path, crate::term::safe(&version))))
 }
 
 /// Files under a folder that others can read (mode bits for group or other).
@@ -626,28 +511,36 @@ fn loose_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Files tracked by git in this repository that hold any of `secrets`.
-fn tracked_files_with(secrets: &[String], env: &Env) -> Vec<String> {
+/// Files tracked by git in this repository that hold any of `secrets`. The list comes
+/// from git's index file, read as data: no git command runs, so nothing a repository's
+/// config points at (an fsmonitor, hooks, a diff or ssh program) can run. Err: what was
+/// not checked, and why.
+fn tracked_files_with(
+    secrets: &[String],
+    env: &Env,
+    deadline: Instant,
+) -> Result<Vec<String>, String> {
     let Some(root) = git_root(&env.cwd) else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
-    let mut git = Command::new("git");
-    git.arg("-C").arg(&root).args(["ls-files", "-z"]);
-    let Some(listed) = run_bounded(git, Duration::from_secs(10), 64 * 1024 * 1024) else {
-        return Vec::new();
-    };
+    let names = crate::gitindex::tracked_files(&root)
+        .map_err(|why| format!("files tracked by git, for the ping token ({why})"))?;
     let mut found = Vec::new();
-    for name in listed.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        let path = root.join(String::from_utf8_lossy(name).as_ref());
-        let small = fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() < 4 * 1024 * 1024);
+    for name in names {
+        if Instant::now() >= deadline {
+            return Err("files tracked by git, for the ping token (out of time)".into());
+        }
+        let path = root.join(&name);
+        let small = fs::symlink_metadata(&path)
+            .is_ok_and(|m| m.is_file() && m.len() < 4 * 1024 * 1024);
         if small
-            && crate::fsutil::read_regular(&path)
+            && fsutil::read_regular(&path)
                 .is_ok_and(|b| secrets.iter().any(|s| contains(&b, s.as_bytes())))
         {
             found.push(env.show(&path));
         }
     }
-    found
+    Ok(found)
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

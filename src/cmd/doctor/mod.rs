@@ -1,8 +1,9 @@
-//! `telemhq doctor`: every reason pings would not arrive, each with its fix.
-//! Facts first (`facts`: settings layers, folders, config, queue, the command), then
-//! independent checks (`checks`), then one rendering (`report`): a checklist for people
-//! or JSON for scripts. It only reads; `--ping` sends one test ping and nothing else,
-//! and the only command it runs is telemhq's own hook command, bounded in time and output.
+//! `telemhq doctor`: every reason pings would not arrive, each with its fix, for every
+//! agent's user. Facts first (`facts`: each agent's hook file per scope, folders, config,
+//! queue, the command), then independent checks (`checks`), then one rendering
+//! (`report`): a checklist for people or JSON for scripts. It only reads; `--ping` sends
+//! one test ping and nothing else; the commands it runs are telemhq's own hook commands
+//! and `claude --version`, each bounded, all within one time budget.
 
 mod checks;
 mod facts;
@@ -18,6 +19,8 @@ use crate::error::Result;
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
+    /// Information: nothing to judge.
+    Info,
     Warn,
     Fail,
 }
@@ -59,6 +62,9 @@ impl Report {
     fn ok(&mut self, group: &'static str, id: impl Into<String>, message: impl Into<String>) {
         self.add(group, id, Status::Ok, message, None);
     }
+    fn info(&mut self, group: &'static str, id: impl Into<String>, message: impl Into<String>) {
+        self.add(group, id, Status::Info, message, None);
+    }
     fn warn(
         &mut self,
         group: &'static str,
@@ -79,15 +85,13 @@ impl Report {
     }
 }
 
-const SETTINGS: &str = "Settings";
-const SWITCHES: &str = "Hooks switched on";
-const COMMAND: &str = "Hook command";
+const FILES: &str = "Agents' hook files";
+const COMMAND: &str = "Hook commands";
 const PRIVACY: &str = "Privacy and permissions";
 const DELIVERY: &str = "Delivery";
-const CLAUDE: &str = "Claude Code";
-const CODEX: &str = "Codex";
-const AGENTS: &str = "Gemini CLI and Copilot CLI";
+const AGENTS: &str = "Agents on this machine";
 const PING: &str = "Test ping";
+const DOCTOR: &str = "doctor";
 
 pub fn run(args: &DoctorArgs, env: &Env) -> Result<i32> {
     let facts = facts::gather(env, args, env.layout()?);

@@ -9,7 +9,7 @@ pub(super) fn to_json(report: &Report) -> Value {
     json!({
         "telemhq_version": env!("CARGO_PKG_VERSION"),
         "checks": report.checks,
-        "summary": {"ok": count(Status::Ok), "warn": count(Status::Warn), "fail": count(Status::Fail)},
+        "summary": {"ok": count(Status::Ok), "info": count(Status::Info), "warn": count(Status::Warn), "fail": count(Status::Fail)},
         "delivery_verified": report.verified_delivery,
     })
 }
@@ -21,6 +21,7 @@ pub(super) fn render_human(report: &Report, colour: bool) -> String {
         }
         let code = match s {
             Status::Ok => "32",
+            Status::Info => "2",
             Status::Warn => "33",
             Status::Fail => "31",
         };
@@ -38,6 +39,7 @@ pub(super) fn render_human(report: &Report, colour: bool) -> String {
         }
         let mark = match c.status {
             Status::Ok => "✓",
+            Status::Info => "·",
             Status::Warn => "⚠",
             Status::Fail => "✗",
         };

@@ -1,102 +1,97 @@
-//! The hook command: telemhq's own, reaching this telemhq; no other command that runs
-//! telemhq or the old Python hook beside it (each would ping twice).
+//! Hook commands: none besides telemhq's own runs telemhq for the same event (each
+//! would count twice), no earlier release's command beside today's, and not the old
+//! Python hook.
 
 use std::path::Path;
 
-use super::super::facts::{self, Facts, Layer, Link};
+use super::super::facts::Facts;
 use super::super::{COMMAND, Report};
-use super::scope_flag;
-use crate::claude::hooks::{HOOK_COMMAND, TOOL_EVENTS, TURN_EVENTS};
+use super::files::{file_id, install_command};
 use crate::env::Env;
+use crate::hookfile::looks_like_telemhq;
 
 pub(super) fn check_commands(facts: &Facts, env: &Env, report: &mut Report) {
-    for layer in &facts.layers {
-        let Some(value) = &layer.value else { continue };
-        let foreign = facts::foreign_telemhq_events(value);
-        if !foreign.is_empty() {
-            let flag = scope_flag(layer.name);
-            report.warn(
-                COMMAND,
-                format!("command.foreign.{}", layer.name.name()),
-                format!(
-                    "{} settings ({}) run telemhq for {} with a command telemhq did not write: \
-                     doctor does not run it, install and uninstall leave it alone, and beside \
-                     telemhq's own entry each event would ping twice",
-                    layer.name.name(),
-                    env.show(&layer.path),
-                    foreign.join(", ")
-                ),
-                format!("remove that entry, then telemhq install {flag}"),
-            );
+    for f in &facts.files {
+        let format = f.agent.format();
+        let foreign: Vec<_> = f
+            .hooks
+            .iter()
+            .filter(|h| !format.is_own_command(&h.command) && looks_like_telemhq(&h.command))
+            .collect();
+        if foreign.is_empty() {
+            continue;
+        }
+        // The agent reads all its files for this folder together: telemhq's own command
+        // for the same event in any of them runs beside this one.
+        let own_events: Vec<&str> = facts
+            .files
+            .iter()
+            .filter(|g| g.agent.id() == f.agent.id())
+            .flat_map(|g| {
+                g.hooks
+                    .iter()
+                    .filter(|h| format.is_own_command(&h.command))
+                    .map(|h| h.event.as_str())
+            })
+            .collect();
+        let twice: Vec<&str> = foreign
+            .iter()
+            .map(|h| h.event.as_str())
+            .filter(|e| own_events.contains(e))
+            .collect();
+        let events: Vec<&str> = foreign.iter().map(|h| h.event.as_str()).collect();
+        let missing: Vec<String> = foreign
+            .iter()
+            .filter_map(|h| missing_program(&h.command))
+            .collect();
+        let mut message = format!(
+            "{} ({}) runs telemhq for {} with a command telemhq did not write: doctor does not run it, install and uninstall leave it alone",
+            f.agent.display_name(),
+            env.show(&f.path),
+            events.join(", ")
+        );
+        if !missing.is_empty() {
+            message.push_str(&format!(
+                "; it names {}, a program that is not there",
+                missing.join(", ")
+            ));
+        }
+        let id = format!("command.foreign.{}", file_id(f));
+        let fix = format!("remove that entry, then {}", install_command(f));
+        if twice.is_empty() {
+            message.push_str("; beside telemhq's own entry each event would ping twice");
+            report.warn(COMMAND, id, message, fix);
+        } else {
+            message.push_str(&format!(
+                "; telemhq's own hook runs for {} too, so each of those events is counted twice",
+                twice.join(", ")
+            ));
+            report.fail(COMMAND, id, message, fix);
         }
     }
-    check_seed_hook(&facts.layers, env, report);
-    if facts.probes.is_empty() {
-        return;
-    }
-    check_one_command(&facts.layers, env, report);
-    let link = &facts.layout.link;
-    for (i, (cmd, reached)) in facts.probes.iter().enumerate() {
-        let id = format!("command.runs.{i}");
-        match &facts.link {
-            Link::Missing => {
-                report.fail(
-                    COMMAND,
-                    format!("command.link.{i}"),
-                    format!(
-                        "{} is missing: the hook command has nothing to run",
-                        env.show(link)
-                    ),
-                    "telemhq install --global",
-                );
-                continue;
-            }
-            Link::Dangling(target) => {
-                report.fail(
-                    COMMAND,
-                    format!("command.link.{i}"),
-                    format!(
-                        "{} points at {}, which no longer exists",
-                        env.show(link),
-                        target.display()
-                    ),
-                    "telemhq install --global (run the telemhq you want the hooks to use)",
-                );
-                continue;
-            }
-            Link::Present => {}
-        }
-        match reached {
-            Some((version, exe)) => {
-                let same = facts.me.as_deref().is_some_and(|m| Path::new(exe) == m);
-                if same {
-                    report.ok(COMMAND, id, format!("the hook command runs with `sh -c` and a bare PATH and reaches this telemhq ({version})"));
-                } else {
-                    report.warn(COMMAND, id, format!("the hook command reaches telemhq {version} at {exe}, not this one"), "telemhq install --global with the telemhq you want the hooks to use");
-                }
-            }
-            None => report.fail(
-                COMMAND,
-                id,
-                format!("the hook command does not reach telemhq when run as Claude Code runs it (`sh -c`, PATH=/usr/bin:/bin): {cmd}"),
-                "telemhq install --global (it installs a command that needs no PATH)",
-            ),
-        }
-    }
+    check_seed_hook(facts, env, report);
+    check_one_command(facts, env, report);
+}
+
+/// The program of a command that runs telemhq, when it is an absolute path that does
+/// not exist (nothing is run to find out).
+fn missing_program(command: &str) -> Option<String> {
+    command
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c| c == '"' || c == '\''))
+        .find(|w| w.rsplit('/').next() == Some("telemhq"))
+        .filter(|w| w.starts_with('/') && !w.contains('$') && !Path::new(w).exists())
+        .map(crate::term::safe)
 }
 
 /// The Python hook telemhq replaces, still installed next to it, pings every event a
 /// second time (and sends a failed command's stderr).
-fn check_seed_hook(layers: &[Layer], env: &Env, report: &mut Report) {
-    let with_seed: Vec<String> = layers
+fn check_seed_hook(facts: &Facts, env: &Env, report: &mut Report) {
+    let with_seed: Vec<String> = facts
+        .files
         .iter()
-        .filter(|l| {
-            l.value
-                .as_ref()
-                .and_then(|v| v.get("hooks"))
-                .is_some_and(|h| h.to_string().contains("telemhq_ping.py"))
-        })
-        .map(|l| env.show(&l.path))
+        .filter(|f| f.hooks.iter().any(|h| h.command.contains("telemhq_ping.py")))
+        .map(|f| env.show(&f.path))
         .collect();
     if with_seed.is_empty() {
         return;
@@ -109,50 +104,45 @@ fn check_seed_hook(layers: &[Layer], env: &Env, report: &mut Report) {
     );
 }
 
-/// telemhq's own commands in a layer's hooks (none when Claude Code does not apply it).
-fn own_commands(layer: &Layer) -> Vec<String> {
-    let Some(value) = &layer.value else {
-        return Vec::new();
-    };
-    TURN_EVENTS
+/// An agent runs identical commands once: telemhq's command of an earlier release in one
+/// file beside today's in another runs twice for every event.
+fn check_one_command(facts: &Facts, env: &Env, report: &mut Report) {
+    let with_own: Vec<_> = facts
+        .files
         .iter()
-        .chain(TOOL_EVENTS.iter())
-        .flat_map(|e| facts::telemhq_entries(value, e))
-        .map(|(_, cmd)| cmd)
-        .collect()
-}
-
-/// Claude Code runs identical commands once: telemhq's command of an earlier release in
-/// one layer beside today's in another runs twice for every event.
-fn check_one_command(layers: &[Layer], env: &Env, report: &mut Report) {
-    let commands: Vec<(&Layer, Vec<String>)> =
-        layers.iter().map(|l| (l, own_commands(l))).collect();
-    let older: Vec<&Layer> = commands
+        .filter(|f| !f.own_commands().is_empty())
+        .collect();
+    if with_own.is_empty() {
+        return;
+    }
+    let older: Vec<_> = with_own
         .iter()
-        .filter(|(_, cmds)| cmds.iter().any(|c| c != HOOK_COMMAND))
-        .map(|&(l, _)| l)
+        .filter(|f| {
+            let format = f.agent.format();
+            f.own_commands()
+                .iter()
+                .any(|c| !format.is_current_command(c))
+        })
         .collect();
     if older.is_empty() {
         report.ok(
             COMMAND,
             "command.duplicates",
-            "one command string in every layer: each event pings once",
+            "one command string per agent in every file: each event pings once",
         );
         return;
     }
-    let has_todays = commands
-        .iter()
-        .any(|(_, cmds)| cmds.iter().any(|c| c == HOOK_COMMAND));
+    let has_todays = with_own.iter().any(|f| {
+        let format = f.agent.format();
+        f.own_commands().iter().any(|c| format.is_current_command(c))
+    });
     let twice = if has_todays {
-        "; beside today's command in another layer, each event pings twice"
+        "; beside today's command in another file, each event pings twice"
     } else {
         ""
     };
-    let files: Vec<String> = older.iter().map(|l| env.show(&l.path)).collect();
-    let flags: Vec<String> = older
-        .iter()
-        .map(|l| format!("telemhq install {}", scope_flag(l.name)))
-        .collect();
+    let files: Vec<String> = older.iter().map(|f| env.show(&f.path)).collect();
+    let fixes: Vec<String> = older.iter().map(|f| install_command(f)).collect();
     report.warn(
         COMMAND,
         "command.duplicates",
@@ -161,6 +151,6 @@ fn check_one_command(layers: &[Layer], env: &Env, report: &mut Report) {
              can stop before it queues a StopFailure event{twice}",
             files.join(", ")
         ),
-        flags.join("; "),
+        fixes.join("; "),
     );
 }

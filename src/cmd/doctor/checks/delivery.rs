@@ -1,7 +1,7 @@
 //! Delivery: the queue, the sender, the last error; Claude Code's version; the test ping.
 
 use super::super::facts::Facts;
-use super::super::{CLAUDE, DELIVERY, PING, Report};
+use super::super::{AGENTS, DELIVERY, DOCTOR, PING, Report};
 use crate::ping::deliver::Attempt;
 use crate::ping::queue::State;
 use crate::ping::sender;
@@ -112,7 +112,7 @@ pub(super) fn check_delivery(facts: &Facts, report: &mut Report) {
             ),
         );
     } else {
-        report.ok(DELIVERY, "last_delivered", "no ping delivered yet");
+        report.info(DELIVERY, "last_delivered", "no ping delivered yet");
     }
     if let Some(last) = &facts.last_error
         && !pending.is_empty()
@@ -139,19 +139,41 @@ fn human_age(ms: i64) -> String {
     }
 }
 
-pub(super) fn check_claude(facts: &Facts, report: &mut Report) {
-    match &facts.claude {
-        None => report.ok(
-            CLAUDE,
-            "claude",
-            "no `claude` on PATH (information only: Claude Code may be installed elsewhere)",
-        ),
-        Some((path, version)) => report.ok(
-            CLAUDE,
-            "claude",
-            format!("Claude Code {version} at {}", path.display()),
-        ),
+/// Information: which agents are here, and Claude Code's version.
+pub(super) fn check_agents(facts: &Facts, report: &mut Report) {
+    let found: Vec<String> = facts
+        .found
+        .iter()
+        .map(|(a, seen)| format!("{} ({})", a.display_name(), crate::term::safe(seen)))
+        .collect();
+    if found.is_empty() {
+        report.info(AGENTS, "agents", "none of the agents telemhq serves was found here");
+    } else {
+        report.info(AGENTS, "agents", format!("found {}", found.join(", ")));
     }
+    if let Some((path, version)) = &facts.claude {
+        report.info(
+            AGENTS,
+            "claude",
+            format!("Claude Code {version} at {}", crate::term::path(path)),
+        );
+    }
+}
+
+/// What doctor did not finish within its time budget: said, never waited for.
+pub(super) fn check_budget(facts: &Facts, report: &mut Report) {
+    if facts.unfinished.is_empty() {
+        return;
+    }
+    report.warn(
+        DOCTOR,
+        "doctor.unfinished",
+        format!(
+            "not checked within doctor's time budget: {}",
+            facts.unfinished.join("; ")
+        ),
+        "run telemhq doctor again (a slow hook link target, disk or a very large repository takes longer)",
+    );
 }
 
 pub(super) fn check_ping(facts: &Facts, report: &mut Report) {

@@ -15,7 +15,7 @@ pub(super) fn check_privacy(facts: &Facts, env: &Env, report: &mut Report) {
                 e.clone(),
                 format!(
                     "move {} aside, then telemhq install --global",
-                    dir.display()
+                    crate::term::path(dir)
                 ),
             )),
             Ok(Some(mode)) if *mode & 0o077 != 0 => problems.push((
@@ -23,7 +23,7 @@ pub(super) fn check_privacy(facts: &Facts, env: &Env, report: &mut Report) {
                     "{} has mode {mode:o}: others can read telemhq's config and queue",
                     env.show(dir)
                 ),
-                format!("chmod 700 {}", dir.display()),
+                format!("chmod 700 {}", crate::term::path(dir)),
             )),
             Ok(_) => {}
         }
@@ -66,7 +66,7 @@ pub(super) fn check_privacy(facts: &Facts, env: &Env, report: &mut Report) {
                 loose.len(),
                 env.show(first)
             ),
-            format!("chmod -R go-rwx {}", layout.state_dir.display()),
+            format!("chmod -R go-rwx {}", crate::term::path(&layout.state_dir)),
         );
     }
     if let Err(e) = &facts.config {
@@ -76,7 +76,7 @@ pub(super) fn check_privacy(facts: &Facts, env: &Env, report: &mut Report) {
             e.clone(),
             format!(
                 "fix or remove {}, then run telemhq install --global",
-                layout.config.display()
+                crate::term::path(&layout.config)
             ),
         );
     }
@@ -105,6 +105,28 @@ pub(super) fn check_privacy(facts: &Facts, env: &Env, report: &mut Report) {
             ),
         },
     }
+    if let Some((layer, path, url)) = &facts.settings_route
+        && matches!(
+            layer,
+            crate::agents::claude::settings::Layer::Project
+                | crate::agents::claude::settings::Layer::Local
+        )
+    {
+        report.warn(
+            PRIVACY,
+            "ping_url.redirected",
+            format!(
+                "this repository's Claude Code settings ({}) set TELEMHQ_PING_URL for the hooks: \
+                 pings from this folder go to {}, not to your trackers",
+                env.show(path),
+                config::mask_url(url)
+            ),
+            format!(
+                "if that is not your TelemHQ job, remove \"TELEMHQ_PING_URL\" from \"env\" in {}",
+                env.show(path)
+            ),
+        );
+    }
     for (repo, url, there) in &facts.trackers {
         let (id, what) = match repo {
             None => (
@@ -131,7 +153,7 @@ pub(super) fn check_privacy(facts: &Facts, env: &Env, report: &mut Report) {
                 ),
                 format!(
                     "in the repository's new place: telemhq install --repo --ping-url URL; then remove the old entry from \"repos\" in {}",
-                    layout.config.display()
+                    crate::term::path(&layout.config)
                 ),
             );
         }

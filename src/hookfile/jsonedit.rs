@@ -3,7 +3,9 @@
 //! Settings files are edited in place: only the bytes of the members and elements
 //! that change are touched, so key order, indentation, spacing, line endings and the
 //! trailing newline of everything else stay exactly as the user wrote them. The text
-//! must already be valid JSON (checked with serde_json before it gets here).
+//! must already be valid JSON, or JSON with comments (checked by a parser before it gets
+//! here). Comments are never removed or copied: new text takes only the layout
+//! (newlines and indentation) of its neighbours.
 
 use serde_json::Value;
 
@@ -82,9 +84,29 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
+    /// Skips whitespace and comments.
     fn ws(&mut self) {
-        while self.pos < self.s.len() && matches!(self.s[self.pos], b' ' | b'\t' | b'\n' | b'\r') {
-            self.pos += 1;
+        loop {
+            while self.pos < self.s.len()
+                && matches!(self.s[self.pos], b' ' | b'\t' | b'\n' | b'\r')
+            {
+                self.pos += 1;
+            }
+            match self.s.get(self.pos..self.pos + 2) {
+                Some(b"//") => {
+                    while self.pos < self.s.len() && self.s[self.pos] != b'\n' {
+                        self.pos += 1;
+                    }
+                }
+                Some(b"/*") => {
+                    self.pos += 2;
+                    while self.pos < self.s.len() && !self.s[self.pos..].starts_with(b"*/") {
+                        self.pos += 1;
+                    }
+                    self.pos = (self.pos + 2).min(self.s.len());
+                }
+                _ => return,
+            }
         }
     }
 
@@ -170,7 +192,7 @@ impl Parser<'_> {
                 while self.pos < self.s.len()
                     && !matches!(
                         self.s[self.pos],
-                        b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'
+                        b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r' | b'/'
                     )
                 {
                     self.pos += 1;
@@ -286,6 +308,69 @@ fn splice(text: &str, start: usize, end: usize, with: &str) -> String {
     format!("{}{}{}", &text[..start], with, &text[end..])
 }
 
+fn has_comment(s: &str) -> bool {
+    s.contains("//") || s.contains("/*")
+}
+
+/// The layout of a separator without its comments: from its last line break on (so the
+/// indentation of the next line), or one space.
+fn layout_of(sep: &str) -> String {
+    if !has_comment(sep) {
+        return sep.to_string();
+    }
+    match sep.rfind('\n') {
+        Some(i) if i > 0 && sep.as_bytes()[i - 1] == b'\r' => sep[i - 1..].to_string(),
+        Some(i) => sep[i..].to_string(),
+        None => " ".to_string(),
+    }
+}
+
+/// The position of the comma in the gap between two items, outside comments.
+fn comma_in(text: &str, from: usize, to: usize) -> Option<usize> {
+    let mut p = Parser {
+        s: text.as_bytes(),
+        pos: from,
+    };
+    p.ws();
+    (p.pos < to && p.s[p.pos] == b',').then_some(p.pos)
+}
+
+/// Removes the item at `spans[index]` with the comma that separates it, keeping every
+/// comment around it.
+fn remove_item(text: &str, spans: &[(usize, usize)], index: usize, open: usize, close: usize) -> String {
+    let (start, end) = spans[index];
+    if spans.len() == 1 {
+        if has_comment(&text[open + 1..start]) || has_comment(&text[end..close - 1]) {
+            return splice(text, start, end, "");
+        }
+        let brackets = &text[open..open + 1];
+        let closing = &text[close - 1..close];
+        return splice(text, open, close, &format!("{brackets}{closing}"));
+    }
+    if index == spans.len() - 1 {
+        let prev_end = spans[index - 1].1;
+        if !has_comment(&text[prev_end..start]) {
+            return splice(text, prev_end, end, "");
+        }
+        let text = splice(text, start, end, "");
+        return match comma_in(&text, prev_end, start) {
+            Some(c) => splice(&text, c, c + 1, ""),
+            None => text,
+        };
+    }
+    let next_start = spans[index + 1].0;
+    if !has_comment(&text[end..next_start]) {
+        return splice(text, start, next_start, "");
+    }
+    match comma_in(text, end, next_start) {
+        Some(c) => {
+            let text = splice(text, c, c + 1, "");
+            splice(&text, start, end, "")
+        }
+        None => splice(text, start, end, ""),
+    }
+}
+
 /// Applies one edit to the text. Returns None when the path does not fit the text
 /// (a bug in the caller: the planner only emits edits for paths it has seen).
 pub fn apply(text: &str, op: &Op, style: &Style) -> Option<String> {
@@ -313,28 +398,27 @@ pub fn apply(text: &str, op: &Op, style: &Style) -> Option<String> {
             match members.last() {
                 Some(last) => {
                     let first = &members[0];
-                    let sep = &text[parent.start + 1..first.start()];
+                    let sep = layout_of(&text[parent.start + 1..first.start()]);
                     let colon = &text[first.key_end..first.value.start];
+                    let colon = if has_comment(colon) {
+                        style.colon()
+                    } else {
+                        colon
+                    };
                     let add = format!(
                         ",{sep}{key_json}{colon}{}",
-                        style.render_in(value, depth, sep)
+                        style.render_in(value, depth, &sep)
                     );
                     Some(splice(text, last.value.end, last.value.end, &add))
                 }
                 None => {
-                    let inner = format!(
-                        "{}{key_json}{}{}{}",
+                    let member = format!(
+                        "{}{key_json}{}{}",
                         style.sep(depth),
                         style.colon(),
                         style.render(value, depth),
-                        style.sep(depth - 1)
                     );
-                    Some(splice(
-                        text,
-                        parent.start,
-                        parent.end,
-                        &format!("{{{inner}}}"),
-                    ))
+                    Some(fill_empty(text, parent, &member, style, depth))
                 }
             }
         }
@@ -346,18 +430,13 @@ pub fn apply(text: &str, op: &Op, style: &Style) -> Option<String> {
             let depth = path.len() + 1;
             match items.last() {
                 Some(last) => {
-                    let sep = &text[node.start + 1..items[0].start];
-                    let add = format!(",{sep}{}", style.render_in(value, depth, sep));
+                    let sep = layout_of(&text[node.start + 1..items[0].start]);
+                    let add = format!(",{sep}{}", style.render_in(value, depth, &sep));
                     Some(splice(text, last.end, last.end, &add))
                 }
                 None => {
-                    let inner = format!(
-                        "{}{}{}",
-                        style.sep(depth),
-                        style.render(value, depth),
-                        style.sep(depth - 1)
-                    );
-                    Some(splice(text, node.start, node.end, &format!("[{inner}]")))
+                    let item = format!("{}{}", style.sep(depth), style.render(value, depth));
+                    Some(fill_empty(text, node, &item, style, depth))
                 }
             }
         }
@@ -375,18 +454,24 @@ pub fn apply(text: &str, op: &Op, style: &Style) -> Option<String> {
                 }
                 _ => return None,
             };
-            let (open, close) = (parent.start, parent.end);
-            Some(if spans.len() == 1 {
-                let brackets = &text[open..open + 1];
-                let closing = &text[close - 1..close];
-                splice(text, open, close, &format!("{brackets}{closing}"))
-            } else if index == spans.len() - 1 {
-                splice(text, spans[index - 1].1, spans[index].1, "")
-            } else {
-                splice(text, spans[index].0, spans[index + 1].0, "")
-            })
+            Some(remove_item(text, &spans, index, parent.start, parent.end))
         }
     }
+}
+
+/// Puts the first item into an empty container: its brackets get fresh layout, unless a
+/// comment sits between them, which stays where it is, before the item.
+fn fill_empty(text: &str, node: &Node, item: &str, style: &Style, depth: usize) -> String {
+    let inner = &text[node.start + 1..node.end - 1];
+    let (open, close) = (&text[node.start..node.start + 1], &text[node.end - 1..node.end]);
+    let kept = if has_comment(inner) { inner.trim_end() } else { "" };
+    let closing_sep = style.sep(depth - 1);
+    splice(
+        text,
+        node.start,
+        node.end,
+        &format!("{open}{kept}{item}{closing_sep}{close}"),
+    )
 }
 
 /// The path as a JSON Pointer (RFC 6901): `/hooks/Stop`; the top level is `""`.
@@ -554,6 +639,45 @@ mod tests {
         let text = "{ \"a\" :  { \"b\" : 1 },\n\"c\":2 }";
         let out = roundtrip(text, &[Op::Set(vec![key("a"), key("b")], json!(5))]);
         assert_eq!(out, "{ \"a\" :  { \"b\" : 5 },\n\"c\":2 }");
+    }
+
+    #[test]
+    fn comments_stay_where_they_are_and_are_never_copied() {
+        let text = "{\n  // my settings\n  \"a\": [ // none yet\n  ],\n  \"b\": 1 /* one */\n}\n";
+        let add = [
+            Op::Set(vec![key("hooks")], json!({"Stop": []})),
+            Op::Append(vec![key("a")], json!({"x": 1})),
+        ];
+        let added = roundtrip(text, &add);
+        assert_eq!(added.matches("my settings").count(), 1, "{added}");
+        assert_eq!(added.matches("none yet").count(), 1, "{added}");
+        assert_eq!(added.matches("one */").count(), 1, "{added}");
+        let parsed = crate::jsonfile::parse_with_comments(&added).unwrap();
+        assert_eq!(parsed["hooks"], json!({"Stop": []}));
+        assert_eq!(parsed["a"], json!([{"x": 1}]));
+        let removed = roundtrip(
+            &added,
+            &[
+                Op::Remove(vec![key("hooks")]),
+                Op::Remove(vec![key("a"), Seg::Index(0)]),
+            ],
+        );
+        for comment in ["my settings", "none yet", "/* one */"] {
+            assert!(removed.contains(comment), "{removed}");
+        }
+        let parsed = crate::jsonfile::parse_with_comments(&removed).unwrap();
+        assert_eq!(parsed, json!({"a": [], "b": 1}));
+    }
+
+    #[test]
+    fn removing_an_item_keeps_the_comments_beside_it() {
+        let text = "[\n  1, // about two\n  2 // after two\n]";
+        for i in 0..2 {
+            let out = roundtrip(text, &[Op::Remove(vec![Seg::Index(i)])]);
+            assert!(out.contains("// about two") && out.contains("// after two"), "{out}");
+            let v = crate::jsonfile::parse_with_comments(&out).unwrap();
+            assert_eq!(v.as_array().unwrap().len(), 1, "{out}");
+        }
     }
 
     #[test]

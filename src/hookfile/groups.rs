@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::jsonedit::{Op, Path, Seg, apply_value, path_to_string};
+use super::jsonedit::{Op, Path, Seg, apply_value, path_to_string};
 
 /// An agent's telemhq hook groups: the command its hooks run, every command a telemhq
 /// release installed there (telemhq's entries are recognised by these exact strings and
@@ -314,6 +314,29 @@ impl<'a> Editor<'a> {
 
 fn event_path(event: &str) -> Path {
     vec![Seg::Key("hooks".into()), Seg::Key(event.into())]
+}
+
+/// Every command handler of every event: (event, its group's matcher, command).
+pub fn commands(doc: &Value) -> Vec<super::Hook> {
+    let mut out = Vec::new();
+    for (event, groups) in doc.get("hooks").and_then(Value::as_object).into_iter().flatten() {
+        for group in groups.as_array().into_iter().flatten() {
+            let matcher = group
+                .get("matcher")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            for handler in group.get("hooks").and_then(Value::as_array).into_iter().flatten() {
+                if let Some(command) = handler.get("command").and_then(Value::as_str) {
+                    out.push(super::Hook {
+                        event: event.clone(),
+                        matcher: matcher.clone(),
+                        command: command.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Events that carry a telemhq handler in this document.

@@ -1,53 +1,10 @@
 //! Claude Code's settings files: where each layer lives, and reading one strictly.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use crate::agents::Scope;
 use crate::env::{Env, git_root};
-use crate::error::{Error, Result};
-use crate::jsonfile::{ReadError, SettingsFile, load};
-
-/// A settings file telemhq installs into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// `$CLAUDE_CONFIG_DIR/settings.json`, else `~/.claude/settings.json`.
-    Global,
-    /// `<repo>/.claude/settings.json`, usually committed and shared.
-    Repo,
-    /// `<repo>/.claude/settings.local.json`, personal and not committed.
-    Local,
-}
-
-impl Scope {
-    pub fn flag(self) -> &'static str {
-        match self {
-            Scope::Global => "--global",
-            Scope::Repo => "--repo",
-            Scope::Local => "--local",
-        }
-    }
-
-    pub fn settings_path(self, env: &Env) -> Result<PathBuf> {
-        match self {
-            Scope::Global => Ok(env.claude_dir()?.join("settings.json")),
-            Scope::Repo | Scope::Local => {
-                let root = git_root(&env.cwd).ok_or_else(|| {
-                    Error::new(format!(
-                        "{} is not inside a git repository, so there is no project settings file for {}; \
-                         run this inside your project, or use --global",
-                        env.cwd.display(),
-                        self.flag()
-                    ))
-                })?;
-                let name = if self == Scope::Repo {
-                    "settings.json"
-                } else {
-                    "settings.local.json"
-                };
-                Ok(root.join(".claude").join(name))
-            }
-        }
-    }
-}
+use crate::jsonfile::ReadError;
 
 /// A settings layer Claude Code reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,12 +61,6 @@ pub fn managed_settings_path() -> PathBuf {
     }
 }
 
-/// Reads a Claude Code settings file strictly, with errors that say where and what
-/// Claude Code makes of the problem.
-pub fn read(path: &Path) -> Result<SettingsFile> {
-    load(path).map_err(|e| e.to_error(path, describe))
-}
-
 /// Whether Claude Code still applies a file with this problem (it reads it with Node.js,
 /// which replaces a bad byte and has no small nesting limit); only broken JSON is skipped.
 pub fn claude_code_reads_it(e: &ReadError) -> bool {
@@ -149,4 +100,57 @@ mod tests {
         assert!(claude_code_reads_it(&err));
         assert!(!describe(&err).contains("ignores"));
     }
+}
+
+/// What stops Claude Code running any hook of the user's or a project's: `disableAllHooks`
+/// in the highest layer that sets it (managed > local > project > user), and managed
+/// settings with `allowManagedHooksOnly`. Layers that do not read are skipped (doctor
+/// reports them on their own).
+pub fn blockers(env: &Env) -> Vec<crate::agents::Blocker> {
+    use crate::agents::Blocker;
+    let read: Vec<(Layer, PathBuf, serde_json::Value)> = layers(env)
+        .into_iter()
+        .filter_map(|(layer, path)| {
+            let bytes = crate::fsutil::read_regular(&path).ok()?;
+            // Claude Code reads a file with a bad byte, replacing it.
+            let text = String::from_utf8_lossy(&bytes);
+            let value = crate::jsonfile::parse_strict(&text).ok()?;
+            Some((layer, path, value))
+        })
+        .collect();
+    let mut out = Vec::new();
+    let decided = [Layer::Managed, Layer::Local, Layer::Project, Layer::User]
+        .iter()
+        .filter_map(|name| read.iter().find(|(l, _, _)| l == name))
+        .find_map(|(l, p, v)| v.get("disableAllHooks")?.as_bool().map(|b| (l, p, b)));
+    if let Some((layer, path, true)) = decided {
+        out.push(Blocker {
+            why: format!(
+                "\"disableAllHooks\": true in {} settings ({}): Claude Code runs no hooks",
+                layer.name(),
+                env.show(path)
+            ),
+            fix: format!(
+                "remove \"disableAllHooks\" from {}{}",
+                crate::term::path(path),
+                if *layer == Layer::Managed {
+                    " (ask your administrator)"
+                } else {
+                    ""
+                }
+            ),
+        });
+    }
+    let managed_only = read
+        .iter()
+        .find(|(l, _, _)| *l == Layer::Managed)
+        .and_then(|(_, _, v)| v.get("allowManagedHooksOnly")?.as_bool())
+        .unwrap_or(false);
+    if managed_only {
+        out.push(Blocker {
+            why: "\"allowManagedHooksOnly\": true in managed settings: user and project hooks do not run".into(),
+            fix: "ask your administrator to add telemhq's hooks to the managed settings, or to lift allowManagedHooksOnly".into(),
+        });
+    }
+    out
 }

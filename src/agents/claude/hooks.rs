@@ -1,9 +1,9 @@
 //! telemhq's hook groups for Claude Code's settings, and how its command is recognised.
-//! The plans themselves are in `hook_groups` (Gemini CLI's settings share the shape).
+//! The plans themselves are in `hookfile::groups` (Gemini CLI's settings share the shape).
 
 use serde_json::Value;
 
-use crate::hook_groups::{self, Created, HookSet, Plan, ShapeError, ToolActivity};
+use crate::hookfile::HookSet;
 
 /// The one command every scope installs, byte-identical everywhere, so that Claude Code
 /// (which runs identical commands once) never pings twice for a global plus a repo
@@ -33,8 +33,8 @@ pub const OWN_COMMANDS: [&str; 2] = [HOOK_COMMAND, FIRST_RELEASE_COMMAND];
 pub const CLAUDE: HookSet = HookSet {
     command: HOOK_COMMAND,
     own_commands: &OWN_COMMANDS,
-    turn_template: include_str!("../../templates/turn-hooks.json"),
-    tool_template: include_str!("../../templates/tool-activity-hooks.json"),
+    turn_template: include_str!("../../../templates/turn-hooks.json"),
+    tool_template: include_str!("../../../templates/tool-activity-hooks.json"),
 };
 
 /// Whether a hook command is exactly one that telemhq installs.
@@ -42,52 +42,24 @@ pub fn is_telemhq_command(command: &str) -> bool {
     CLAUDE.is_own_command(command)
 }
 
-/// Whether a command someone else wrote seems to run telemhq's hook (a `telemhq`
-/// program with `emit`): doctor mentions such entries, but never runs or edits them.
-pub fn looks_like_telemhq(command: &str) -> bool {
-    let mut saw_program = false;
-    for word in command
-        .split_whitespace()
-        .map(|w| w.trim_matches(|c| c == '"' || c == '\''))
-    {
-        if saw_program && word == "emit" {
-            return true;
-        }
-        if word.rsplit('/').next() == Some("telemhq") {
-            saw_program = true;
-        }
-    }
-    false
-}
-
 /// The group telemhq installs for an event.
 pub fn template_group(event: &str) -> Option<Value> {
     CLAUDE.template_group(event)
 }
 
-/// Events that carry a telemhq handler in this settings document.
-pub fn installed_events(doc: &Value) -> Vec<String> {
-    hook_groups::installed_events(doc, &CLAUDE)
-}
-
-/// Puts telemhq's hook groups into a Claude Code settings document.
-pub fn plan_install(
-    doc: &Value,
-    tool_activity: ToolActivity,
-    previously_created: &Created,
-) -> Result<Plan, ShapeError> {
-    hook_groups::plan_install(doc, &CLAUDE, tool_activity, previously_created)
-}
-
-/// Takes telemhq's handlers out of a Claude Code settings document.
-pub fn plan_uninstall(doc: &Value, created: &Created) -> Result<Plan, ShapeError> {
-    hook_groups::plan_uninstall(doc, &CLAUDE, created)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hookfile::groups::{self, Created, Plan, ToolActivity};
     use serde_json::json;
+
+    fn plan_install(doc: &Value, tools: ToolActivity, created: &Created) -> Result<Plan, crate::hookfile::ShapeError> {
+        groups::plan_install(doc, &CLAUDE, tools, created)
+    }
+
+    fn plan_uninstall(doc: &Value, created: &Created) -> Result<Plan, crate::hookfile::ShapeError> {
+        groups::plan_uninstall(doc, &CLAUDE, created)
+    }
 
     #[test]
     fn recognises_telemhq_commands_by_their_exact_string() {
@@ -101,8 +73,8 @@ mod tests {
         ] {
             assert!(!is_telemhq_command(users_own), "{users_own}");
         }
-        assert!(looks_like_telemhq("/usr/local/bin/telemhq emit"));
-        assert!(!looks_like_telemhq("echo done"));
+        assert!(crate::hookfile::looks_like_telemhq("/usr/local/bin/telemhq emit"));
+        assert!(!crate::hookfile::looks_like_telemhq("echo done"));
     }
 
     #[test]

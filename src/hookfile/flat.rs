@@ -1,49 +1,47 @@
-//! telemhq's hooks for Copilot CLI, in a hook file of telemhq's own
-//! (`~/.copilot/hooks/telemhq.json`, a repository's `.github/hooks/telemhq.json`):
-//! `{"version": 1, "hooks": {"agentStop": [{"type": "command", "bash": …}]}}`, one flat
-//! list of handlers per event. The pure plans that put them in or take them out; a
-//! handler someone added to the file by hand stays.
+//! telemhq's handlers in a hook file of flat lists (Copilot CLI's, Cursor's):
+//! `{"version": 1, "hooks": {"agentStop": [{"type": "command", "bash": …}]}}`, one list
+//! of handlers per event. The pure plans that put them in or take them out; a handler
+//! someone added by hand stays.
 
 use serde_json::{Map, Value, json};
 
-use crate::hook_groups::{Created, Plan, ShapeError, ToolActivity, shape_err};
-use crate::jsonedit::{Op, Path, Seg, apply_value};
+use super::groups::{Created, Plan, ShapeError, ToolActivity, shape_err};
+use super::jsonedit::{Op, Path, Seg, apply_value};
 
-/// The turn's end: always installed.
-pub const TURN_EVENTS: [&str; 1] = ["agentStop"];
-/// Tool activity and errors: installed with `--tool-activity`.
-pub const TOOL_EVENTS: [&str; 3] = ["postToolUse", "postToolUseFailure", "errorOccurred"];
-
-/// Seconds Copilot CLI gives the hook (emit returns in milliseconds).
-const TIMEOUT_SEC: u64 = 5;
-
-/// The command for an event. Copilot CLI's native payloads do not name their event,
-/// and its hooks' environment has `CLAUDE_PROJECT_DIR` too: the command says both. No
-/// PATH needed, no personal path in a committed file, never fails the turn.
-pub fn command(event: &str) -> String {
-    format!(
-        r#""${{CLAUDE_CONFIG_DIR:-$HOME/.claude}}/hooks/telemhq" emit --agent copilot --event {event} || true"#
-    )
+/// An agent's telemhq handlers in a flat hook file.
+pub struct FlatSet {
+    /// The member of a handler that holds its command (`bash`, `command`).
+    pub command_key: &'static str,
+    /// Events that end a turn: always installed.
+    pub turn_events: &'static [&'static str],
+    /// Tool activity and errors: installed with `--tool-activity`.
+    pub tool_events: &'static [&'static str],
+    /// The command for an event (the command may name its event, for agents whose
+    /// payloads do not).
+    pub command: fn(&str) -> String,
+    /// The handler telemhq installs for an event, its command in it.
+    pub handler: fn(&str) -> Value,
+    /// The file's `version`.
+    pub version: u64,
 }
 
-/// Whether a hook command is exactly one that telemhq installs (for any event).
-pub fn is_telemhq_command(command_text: &str) -> bool {
-    TURN_EVENTS
-        .iter()
-        .chain(TOOL_EVENTS.iter())
-        .any(|e| command(e) == command_text)
-}
+impl FlatSet {
+    fn events(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.turn_events.iter().chain(self.tool_events).copied()
+    }
 
-fn handler(event: &str) -> Value {
-    json!({"type": "command", "bash": command(event), "timeoutSec": TIMEOUT_SEC})
-}
+    /// Whether a hook command is exactly one that telemhq installs (for any event).
+    pub fn is_own_command(&self, command_text: &str) -> bool {
+        self.events().any(|e| (self.command)(e) == command_text)
+    }
 
-fn is_telemhq_handler(handler: &Value) -> bool {
-    handler.get("type").is_none_or(|t| t == "command")
-        && handler
-            .get("bash")
-            .and_then(Value::as_str)
-            .is_some_and(is_telemhq_command)
+    fn is_telemhq_handler(&self, handler: &Value) -> bool {
+        handler.get("type").is_none_or(|t| t == "command")
+            && handler
+                .get(self.command_key)
+                .and_then(Value::as_str)
+                .is_some_and(|c| self.is_own_command(c))
+    }
 }
 
 /// Checks the parts of the file that telemhq reads or edits.
@@ -58,7 +56,7 @@ pub fn check_shape(doc: &Value) -> Result<(), ShapeError> {
     let Some(hooks) = hooks.as_object() else {
         return Err(shape_err(
             &path,
-            "must be an object of events, like {\"agentStop\": [...]}",
+            "must be an object of events, like {\"stop\": [...]}",
         ));
     };
     for (event, handlers) in hooks {
@@ -77,13 +75,14 @@ pub fn check_shape(doc: &Value) -> Result<(), ShapeError> {
     Ok(())
 }
 
-struct Editor {
+struct Editor<'a> {
+    set: &'a FlatSet,
     value: Value,
     ops: Vec<Op>,
     created: Created,
 }
 
-impl Editor {
+impl Editor<'_> {
     fn op(&mut self, op: Op) {
         apply_value(&mut self.value, &op).expect("the planner only edits paths it has seen");
         self.ops.push(op);
@@ -102,7 +101,7 @@ impl Editor {
         self.handlers(event)
             .iter()
             .enumerate()
-            .filter(|(_, h)| is_telemhq_handler(h))
+            .filter(|(_, h)| self.set.is_telemhq_handler(h))
             .map(|(i, _)| i)
             .collect()
     }
@@ -115,7 +114,8 @@ impl Editor {
 
     fn install_event(&mut self, event: &str) {
         if self.value.get("version").is_none() {
-            self.op(Op::Set(vec![Seg::Key("version".into())], json!(1)));
+            let version = self.set.version;
+            self.op(Op::Set(vec![Seg::Key("version".into())], json!(version)));
         }
         if self.value.get("hooks").is_none() {
             self.op(Op::Set(
@@ -128,7 +128,7 @@ impl Editor {
             self.op(Op::Set(event_path(event, None), Value::Array(Vec::new())));
             self.created.events.push(event.to_string());
         }
-        let wanted = handler(event);
+        let wanted = (self.set.handler)(event);
         let own = self.own(event);
         match own.split_first() {
             Some((&first, rest)) => {
@@ -167,17 +167,35 @@ fn event_path(event: &str, index: Option<usize>) -> Path {
     path
 }
 
-fn editor(doc: &Value) -> Editor {
+fn editor<'a>(set: &'a FlatSet, doc: &Value) -> Editor<'a> {
     Editor {
+        set,
         value: doc.clone(),
         ops: Vec::new(),
         created: Created::default(),
     }
 }
 
+/// Every command handler of every event: (event, no matcher, command).
+pub fn commands(doc: &Value, set: &FlatSet) -> Vec<super::Hook> {
+    let mut out = Vec::new();
+    for (event, handlers) in doc.get("hooks").and_then(Value::as_object).into_iter().flatten() {
+        for handler in handlers.as_array().into_iter().flatten() {
+            if let Some(command) = handler.get(set.command_key).and_then(Value::as_str) {
+                out.push(super::Hook {
+                    event: event.clone(),
+                    matcher: None,
+                    command: command.to_string(),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Events that carry a telemhq handler in this file.
-pub fn installed_events(doc: &Value) -> Vec<String> {
-    let e = editor(doc);
+pub fn installed_events(doc: &Value, set: &FlatSet) -> Vec<String> {
+    let e = editor(set, doc);
     let Some(hooks) = doc.get("hooks").and_then(Value::as_object) else {
         return Vec::new();
     };
@@ -191,20 +209,21 @@ pub fn installed_events(doc: &Value) -> Vec<String> {
 /// Puts telemhq's handlers into a hook file (a missing file is `{}`).
 pub fn plan_install(
     doc: &Value,
+    set: &FlatSet,
     tool_activity: ToolActivity,
     previously_created: &Created,
 ) -> Result<Plan, ShapeError> {
     check_shape(doc)?;
-    let mut e = editor(doc);
+    let mut e = editor(set, doc);
     let want_tools = match tool_activity {
         ToolActivity::On => true,
         ToolActivity::Off => false,
-        ToolActivity::Keep => TOOL_EVENTS.iter().any(|t| !e.own(t).is_empty()),
+        ToolActivity::Keep => set.tool_events.iter().any(|t| !e.own(t).is_empty()),
     };
-    for event in TURN_EVENTS {
+    for event in set.turn_events {
         e.install_event(event);
     }
-    for event in TOOL_EVENTS {
+    for event in set.tool_events {
         if want_tools {
             e.install_event(event);
         } else {
@@ -218,9 +237,9 @@ pub fn plan_install(
 
 /// Takes telemhq's handlers out of a hook file, and the containers install created
 /// that are empty now.
-pub fn plan_uninstall(doc: &Value, created: &Created) -> Result<Plan, ShapeError> {
+pub fn plan_uninstall(doc: &Value, set: &FlatSet, created: &Created) -> Result<Plan, ShapeError> {
     check_shape(doc)?;
-    let mut e = editor(doc);
+    let mut e = editor(set, doc);
     let events: Vec<String> = doc
         .get("hooks")
         .and_then(Value::as_object)
@@ -251,21 +270,36 @@ pub fn holds_nothing(doc: &Value) -> bool {
 mod tests {
     use super::*;
 
+    fn command(event: &str) -> String {
+        format!("telemhq-test emit --event {event}")
+    }
+
+    fn handler(event: &str) -> Value {
+        json!({"type": "command", "bash": command(event), "timeoutSec": 5})
+    }
+
+    const SET: FlatSet = FlatSet {
+        command_key: "bash",
+        turn_events: &["agentStop"],
+        tool_events: &["postToolUse", "errorOccurred"],
+        command,
+        handler,
+        version: 1,
+    };
+
     #[test]
     fn a_new_file_gets_the_version_and_one_handler_per_event() {
-        let plan = plan_install(&json!({}), ToolActivity::On, &Created::default()).unwrap();
+        let plan = plan_install(&json!({}), &SET, ToolActivity::On, &Created::default()).unwrap();
         assert_eq!(plan.new["version"], 1);
-        for event in TURN_EVENTS.iter().chain(TOOL_EVENTS.iter()) {
+        for event in SET.events() {
             let handlers = plan.new["hooks"][event].as_array().unwrap();
             assert_eq!(handlers.len(), 1, "{event}");
-            assert_eq!(handlers[0]["timeoutSec"], 5);
-            let bash = handlers[0]["bash"].as_str().unwrap();
-            assert!(bash.ends_with(&format!("--agent copilot --event {event} || true")));
+            assert_eq!(handlers[0], handler(event));
         }
-        let again = plan_install(&plan.new, ToolActivity::Keep, &plan.created).unwrap();
+        let again = plan_install(&plan.new, &SET, ToolActivity::Keep, &plan.created).unwrap();
         assert!(again.changes_nothing(), "{:?}", again.ops);
-        let back = plan_uninstall(&plan.new, &plan.created).unwrap();
-        assert!(holds_nothing(&back.new), "{}", back.new);
+        let back = plan_uninstall(&plan.new, &SET, &plan.created).unwrap();
+        assert_eq!(back.new, json!({"version": 1}));
     }
 
     #[test]
@@ -273,10 +307,10 @@ mod tests {
         let users = json!({"type": "command", "bash": "./log-stop.sh", "timeoutSec": 3});
         let stale = json!({"type": "command", "bash": command("agentStop"), "timeoutSec": 99});
         let doc = json!({"version": 1, "hooks": {"agentStop": [users.clone(), stale]}});
-        let plan = plan_install(&doc, ToolActivity::Off, &Created::default()).unwrap();
+        let plan = plan_install(&doc, &SET, ToolActivity::Off, &Created::default()).unwrap();
         assert_eq!(plan.new["hooks"]["agentStop"][0], users);
         assert_eq!(plan.new["hooks"]["agentStop"][1]["timeoutSec"], 5);
-        let back = plan_uninstall(&plan.new, &plan.created).unwrap();
+        let back = plan_uninstall(&plan.new, &SET, &plan.created).unwrap();
         assert_eq!(
             back.new,
             json!({"version": 1, "hooks": {"agentStop": [users]}})
@@ -285,9 +319,9 @@ mod tests {
 
     #[test]
     fn turning_tool_activity_off_removes_what_it_added() {
-        let on = plan_install(&json!({}), ToolActivity::On, &Created::default()).unwrap();
-        let off = plan_install(&on.new, ToolActivity::Off, &on.created).unwrap();
-        assert_eq!(installed_events(&off.new), ["agentStop"]);
+        let on = plan_install(&json!({}), &SET, ToolActivity::On, &Created::default()).unwrap();
+        let off = plan_install(&on.new, &SET, ToolActivity::Off, &on.created).unwrap();
+        assert_eq!(installed_events(&off.new, &SET), ["agentStop"]);
         assert_eq!(off.new["hooks"].as_object().unwrap().len(), 1);
     }
 
@@ -299,7 +333,7 @@ mod tests {
             (json!({"hooks": {"agentStop": {}}}), "hooks.agentStop"),
             (json!({"hooks": {"agentStop": ["x"]}}), "hooks.agentStop[0]"),
         ] {
-            let err = plan_install(&doc, ToolActivity::Keep, &Created::default()).unwrap_err();
+            let err = plan_install(&doc, &SET, ToolActivity::Keep, &Created::default()).unwrap_err();
             assert_eq!(err.path, path, "{doc}");
         }
     }

@@ -1,0 +1,234 @@
+//! The coding agents telemhq serves: each one implementation of `Agent`, listed once in
+//! `ALL`. Everything that differs between agents is here, behind the trait: who they
+//! are (`provider`, `tool`), where their hook files are per scope and in which format,
+//! how they are found on a machine, which events end a turn, how a failure is
+//! classified, where a turn's usage is read, whether a hook may run twice, and what
+//! would stop the agent running telemhq's hooks. `--agent`, `--agent all`, emit, run,
+//! install, uninstall and doctor all go through the list; the queue, the sender, the
+//! config and the trackers are shared by all agents.
+
+pub mod claude;
+pub mod codex;
+pub mod copilot;
+pub mod gemini;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::env::Env;
+use crate::error::{Error, Result};
+use crate::hookfile::Format;
+use crate::jsonfile::ReadError;
+use crate::ping::payload::HookEvent;
+use crate::ping::queue::UsageSource;
+
+/// Every agent telemhq serves, in the order help and doctor show them. A new agent is
+/// one module and one line here.
+pub static ALL: [&dyn Agent; 4] = [
+    &claude::ClaudeCode,
+    &codex::Codex,
+    &gemini::GeminiCli,
+    &copilot::CopilotCli,
+];
+
+/// Where telemhq installs: the user's settings, a repository's shared settings, or the
+/// user's personal settings in a repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Global,
+    Repo,
+    Local,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Global, Scope::Repo, Scope::Local];
+
+    pub fn flag(self) -> &'static str {
+        match self {
+            Scope::Global => "--global",
+            Scope::Repo => "--repo",
+            Scope::Local => "--local",
+        }
+    }
+}
+
+/// Why an agent would not run telemhq's hooks although they are in its file, and the fix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Blocker {
+    pub why: String,
+    pub fix: String,
+}
+
+/// A coding agent whose hooks run `telemhq emit`. The hook command names it
+/// (`emit --agent codex`): nothing is guessed from the environment.
+pub trait Agent: Sync {
+    /// The `--agent` value, and the agent's name in telemhq's own records.
+    fn id(&self) -> &'static str;
+    /// The name users know it by.
+    fn display_name(&self) -> &'static str;
+    /// The ping's `provider` and `tool`.
+    fn provider(&self) -> &'static str;
+    fn tool(&self) -> &'static str;
+    /// Its command, as found on PATH.
+    fn program(&self) -> &'static str {
+        self.id()
+    }
+    /// The folder of its user settings.
+    fn user_dir(&self, env: &Env) -> Result<PathBuf>;
+    /// Whether this machine has the agent: what showed it (its folder, its command).
+    fn found(&self, env: &Env) -> Option<String> {
+        if let Ok(dir) = self.user_dir(env)
+            && dir.is_dir()
+        {
+            return Some(env.show(&dir));
+        }
+        find_program(self.program()).map(|p| p.display().to_string())
+    }
+    /// The user's file that telemhq's hooks go into with `--global`.
+    fn global_file(&self, env: &Env) -> Result<PathBuf>;
+    /// That file, as help describes it.
+    fn global_file_help(&self) -> &'static str;
+    /// The file in a repository (relative to its root) that telemhq's hooks go into with
+    /// `--repo` or `--local`. None: the agent has no such file.
+    fn repo_file(&self, scope: Scope) -> Option<&'static str>;
+    /// The file telemhq's hooks go into for a scope. None: the agent has no such scope.
+    fn hook_file(&self, env: &Env, scope: Scope) -> Option<Result<PathBuf>> {
+        match scope {
+            Scope::Global => Some(self.global_file(env)),
+            _ => {
+                let relative = self.repo_file(scope)?;
+                Some(repo_root(env, scope).map(|root| root.join(relative)))
+            }
+        }
+    }
+    /// How that file is written.
+    fn format(&self) -> Format;
+    /// What is wrong with a file that does not read, and what the agent makes of it.
+    fn read_problem(&self, e: &ReadError) -> String {
+        e.problem()
+    }
+    /// Where Codex-style trust for the hook files is kept (Codex: the user's config).
+    fn trust_file(&self, _env: &Env) -> Option<Result<PathBuf>> {
+        None
+    }
+    /// Events whose pings carry the turn's usage.
+    fn turn_end_events(&self) -> &'static [&'static str];
+    /// The error category of an event (never its text), if it is a failure.
+    fn failure(&self, event: &HookEvent) -> Option<String>;
+    /// The turn's usage fields, read from the agent's own records.
+    fn read_usage(&self, source: &UsageSource) -> Option<Map<String, Value>>;
+    /// The same, as soon as the records hold the turn's end (at most until `until`): for
+    /// agents that may still be writing them when the hook runs. Where the hook must
+    /// deliver before it returns (CI).
+    fn read_usage_when_written(
+        &self,
+        source: &UsageSource,
+        _event: &HookEvent,
+        _until: std::time::Instant,
+    ) -> Option<Map<String, Value>> {
+        self.read_usage(source)
+    }
+    /// Another tool that runs this agent's hooks with its own events (Cursor runs Claude
+    /// Code's): its name, for the ping's `provider` and `tool`; its turns are not this
+    /// agent's, so no usage is read for them.
+    fn ran_by_other(&self, _event: &HookEvent) -> Option<&'static str> {
+        None
+    }
+    /// Whether the agent may run the same hook twice for one event (from a user and a
+    /// repository hook file), so that emit must drop the second run.
+    fn runs_hooks_twice(&self) -> bool {
+        false
+    }
+    /// What would stop the agent running the hooks in `file` (a switch that turns hooks
+    /// off, a folder or hook that is not trusted).
+    fn blockers(&self, _env: &Env, _scope: Scope, _file: &Path) -> Vec<Blocker> {
+        Vec::new()
+    }
+    /// The key under which the queue names the agent's usage reader (None: Claude Code,
+    /// as queued by earlier releases).
+    fn queue_name(&self) -> Option<&'static str> {
+        Some(self.id())
+    }
+}
+
+impl std::fmt::Debug for dyn Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl PartialEq for dyn Agent {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+
+/// The agent with this id.
+pub fn by_id(id: &str) -> Option<&'static dyn Agent> {
+    ALL.iter().copied().find(|a| a.id() == id)
+}
+
+/// The ids, for `--agent`.
+pub fn ids() -> impl Iterator<Item = &'static str> {
+    ALL.iter().map(|a| a.id())
+}
+
+/// "Claude Code, Codex CLI, Gemini CLI and Copilot CLI".
+pub fn display_names() -> String {
+    let names: Vec<&str> = ALL.iter().map(|a| a.display_name()).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.concat(),
+    }
+}
+
+/// The usage fields of a queued turn-end event, read by its agent's reader.
+pub fn read_usage(source: &UsageSource) -> Option<Map<String, Value>> {
+    let agent = match source.agent.as_deref() {
+        None => &claude::ClaudeCode as &dyn Agent,
+        Some(name) => by_id(name)?,
+    };
+    agent.read_usage(source)
+}
+
+/// Finds a program on PATH, through absolute entries only: an empty entry or `.` (the
+/// current folder) is never searched, so a checkout cannot put its own `claude` there.
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The home folder, or why there is none.
+pub fn home(env: &Env) -> Result<&Path> {
+    env.home
+        .as_deref()
+        .ok_or_else(|| Error::new("cannot find your home folder: set HOME"))
+}
+
+/// An agent's folder from its variable (absolute only), else a folder in HOME.
+pub fn dir_from_var(env: &Env, var: &str, in_home: &str) -> Result<PathBuf> {
+    match std::env::var_os(var).filter(|d| !d.is_empty()) {
+        Some(dir) if Path::new(&dir).is_relative() => Err(Error::new(format!(
+            "{var} is a relative path ({}): set it to an absolute path",
+            Path::new(&dir).display()
+        ))),
+        Some(dir) => Ok(PathBuf::from(dir)),
+        None => Ok(home(env)?.join(in_home)),
+    }
+}
+
+/// The root of the repository the current folder is in, for `--repo` and `--local`.
+pub fn repo_root(env: &Env, scope: Scope) -> Result<PathBuf> {
+    crate::env::git_root(&env.cwd).ok_or_else(|| {
+        Error::new(format!(
+            "{} is not inside a git repository, so there are no project settings for {}; run \
+             this inside your project, or use --global",
+            env.show(&env.cwd),
+            scope.flag()
+        ))
+    })
+}

@@ -1,4 +1,0 @@
-//! What telemhq knows about Claude Code: settings layers, hook blocks, transcripts.
-pub mod hooks;
-pub mod settings;
-pub mod transcript;
