@@ -33,7 +33,11 @@ fn one_agent() -> impl TypedValueParser<Value = &'static dyn Agent> {
 fn files_help() -> String {
     let mut out = String::from("Files, per agent and scope:\n");
     for agent in agents::ALL {
-        out.push_str(&format!("  {} (--agent {}):\n", agent.display_name(), agent.id()));
+        out.push_str(&format!(
+            "  {} (--agent {}):\n",
+            agent.display_name(),
+            agent.id()
+        ));
         out.push_str(&format!("    --global  {}\n", agent.global_file_help()));
         for scope in [Scope::Repo, Scope::Local] {
             if let Some(file) = agent.repo_file(scope) {

@@ -65,7 +65,9 @@ pub fn parse(b: &[u8], hash_len: usize) -> Result<Vec<PathBuf>, String> {
     }
     let version = be32(b, 4).ok_or_else(bad)?;
     if !(2..=4).contains(&version) {
-        return Err(format!("index version {version}, which telemhq does not read"));
+        return Err(format!(
+            "index version {version}, which telemhq does not read"
+        ));
     }
     let count = be32(b, 8).ok_or_else(bad)? as usize;
     let mut at = 12;
@@ -83,14 +85,24 @@ pub fn parse(b: &[u8], hash_len: usize) -> Result<Vec<PathBuf>, String> {
         let name = if version == 4 {
             let (strip, used) = varint(b.get(at..).ok_or_else(bad)?).ok_or_else(bad)?;
             at += used;
-            let end = at + b.get(at..).ok_or_else(bad)?.iter().position(|&c| c == 0).ok_or_else(bad)?;
+            let end = at
+                + b.get(at..)
+                    .ok_or_else(bad)?
+                    .iter()
+                    .position(|&c| c == 0)
+                    .ok_or_else(bad)?;
             let keep = previous.len().checked_sub(strip as usize).ok_or_else(bad)?;
             let mut name = previous[..keep].to_vec();
             name.extend_from_slice(&b[at..end]);
             at = end + 1;
             name
         } else {
-            let end = at + b.get(at..).ok_or_else(bad)?.iter().position(|&c| c == 0).ok_or_else(bad)?;
+            let end = at
+                + b.get(at..)
+                    .ok_or_else(bad)?
+                    .iter()
+                    .position(|&c| c == 0)
+                    .ok_or_else(bad)?;
             let name = b[at..end].to_vec();
             // Entries are padded with 1 to 8 NULs to a multiple of 8 bytes.
             at = start + ((end - start + 8) & !7);
@@ -139,7 +151,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         git(root, &["init", "-q"]);
-        for name in ["a.txt", "src/lib.rs", "src/long/nested/name.json", "src/long/nested/other.md"] {
+        for name in [
+            "a.txt",
+            "src/lib.rs",
+            "src/long/nested/name.json",
+            "src/long/nested/other.md",
+        ] {
             let path = root.join(name);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, name).unwrap();

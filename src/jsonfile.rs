@@ -162,7 +162,12 @@ pub fn parse_with_comments(text: &str) -> std::result::Result<Value, ReadError> 
         }
         // Only comments and whitespace: nothing in it to lose.
         Ok(None) => Ok(Value::Object(Default::default())),
-        Err(e) if matches!(e.kind(), jsonc_parser::errors::ParseErrorKind::NestingDepthExceeded) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                jsonc_parser::errors::ParseErrorKind::NestingDepthExceeded
+            ) =>
+        {
             Err(ReadError::TooDeep {
                 line: e.line_display(),
                 column: e.column_display(),
@@ -303,7 +308,10 @@ mod tests {
         assert!(parse(text, Dialect::Strict).is_err());
         for loose in ["{\"a\": 1,}", "{a: 1}", "{\"a\": 'x'}", "{\"a\": 0x1}"] {
             let err = parse(loose, Dialect::Comments).unwrap_err();
-            assert!(matches!(err, ReadError::Syntax { line: 1, .. }), "{loose}: {err:?}");
+            assert!(
+                matches!(err, ReadError::Syntax { line: 1, .. }),
+                "{loose}: {err:?}"
+            );
         }
         assert_eq!(
             parse("// nothing yet\n", Dialect::Comments).unwrap(),

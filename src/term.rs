@@ -101,7 +101,10 @@ pub fn path(p: &std::path::Path) -> String {
 mod tests {
     #[test]
     fn control_characters_in_names_are_escaped() {
-        assert_eq!(super::safe("/tmp/a\n  ✓ All good\x1b[0m"), "/tmp/a\\n  ✓ All good\\u{1b}[0m");
+        assert_eq!(
+            super::safe("/tmp/a\n  ✓ All good\x1b[0m"),
+            "/tmp/a\\n  ✓ All good\\u{1b}[0m"
+        );
         assert_eq!(super::safe("/home/zoë/proj"), "/home/zoë/proj");
     }
 }

@@ -158,7 +158,12 @@ pub fn hook_path(target: Target, env: &Env) -> Result<PathBuf> {
 
 /// Plans every change of a transaction. Every target is planned even after one fails, so
 /// that the error names every problem; then nothing is written.
-pub fn plan(env: &Env, targets: &[Target], action: Action, records: &Records) -> Result<Vec<Change>> {
+pub fn plan(
+    env: &Env,
+    targets: &[Target],
+    action: Action,
+    records: &Records,
+) -> Result<Vec<Change>> {
     let mut changes = Vec::new();
     let mut problems = Vec::new();
     for &target in targets {
@@ -389,7 +394,8 @@ fn write_one(change: &Change) -> Result<(Replaced, Vec<String>)> {
                     .collect();
                 fs::create_dir_all(dir).ctx("create", dir)?;
             }
-            let replaced = fsutil::replace_if_unchanged(real, text.as_bytes(), mode, owner, expected)?;
+            let replaced =
+                fsutil::replace_if_unchanged(real, text.as_bytes(), mode, owner, expected)?;
             Ok((replaced, created))
         }
         None if fsutil::read_regular(real).ok().as_deref() != expected => {

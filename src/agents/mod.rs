@@ -108,6 +108,11 @@ pub trait Agent: Sync {
     fn read_problem(&self, e: &ReadError) -> String {
         e.problem()
     }
+    /// Whether the agent still applies a file with this problem (telemhq then reads it
+    /// too, to check it, but does not edit it).
+    fn reads_anyway(&self, _e: &ReadError) -> bool {
+        false
+    }
     /// Where Codex-style trust for the hook files is kept (Codex: the user's config).
     fn trust_file(&self, _env: &Env) -> Option<Result<PathBuf>> {
         None

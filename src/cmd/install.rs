@@ -42,7 +42,10 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
     }
     if args.dry_run {
         print_previews(env, &changes);
-        crate::outln!("{}", describe_private_setup(env, &layout, &exe, ping_url.as_deref()));
+        crate::outln!(
+            "{}",
+            describe_private_setup(env, &layout, &exe, ping_url.as_deref())
+        );
         eprintln!("Dry run: nothing was changed.");
         return Ok(0);
     }
@@ -135,7 +138,9 @@ pub(crate) fn print_previews(env: &Env, changes: &[Change]) {
                 transaction::diff(&shown, c.old.as_deref(), c.new.as_deref())
             );
             if matches!(c.format, hookfile::Format::CodexToml(_))
-                && c.new.as_deref().is_some_and(|t| t.contains("[hooks.state."))
+                && c.new
+                    .as_deref()
+                    .is_some_and(|t| t.contains("[hooks.state."))
             {
                 crate::outln!(
                     "Trusted for {}: exactly telemhq's own hooks (the [hooks.state] entries hold their hashes).",
@@ -167,11 +172,18 @@ pub(crate) fn print_json_patches(env: &Env, changes: &[Change]) {
         }
     }
     let out = if patches.len() == 1 {
-        patches.into_iter().next().map(|(_, p)| p).unwrap_or_default()
+        patches
+            .into_iter()
+            .next()
+            .map(|(_, p)| p)
+            .unwrap_or_default()
     } else {
         serde_json::Value::Object(patches)
     };
-    crate::outln!("{}", serde_json::to_string_pretty(&out).expect("a patch serialises"));
+    crate::outln!(
+        "{}",
+        serde_json::to_string_pretty(&out).expect("a patch serialises")
+    );
 }
 
 /// Which tracker install set, and where this folder's pings go now.

@@ -9,7 +9,7 @@ pub fn run(args: &LogArgs, env: &Env) -> Result<i32> {
     let layout = env.layout()?;
     let entries = queue::all(&layout);
     if entries.is_empty() {
-        crate::outln!("No events yet. They appear here once Claude Code runs telemhq's hooks.");
+        crate::outln!("No events yet. They appear here once your agents run telemhq's hooks.");
         return Ok(0);
     }
     let skip = entries.len().saturating_sub(args.limit);

@@ -30,7 +30,9 @@ pub fn pick_scope(args: ScopeArgs, verb: &str) -> Result<Scope> {
             "--repo    this repository's settings (shared with the team)",
             "--local   your personal settings in this repository (Claude Code only)",
         ];
-        return Ok(Scope::ALL[crate::term::select(&format!("Where should telemhq {verb}?"), &items)?]);
+        return Ok(
+            Scope::ALL[crate::term::select(&format!("Where should telemhq {verb}?"), &items)?]
+        );
     }
     Err(Error::usage(format!(
         "say where to {verb}: --global (your user settings), --repo (this repository's settings) or --local"

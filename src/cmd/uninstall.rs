@@ -27,7 +27,10 @@ pub fn run(args: &UninstallArgs, env: &Env) -> Result<i32> {
     };
     let changes = transaction::plan(env, &targets, Action::Uninstall, &records)?;
     let changing: Vec<&Change> = changes.iter().filter(|c| c.changes_anything()).collect();
-    for c in changes.iter().filter(|c| c.role == Role::Hooks && !c.changes_anything()) {
+    for c in changes
+        .iter()
+        .filter(|c| c.role == Role::Hooks && !c.changes_anything())
+    {
         let shown = env.show(&c.path);
         if c.old.is_none() {
             eprintln!("{shown}: not present, nothing to remove.");
@@ -52,15 +55,17 @@ pub fn run(args: &UninstallArgs, env: &Env) -> Result<i32> {
             eprintln!("Dry run: nothing was changed.");
             return Ok(0);
         }
-        if term::interactive()
-            && !args.yes
-            && !term::confirm("Remove telemhq's hooks as shown?")?
-        {
+        if term::interactive() && !args.yes && !term::confirm("Remove telemhq's hooks as shown?")? {
             eprintln!("Nothing was changed.");
             return Ok(1);
         }
-        let written =
-            transaction::commit(env, &layout, &targets, Action::Uninstall, IfRecordDamaged::GoOn)?;
+        let written = transaction::commit(
+            env,
+            &layout,
+            &targets,
+            Action::Uninstall,
+            IfRecordDamaged::GoOn,
+        )?;
         for w in &written {
             let c = &w.change;
             let shown = env.show(&c.path);

@@ -258,7 +258,7 @@ fn append(text: &str, blocks: &[String]) -> String {
         }
         out.push_str(eol);
     }
-    out.push_str(&blocks.join(eol).replace('\n', eol));
+    out.push_str(&blocks.join("\n").replace('\n', eol));
     out
 }
 
@@ -597,11 +597,13 @@ impl TomlSet {
             let Some((event_snake, g, h)) = split_key(key, source) else {
                 continue;
             };
-            let Some(event) = self.events().into_iter().find(|e| snake(e) == event_snake)
-            else {
+            let Some(event) = self.events().into_iter().find(|e| snake(e) == event_snake) else {
                 continue;
             };
-            let hash = item.get("trusted_hash").and_then(Item::as_str).unwrap_or("");
+            let hash = item
+                .get("trusted_hash")
+                .and_then(Item::as_str)
+                .unwrap_or("");
             if wanted.iter().any(|(k, v)| k == key && v == hash) {
                 satisfied.push(key);
                 continue;
@@ -682,7 +684,8 @@ impl TomlSet {
             ))
         })?;
         let old = parse(before)?;
-        if self.users_part(old.as_table(), trust_here) != self.users_part(doc.as_table(), trust_here)
+        if self.users_part(old.as_table(), trust_here)
+            != self.users_part(doc.as_table(), trust_here)
         {
             return Err(EditError::Internal(
                 "internal error: the edit would change settings that are not telemhq's; nothing \
@@ -714,7 +717,9 @@ impl TomlSet {
             }
         }
         if let Some(source) = trust_here
-            && let Some(state) = value.pointer_mut("/hooks/state").and_then(Json::as_object_mut)
+            && let Some(state) = value
+                .pointer_mut("/hooks/state")
+                .and_then(Json::as_object_mut)
         {
             state.retain(|k, _| split_key(k, source).is_none());
             if state.is_empty()
@@ -772,7 +777,7 @@ impl TomlSet {
                 };
                 let want = trust_hash(event, matcher, command, timeout);
                 let have = state
-                    .and_then(|s| s.get(&trust_key(source, event, g, 0)))
+                    .and_then(|s| s.get(trust_key(source, event, g, 0)))
                     .and_then(|t| t.get("trusted_hash"))
                     .and_then(Item::as_str);
                 if have != Some(want.as_str()) && !out.iter().any(|e| e == event) {
@@ -795,7 +800,10 @@ pub fn commands(text: &str) -> Vec<super::Hook> {
     };
     for (event, item) in hooks.iter() {
         for group in item.as_array_of_tables().into_iter().flat_map(|a| a.iter()) {
-            let matcher = group.get("matcher").and_then(Item::as_str).map(str::to_string);
+            let matcher = group
+                .get("matcher")
+                .and_then(Item::as_str)
+                .map(str::to_string);
             for handler in group
                 .get("hooks")
                 .and_then(Item::as_array_of_tables)
@@ -901,16 +909,28 @@ mod tests {
         let installed = SET.install(text, None, tools, trust).unwrap();
         let new = installed.text.clone().unwrap();
         let again = SET
-            .install(Some(&new), installed.record.as_ref(), ToolActivity::Keep, trust)
+            .install(
+                Some(&new),
+                installed.record.as_ref(),
+                ToolActivity::Keep,
+                trust,
+            )
             .unwrap();
-        assert_eq!(again.text.as_deref(), Some(new.as_str()), "installing twice");
-        let back = SET.uninstall(Some(&new), installed.record.as_ref(), trust).unwrap();
+        assert_eq!(
+            again.text.as_deref(),
+            Some(new.as_str()),
+            "installing twice"
+        );
+        let back = SET
+            .uninstall(Some(&new), installed.record.as_ref(), trust)
+            .unwrap();
         (new, back.text.unwrap_or_default())
     }
 
     #[test]
     fn debug_roundtrip() {
-        let original = "# mine\nmodel = \"gpt-5\"  # default\n\n[profiles.fast]\nmodel = \"gpt-5-mini\"\n";
+        let original =
+            "# mine\nmodel = \"gpt-5\"  # default\n\n[profiles.fast]\nmodel = \"gpt-5-mini\"\n";
         let (new, back) = roundtrip(Some(original), ToolActivity::On, Some(SOURCE));
         assert_eq!(back, original, "{new}");
     }

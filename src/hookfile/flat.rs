@@ -179,7 +179,12 @@ fn editor<'a>(set: &'a FlatSet, doc: &Value) -> Editor<'a> {
 /// Every command handler of every event: (event, no matcher, command).
 pub fn commands(doc: &Value, set: &FlatSet) -> Vec<super::Hook> {
     let mut out = Vec::new();
-    for (event, handlers) in doc.get("hooks").and_then(Value::as_object).into_iter().flatten() {
+    for (event, handlers) in doc
+        .get("hooks")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         for handler in handlers.as_array().into_iter().flatten() {
             if let Some(command) = handler.get(set.command_key).and_then(Value::as_str) {
                 out.push(super::Hook {
@@ -333,7 +338,8 @@ mod tests {
             (json!({"hooks": {"agentStop": {}}}), "hooks.agentStop"),
             (json!({"hooks": {"agentStop": ["x"]}}), "hooks.agentStop[0]"),
         ] {
-            let err = plan_install(&doc, &SET, ToolActivity::Keep, &Created::default()).unwrap_err();
+            let err =
+                plan_install(&doc, &SET, ToolActivity::Keep, &Created::default()).unwrap_err();
             assert_eq!(err.path, path, "{doc}");
         }
     }

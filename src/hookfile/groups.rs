@@ -319,13 +319,23 @@ fn event_path(event: &str) -> Path {
 /// Every command handler of every event: (event, its group's matcher, command).
 pub fn commands(doc: &Value) -> Vec<super::Hook> {
     let mut out = Vec::new();
-    for (event, groups) in doc.get("hooks").and_then(Value::as_object).into_iter().flatten() {
+    for (event, groups) in doc
+        .get("hooks")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         for group in groups.as_array().into_iter().flatten() {
             let matcher = group
                 .get("matcher")
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            for handler in group.get("hooks").and_then(Value::as_array).into_iter().flatten() {
+            for handler in group
+                .get("hooks")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(command) = handler.get("command").and_then(Value::as_str) {
                     out.push(super::Hook {
                         event: event.clone(),

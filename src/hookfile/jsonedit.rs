@@ -337,7 +337,13 @@ fn comma_in(text: &str, from: usize, to: usize) -> Option<usize> {
 
 /// Removes the item at `spans[index]` with the comma that separates it, keeping every
 /// comment around it.
-fn remove_item(text: &str, spans: &[(usize, usize)], index: usize, open: usize, close: usize) -> String {
+fn remove_item(
+    text: &str,
+    spans: &[(usize, usize)],
+    index: usize,
+    open: usize,
+    close: usize,
+) -> String {
     let (start, end) = spans[index];
     if spans.len() == 1 {
         if has_comment(&text[open + 1..start]) || has_comment(&text[end..close - 1]) {
@@ -463,8 +469,15 @@ pub fn apply(text: &str, op: &Op, style: &Style) -> Option<String> {
 /// comment sits between them, which stays where it is, before the item.
 fn fill_empty(text: &str, node: &Node, item: &str, style: &Style, depth: usize) -> String {
     let inner = &text[node.start + 1..node.end - 1];
-    let (open, close) = (&text[node.start..node.start + 1], &text[node.end - 1..node.end]);
-    let kept = if has_comment(inner) { inner.trim_end() } else { "" };
+    let (open, close) = (
+        &text[node.start..node.start + 1],
+        &text[node.end - 1..node.end],
+    );
+    let kept = if has_comment(inner) {
+        inner.trim_end()
+    } else {
+        ""
+    };
     let closing_sep = style.sep(depth - 1);
     splice(
         text,
@@ -674,7 +687,10 @@ mod tests {
         let text = "[\n  1, // about two\n  2 // after two\n]";
         for i in 0..2 {
             let out = roundtrip(text, &[Op::Remove(vec![Seg::Index(i)])]);
-            assert!(out.contains("// about two") && out.contains("// after two"), "{out}");
+            assert!(
+                out.contains("// about two") && out.contains("// after two"),
+                "{out}"
+            );
             let v = crate::jsonfile::parse_with_comments(&out).unwrap();
             assert_eq!(v.as_array().unwrap().len(), 1, "{out}");
         }

@@ -270,7 +270,11 @@ impl Format {
     }
 
     /// Takes telemhq's hooks out of a file's text, and what install created around them.
-    pub fn uninstall(&self, text: Option<&str>, record: Option<&Record>) -> Result<Edited, EditError> {
+    pub fn uninstall(
+        &self,
+        text: Option<&str>,
+        record: Option<&Record>,
+    ) -> Result<Edited, EditError> {
         match self {
             Format::Groups { set, dialect } => json_uninstall(
                 text,
@@ -396,7 +400,9 @@ pub fn render(
         // Only comments: they stay, the new document after them.
         Some(t) if !t.trim().is_empty() => {
             let newline = Style::detect(t).newline;
-            let doc = Style::detect("").render(&plan.new, 0).replace('\n', newline);
+            let doc = Style::detect("")
+                .render(&plan.new, 0)
+                .replace('\n', newline);
             format!("{}{newline}{doc}{newline}", t.trim_end())
         }
         _ => {

@@ -178,7 +178,10 @@ fn doctor_says_when_codexs_hook_command_does_not_reach_telemhq() {
     let message = c["message"].as_str().unwrap();
     assert!(message.contains("hooks/telemhq is missing"), "{message}");
     assert!(
-        c["fix"].as_str().unwrap().contains("telemhq install --agent codex --global"),
+        c["fix"]
+            .as_str()
+            .unwrap()
+            .contains("telemhq install --agent codex --global"),
         "{c:#}"
     );
 }

@@ -269,13 +269,7 @@ fn a_link_to_a_binary_that_is_gone_is_found() {
 fn the_hook_command_is_run_and_reaches_this_telemhq() {
     let t = healthy();
     let (_, report, _) = doctor(&t, &[]);
-    assert_check(
-        &report,
-        "claude.global",
-        "ok",
-        "reaches this telemhq",
-        None,
-    );
+    assert_check(&report, "claude.global", "ok", "reaches this telemhq", None);
     // The probe emitted nothing.
     assert!(
         !t.state_dir().join("queue").exists()

@@ -245,7 +245,10 @@ fn gemini_and_copilot_files_with_comments_keep_them_and_looser_json_is_refused()
         (&hooks, &["// telemhq's file, with a note of mine"][..]),
     ] {
         let installed = std::fs::read_to_string(file).unwrap();
-        assert!(installed.contains("hooks/telemhq\\\" emit --agent"), "{installed}");
+        assert!(
+            installed.contains("hooks/telemhq\\\" emit --agent"),
+            "{installed}"
+        );
         for c in comments {
             assert_eq!(installed.matches(c).count(), 1, "{c} in {installed}");
         }
@@ -253,9 +256,20 @@ fn gemini_and_copilot_files_with_comments_keep_them_and_looser_json_is_refused()
     let out = t.run(&["doctor", "--json"]);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     for id in ["gemini.global", "copilot.global"] {
-        assert_eq!(crate::doctor::check(&report, id)["status"], "ok", "{report:#}");
+        assert_eq!(
+            crate::doctor::check(&report, id)["status"],
+            "ok",
+            "{report:#}"
+        );
     }
-    let out = t.run(&["uninstall", "--global", "--agent", "gemini", "--agent", "copilot"]);
+    let out = t.run(&[
+        "uninstall",
+        "--global",
+        "--agent",
+        "gemini",
+        "--agent",
+        "copilot",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&settings).unwrap(), gemini);
     assert_eq!(std::fs::read_to_string(&hooks).unwrap(), copilot);
@@ -265,7 +279,11 @@ fn gemini_and_copilot_files_with_comments_keep_them_and_looser_json_is_refused()
     std::fs::write(&settings, loose).unwrap();
     let out = t.run(&["install", "--global", "--agent", "gemini"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("settings.json:2:"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("settings.json:2:"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stderr(&out).contains("trailing comma"), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&settings).unwrap(), loose);
 }

@@ -4,6 +4,7 @@
 mod support;
 
 mod codex;
+mod conformance;
 mod doctor;
 mod e2e_all_agents;
 mod e2e_claude_code;
@@ -16,5 +17,6 @@ mod hostile;
 mod install;
 mod install_property;
 mod run;
+mod seam;
 mod trackers;
 mod usage;

@@ -53,7 +53,11 @@ mod tests {
     use crate::hookfile::groups::{self, Created, Plan, ToolActivity};
     use serde_json::json;
 
-    fn plan_install(doc: &Value, tools: ToolActivity, created: &Created) -> Result<Plan, crate::hookfile::ShapeError> {
+    fn plan_install(
+        doc: &Value,
+        tools: ToolActivity,
+        created: &Created,
+    ) -> Result<Plan, crate::hookfile::ShapeError> {
         groups::plan_install(doc, &CLAUDE, tools, created)
     }
 
@@ -73,7 +77,9 @@ mod tests {
         ] {
             assert!(!is_telemhq_command(users_own), "{users_own}");
         }
-        assert!(crate::hookfile::looks_like_telemhq("/usr/local/bin/telemhq emit"));
+        assert!(crate::hookfile::looks_like_telemhq(
+            "/usr/local/bin/telemhq emit"
+        ));
         assert!(!crate::hookfile::looks_like_telemhq("echo done"));
     }
 

@@ -90,6 +90,10 @@ impl Agent for ClaudeCode {
         settings::describe(e)
     }
 
+    fn reads_anyway(&self, e: &ReadError) -> bool {
+        settings::claude_code_reads_it(e)
+    }
+
     fn turn_end_events(&self) -> &'static [&'static str] {
         &["Stop", "StopFailure", "SubagentStop"]
     }

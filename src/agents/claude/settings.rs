@@ -89,19 +89,6 @@ pub fn describe(e: &ReadError) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn deep_nesting_is_read_by_claude_code() {
-        let deep = format!("{{\"a\": {}1{}}}", "[".repeat(200), "]".repeat(200));
-        let err = crate::jsonfile::parse_strict(&deep).unwrap_err();
-        assert!(claude_code_reads_it(&err));
-        assert!(!describe(&err).contains("ignores"));
-    }
-}
-
 /// What stops Claude Code running any hook of the user's or a project's: `disableAllHooks`
 /// in the highest layer that sets it (managed > local > project > user), and managed
 /// settings with `allowManagedHooksOnly`. Layers that do not read are skipped (doctor
@@ -153,4 +140,17 @@ pub fn blockers(env: &Env) -> Vec<crate::agents::Blocker> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_nesting_is_read_by_claude_code() {
+        let deep = format!("{{\"a\": {}1{}}}", "[".repeat(200), "]".repeat(200));
+        let err = crate::jsonfile::parse_strict(&deep).unwrap_err();
+        assert!(claude_code_reads_it(&err));
+        assert!(!describe(&err).contains("ignores"));
+    }
 }

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::agents::{self, Agent, Blocker, Scope};
 use crate::agents::claude::settings::{self as claude_settings, Layer as ClaudeLayer};
+use crate::agents::{self, Agent, Blocker, Scope};
 use crate::cli::DoctorArgs;
 use crate::config::{self, Config, PingUrl, Route, TrackerSource};
 use crate::env::{Env, Layout, git_root};
@@ -74,8 +74,8 @@ pub struct HookFile {
     pub path: PathBuf,
     /// The text (lossily decoded where the agent reads a bad byte).
     pub text: Option<String>,
-    /// Why it does not read as the agent's file, and whether the agent reads it anyway.
-    pub problem: Option<(String, Option<(usize, usize)>, bool)>,
+    /// Why it does not read as the agent's file.
+    pub problem: Option<FileProblem>,
     /// telemhq's events in it.
     pub events: Vec<String>,
     /// What is wrong with telemhq's entries.
@@ -86,7 +86,19 @@ pub struct HookFile {
     pub blockers: Vec<Blocker>,
     /// What running telemhq's command reached: Some(Some((version, exe))), Some(None):
     /// it reached nothing, None: not run (nothing to run, or out of time).
-    pub reached: Option<Option<(String, String)>>,
+    pub reached: Option<Reached>,
+}
+
+/// The telemhq a hook command reached: its version and path (None: none).
+pub type Reached = Option<(String, String)>;
+
+/// Why a file does not read as its agent's.
+pub struct FileProblem {
+    pub why: String,
+    /// Line and column, where there is one.
+    pub place: Option<(usize, usize)>,
+    /// The agent reads it anyway (Claude Code: a bad byte, deep nesting).
+    pub agent_reads_it: bool,
 }
 
 impl HookFile {
@@ -132,7 +144,11 @@ fn read_file(agent: &'static dyn Agent, scope: Scope, env: &Env) -> Option<HookF
                 scope,
                 path,
                 text: None,
-                problem: Some((why, None, false)),
+                problem: Some(FileProblem {
+                    why,
+                    place: None,
+                    agent_reads_it: false,
+                }),
                 events: Vec::new(),
                 entry_problems: Vec::new(),
                 hooks: Vec::new(),
@@ -153,17 +169,23 @@ fn read_file(agent: &'static dyn Agent, scope: Scope, env: &Env) -> Option<HookF
         ),
     };
     let problem = problem.map(|e| match e {
-        EditError::Read(e) => {
-            // Claude Code reads a file with a bad byte (replacing it) or nested deep.
-            let reads_anyway =
-                agent.id() == "claude" && claude_settings::claude_code_reads_it(&e);
-            (agent.read_problem(&e), e.position(), reads_anyway)
-        }
-        EditError::Shape(at) => (format!("wrong shape at {at}"), None, false),
-        EditError::CannotEdit(why) => (why, None, false),
-        EditError::Internal(why) => (why, None, false),
+        EditError::Read(e) => FileProblem {
+            why: agent.read_problem(&e),
+            place: e.position(),
+            agent_reads_it: agent.reads_anyway(&e),
+        },
+        EditError::Shape(at) => FileProblem {
+            why: format!("wrong shape at {at}"),
+            place: None,
+            agent_reads_it: false,
+        },
+        EditError::CannotEdit(why) | EditError::Internal(why) => FileProblem {
+            why,
+            place: None,
+            agent_reads_it: false,
+        },
     });
-    let readable = problem.as_ref().is_none_or(|(_, _, anyway)| *anyway);
+    let readable = problem.as_ref().is_none_or(|p| p.agent_reads_it);
     let (events, entry_problems, hooks) = if readable {
         (
             format.installed_events(&text),
@@ -277,21 +299,20 @@ pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
             }
         }
     }
-    let reached: Vec<(String, Option<Option<(String, String)>>)> =
-        if matches!(link, Link::Present) {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = commands
-                    .iter()
-                    .map(|c| (c.clone(), s.spawn(|| probe(c, env, deadline))))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|(c, h)| (c, h.join().ok().flatten()))
-                    .collect()
-            })
-        } else {
-            Vec::new()
-        };
+    let reached: Vec<(String, Option<Reached>)> = if matches!(link, Link::Present) {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = commands
+                .iter()
+                .map(|c| (c.clone(), s.spawn(|| probe(c, env, deadline))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|(c, h)| (c, h.join().ok().flatten()))
+                .collect()
+        })
+    } else {
+        Vec::new()
+    };
     for f in files.iter_mut().filter(|f| !f.events.is_empty()) {
         let own = f.own_commands().first().map(|c| c.to_string());
         f.reached = own.and_then(|c| {
@@ -376,10 +397,7 @@ fn settings_route(env: &Env) -> Option<(ClaudeLayer, PathBuf, String)> {
 }
 
 /// Sends one test ping (`event: "doctor"`, `status: "test"`) to a valid URL only.
-fn send_test_ping(
-    url: Option<&str>,
-    deadline: Instant,
-) -> Result<(String, Attempt, u128), String> {
+fn send_test_ping(url: Option<&str>, deadline: Instant) -> Result<(String, Attempt, u128), String> {
     let raw = url.ok_or("no ping URL to test")?;
     let url = PingUrl::parse(raw).map_err(|e| format!("no test ping sent: {e}"))?;
     let body = serde_json::json!({
@@ -393,7 +411,11 @@ fn send_test_ping(
     let left = deadline
         .saturating_duration_since(started)
         .max(Duration::from_secs(5));
-    let attempt = deliver::post(&deliver::agent(Some(left)), &url, body.to_string().as_bytes());
+    let attempt = deliver::post(
+        &deliver::agent(Some(left)),
+        &url,
+        body.to_string().as_bytes(),
+    );
     Ok((url.masked(), attempt, started.elapsed().as_millis()))
 }
 
@@ -443,7 +465,7 @@ fn slice(deadline: Instant) -> Option<Duration> {
 /// bare PATH) with the probe variable set: a telemhq that it reaches prints its version
 /// and path instead of emitting anything. Only ever called with an exact command
 /// telemhq installs. None: out of time; Some(None): it reached no telemhq.
-fn probe(cmd: &str, env: &Env, deadline: Instant) -> Option<Option<(String, String)>> {
+fn probe(cmd: &str, env: &Env, deadline: Instant) -> Option<Reached> {
     let timeout = slice(deadline)?;
     let mut c = Command::new("/bin/sh");
     c.args(["-c", cmd])
@@ -531,8 +553,8 @@ fn tracked_files_with(
             return Err("files tracked by git, for the ping token (out of time)".into());
         }
         let path = root.join(&name);
-        let small = fs::symlink_metadata(&path)
-            .is_ok_and(|m| m.is_file() && m.len() < 4 * 1024 * 1024);
+        let small =
+            fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() < 4 * 1024 * 1024);
         if small
             && fsutil::read_regular(&path)
                 .is_ok_and(|b| secrets.iter().any(|s| contains(&b, s.as_bytes())))

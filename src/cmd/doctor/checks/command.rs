@@ -90,7 +90,11 @@ fn check_seed_hook(facts: &Facts, env: &Env, report: &mut Report) {
     let with_seed: Vec<String> = facts
         .files
         .iter()
-        .filter(|f| f.hooks.iter().any(|h| h.command.contains("telemhq_ping.py")))
+        .filter(|f| {
+            f.hooks
+                .iter()
+                .any(|h| h.command.contains("telemhq_ping.py"))
+        })
         .map(|f| env.show(&f.path))
         .collect();
     if with_seed.is_empty() {
@@ -134,7 +138,9 @@ fn check_one_command(facts: &Facts, env: &Env, report: &mut Report) {
     }
     let has_todays = with_own.iter().any(|f| {
         let format = f.agent.format();
-        f.own_commands().iter().any(|c| format.is_current_command(c))
+        f.own_commands()
+            .iter()
+            .any(|c| format.is_current_command(c))
     });
     let twice = if has_todays {
         "; beside today's command in another file, each event pings twice"

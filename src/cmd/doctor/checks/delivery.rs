@@ -147,7 +147,11 @@ pub(super) fn check_agents(facts: &Facts, report: &mut Report) {
         .map(|(a, seen)| format!("{} ({})", a.display_name(), crate::term::safe(seen)))
         .collect();
     if found.is_empty() {
-        report.info(AGENTS, "agents", "none of the agents telemhq serves was found here");
+        report.info(
+            AGENTS,
+            "agents",
+            "none of the agents telemhq serves was found here",
+        );
     } else {
         report.info(AGENTS, "agents", format!("found {}", found.join(", ")));
     }

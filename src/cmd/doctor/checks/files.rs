@@ -11,11 +11,19 @@ use crate::term;
 
 /// `claude.global`, `codex.repo`, …
 pub(super) fn file_id(f: &HookFile) -> String {
-    format!("{}.{}", f.agent.id(), f.scope.flag().trim_start_matches('-'))
+    format!(
+        "{}.{}",
+        f.agent.id(),
+        f.scope.flag().trim_start_matches('-')
+    )
 }
 
 pub(super) fn install_command(f: &HookFile) -> String {
-    format!("telemhq install --agent {} {}", f.agent.id(), f.scope.flag())
+    format!(
+        "telemhq install --agent {} {}",
+        f.agent.id(),
+        f.scope.flag()
+    )
 }
 
 pub(super) fn check_files(facts: &Facts, env: &Env, report: &mut Report) {
@@ -25,17 +33,17 @@ pub(super) fn check_files(facts: &Facts, env: &Env, report: &mut Report) {
         let name = f.agent.display_name();
         let shown = env.show(&f.path);
         let install = install_command(f);
-        if let Some((why, place, reads_anyway)) = &f.problem {
-            let at = match place {
+        if let Some(problem) = &f.problem {
+            let at = match problem.place {
                 Some((line, column)) => format!("{}:{line}:{column}", term::path(&f.path)),
                 None => shown.clone(),
             };
-            let message = format!("{name}: {at}: {why}");
+            let message = format!("{name}: {at}: {}", problem.why);
             let fix = format!(
                 "fix the file at {at} (backups of files telemhq changed are in {})",
                 term::path(&facts.layout.backups)
             );
-            if !reads_anyway {
+            if !problem.agent_reads_it {
                 report.fail(FILES, id, message, fix);
                 continue;
             }
@@ -70,17 +78,26 @@ pub(super) fn check_files(facts: &Facts, env: &Env, report: &mut Report) {
             report.fail(
                 FILES,
                 id,
-                format!("{name}: {shown}: telemhq hooks for {events}, but {}", whys.join("; ")),
+                format!(
+                    "{name}: {shown}: telemhq hooks for {events}, but {}",
+                    whys.join("; ")
+                ),
                 fixes.join("; "),
             );
-            told.extend(fresh.iter().map(|b| (f.agent.id().to_string(), b.why.clone())));
+            told.extend(
+                fresh
+                    .iter()
+                    .map(|b| (f.agent.id().to_string(), b.why.clone())),
+            );
             continue;
         }
         if !f.blockers.is_empty() {
             report.fail(
                 FILES,
                 id,
-                format!("{name}: {shown}: telemhq hooks for {events}, but they do not run (see above)"),
+                format!(
+                    "{name}: {shown}: telemhq hooks for {events}, but they do not run (see above)"
+                ),
                 f.blockers[0].fix.clone(),
             );
             continue;
@@ -165,7 +182,12 @@ pub(super) fn check_installed(facts: &Facts, args: &DoctorArgs, report: &mut Rep
     if facts.files.iter().any(|f| !f.events.is_empty()) {
         return;
     }
-    let flag = if args.repo { Scope::Repo } else { Scope::Global }.flag();
+    let flag = if args.repo {
+        Scope::Repo
+    } else {
+        Scope::Global
+    }
+    .flag();
     let names: Vec<&str> = facts.found.iter().map(|(a, _)| a.id()).collect();
     let fix = match names.as_slice() {
         [] => format!(
@@ -192,7 +214,12 @@ pub(super) fn check_record(facts: &Facts, report: &mut Report) {
             crate::agents::claude::settings::describe(e)
         );
         if !matches!(e, crate::jsonfile::ReadError::Io(_)) {
-            report.warn(FILES, "settings.claude.managed", message, "ask your administrator");
+            report.warn(
+                FILES,
+                "settings.claude.managed",
+                message,
+                "ask your administrator",
+            );
         }
     }
     match &facts.record {

@@ -24,4 +24,3 @@ pub(super) fn all(facts: &Facts, args: &DoctorArgs, env: &Env) -> Report {
     delivery::check_budget(facts, &mut report);
     report
 }
-
