@@ -69,6 +69,10 @@ fn emit_about() -> String {
     )
 }
 
+/// The longest wait for delivery a command takes (a day): a larger number is refused
+/// before anything runs.
+const MAX_WAIT: u64 = 24 * 3600;
+
 #[derive(Debug, Parser)]
 #[command(name = "telemhq", version, about = about())]
 pub struct Cli {
@@ -176,7 +180,8 @@ pub struct EmitArgs {
 pub struct FlushArgs {
     /// Wait until everything is delivered (at most SECONDS, 60 if not given), waiting for a
     /// running sender too; exit 1 with the number still pending if anything is.
-    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "60")]
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "60",
+          value_parser = clap::value_parser!(u64).range(..=MAX_WAIT))]
     pub wait: Option<u64>,
 }
 
@@ -187,7 +192,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL")]
     pub ping_url: Option<String>,
     /// After the command: how long to wait for every ping to be delivered.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(..=MAX_WAIT))]
     pub flush_timeout: u64,
     /// The command and its arguments (after `--`).
     #[arg(

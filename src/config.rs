@@ -225,6 +225,8 @@ pub enum TrackerSource {
     Global,
     /// Set for the hooks by an agent's settings (what doctor found, and where).
     Settings(String),
+    /// The tracker given to the `telemhq run` the event is part of.
+    Run,
 }
 
 impl std::fmt::Display for TrackerSource {
@@ -234,6 +236,7 @@ impl std::fmt::Display for TrackerSource {
             TrackerSource::Repository(root) => write!(f, "the tracker of repository {root}"),
             TrackerSource::Global => f.write_str("the global tracker"),
             TrackerSource::Settings(where_) => f.write_str(where_),
+            TrackerSource::Run => f.write_str("the tracker of its `telemhq run`"),
         }
     }
 }

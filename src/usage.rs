@@ -3,7 +3,7 @@
 //! Only numbers and names are ever taken from those files, never content.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use serde_json::{Map, Value, json};
@@ -105,7 +105,9 @@ pub fn scan_lines(path: &Path, worth: &[&str], mut take: impl FnMut(&Value)) -> 
     if file.seek(SeekFrom::Start(start)).is_err() {
         return false;
     }
-    let mut reader = BufReader::new(file);
+    // A file still growing is read up to the length it had when opened: the read is
+    // bounded by size, and so by time.
+    let mut reader = BufReader::new(file.take(meta.len() - start));
     let mut line = Vec::new();
     if start > 0 && reader.read_until(b'\n', &mut line).is_err() {
         return false; // (a partial first line is dropped)

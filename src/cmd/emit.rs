@@ -12,6 +12,7 @@ use crate::config::{self, PingUrl};
 use crate::env::Env;
 use crate::ping::payload::{self, Context, HookEvent, PathHasher};
 use crate::ping::queue::{self, UsageSource};
+use crate::ping::runs;
 use crate::ping::sender::{self, Patience};
 
 /// Input past this is not read: a PostToolUse event can carry whole files, and the
@@ -58,11 +59,18 @@ pub fn outlive_the_agent() {
 }
 
 fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
+    let agent = args.agent;
     let stdin = std::io::stdin().lock();
-    let mut input = BufReader::with_capacity(64 * 1024, stdin.take(MAX_INPUT));
+    // An agent that may run the hook twice for one event gives it byte for byte the same
+    // input both times: the whole input is what tells duplicates apart.
+    let mut input = BufReader::with_capacity(
+        64 * 1024,
+        Hashing::new(stdin.take(MAX_INPUT), agent.runs_hooks_twice()),
+    );
     let (mut event, _complete) = HookEvent::read_from(&mut input);
     // Read what is left (up to the bound) so that the agent's write completes.
     let _ = std::io::copy(&mut input, &mut std::io::sink());
+    let input_digest = input.into_inner().digest();
     if event.hook_event_name.is_none() {
         // Copilot CLI's payloads do not name their event: its hook command does.
         event.hook_event_name = args.event.clone();
@@ -71,11 +79,9 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         return Err("stdin holds no hook event (no hook_event_name)".into());
     }
     let layout = env.layout().map_err(|e| e.to_string())?;
-    let agent = args.agent;
-    if agent.runs_hooks_twice()
+    if let Some(digest) = &input_digest
         && !args.print
-        && let Some(key) = duplicate_key(agent, &event)
-        && !queue::claim_event(&layout, &key)
+        && !queue::claim_event(&layout, &format!("{}\n{digest}", agent.id()))
     {
         return Err("the same event already ran this hook (from another hook file)".into());
     }
@@ -95,7 +101,12 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
     // the job, taking a detached sender with it: emit delivers its own event before it
     // returns. Elsewhere nothing waits: the sender reads the usage a moment later, when
     // the agent has written the turn's last lines, off the hot path.
-    let deliver_now = env.ci && env.run_id.is_none() && !args.print;
+    // Only a turn's end waits for delivery: tool activity goes through the queue.
+    let turn_end = event
+        .hook_event_name
+        .as_deref()
+        .is_some_and(|e| agent.turn_end_events().contains(&e));
+    let deliver_now = env.ci && env.run_id.is_none() && !args.print && turn_end;
     let mut usage_from = usage_source(agent, &event, now_ms).filter(|_| other.is_none());
     let usage = match &usage_from {
         Some(source) if args.print => agent.read_usage(source),
@@ -124,9 +135,20 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         crate::outln!("{text}");
         return Ok(());
     }
-    // The tracker is decided now, from the event's folder, and travels with the event.
+    // The tracker is decided now, from the event's folder (or the `telemhq run` it is
+    // part of), and travels with the event.
     let folder = event.cwd.as_deref().unwrap_or(&cwd).to_string();
-    let route = config::route(env.ping_url.as_deref(), &config, Path::new(&folder));
+    let run_tracker = match (&env.ping_url, &env.run_id) {
+        (None, Some(id)) => runs::tracker(&layout, id),
+        _ => None,
+    };
+    let route = match run_tracker {
+        Some(url) => Some(config::Route {
+            url,
+            source: config::TrackerSource::Run,
+        }),
+        None => config::route(env.ping_url.as_deref(), &config, Path::new(&folder)),
+    };
     queue::enqueue(
         &layout,
         &ctx.event_id,
@@ -144,11 +166,13 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         );
     };
     if deliver_now {
-        let report = sender::drain(
-            &layout,
-            Patience::until(started + CI_DELIVERY_BUDGET),
-            agents::read_usage,
-        );
+        // A refused connection (the endpoint is down) is not retried for the whole
+        // budget: the event waits in the queue for the detached sender.
+        let patience = Patience {
+            stop_when_refused: true,
+            ..Patience::until(started + CI_DELIVERY_BUDGET)
+        };
+        let report = sender::drain(&layout, patience, agents::read_usage);
         if report.pending == 0 {
             return Ok(());
         }
@@ -173,17 +197,34 @@ const TURN_END_WAIT: Duration = Duration::from_millis(1500);
 /// In CI: how long emit may take in all, well inside the hook's 5 s timeout.
 const CI_DELIVERY_BUDGET: Duration = Duration::from_millis(3500);
 
-/// What identifies one run of an event across hook files: the agent's own session,
-/// event, time and tool. None when the agent wrote no time (nothing to tell runs apart).
-fn duplicate_key(agent: &dyn Agent, event: &HookEvent) -> Option<String> {
-    Some(format!(
-        "{}\n{}\n{}\n{}\n{}",
-        agent.id(),
-        event.session_id.as_deref().unwrap_or(""),
-        event.hook_event_name.as_deref().unwrap_or(""),
-        event.timestamp.as_deref()?,
-        event.tool_name.as_deref().unwrap_or("")
-    ))
+/// A reader that hashes what passes through it, when asked to.
+struct Hashing<R> {
+    inner: R,
+    hasher: Option<sha2::Sha256>,
+}
+
+impl<R> Hashing<R> {
+    fn new(inner: R, on: bool) -> Self {
+        Hashing {
+            inner,
+            hasher: on.then(<sha2::Sha256 as sha2::Digest>::new),
+        }
+    }
+
+    /// The hash of everything read, when asked for.
+    fn digest(self) -> Option<String> {
+        self.hasher.map(|h| crate::hex(&sha2::Digest::finalize(h)))
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(h) = &mut self.hasher {
+            sha2::Digest::update(h, &buf[..n]);
+        }
+        Ok(n)
+    }
 }
 
 fn usage_source(agent: &dyn Agent, event: &HookEvent, now_ms: i64) -> Option<UsageSource> {

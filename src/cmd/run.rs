@@ -4,6 +4,8 @@
 //! their usage) and one run ping, within `--flush-timeout`, and exits as the command did.
 
 use std::ffi::OsStr;
+use std::io::IsTerminal;
+use std::os::unix::process::CommandExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, ExitStatus};
@@ -18,6 +20,7 @@ use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::ping::payload;
 use crate::ping::queue;
+use crate::ping::runs;
 use crate::ping::sender::{self, Patience};
 
 /// The variable that carries the run id to the command's hooks.
@@ -55,21 +58,43 @@ impl Ended {
 }
 
 pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
-    let layout = env.layout()?;
-    if let Some(url) = &args.ping_url {
-        PingUrl::parse(url).map_err(|e| Error::usage(format!("--ping-url: {e}")))?;
-    }
+    // Monitoring never stops the job it monitors: whatever is wrong with telemhq's own
+    // setup, the command runs, and stderr says why its pings cannot be sent.
+    let mut problems: Vec<String> = Vec::new();
+    let layout = env.layout().map_err(|e| problems.push(e.to_string())).ok();
+    let ping_url = match &args.ping_url {
+        Some(url) => match PingUrl::parse(url) {
+            Ok(url) => Some(url),
+            Err(e) => {
+                problems.push(format!("--ping-url: {e}"));
+                None
+            }
+        },
+        None => None,
+    };
     let run_id = payload::new_event_id().map_err(Error::new)?;
+    // The run's tracker is kept privately, by run id: the token never enters the
+    // command's environment.
+    if let (Some(layout), Some(url)) = (&layout, &ping_url)
+        && let Err(e) = runs::set_tracker(layout, &run_id, url.as_str())
+    {
+        problems.push(format!("cannot keep the run's tracker: {e}"));
+    }
     let program = &args.command[0];
     let started = Instant::now();
     let emitted_ms = crate::time::now_ms();
     let mut command = Command::new(program);
     command.args(&args.command[1..]).env(RUN_ID_VAR, &run_id);
-    if let Some(url) = &args.ping_url {
-        command.env("TELEMHQ_PING_URL", url);
+    // Without a terminal (a scheduler, a CI runner), the command gets a process group
+    // of its own: a signal sent to telemhq's whole group (`timeout`, a runner cancelling
+    // a step) reaches it once, from telemhq. On a terminal it stays in the foreground
+    // group, where the terminal's own signals reach it directly.
+    let own_group = !std::io::stdin().is_terminal();
+    if own_group {
+        command.process_group(0);
     }
     let ended = match command.spawn() {
-        Ok(child) => Ended::from_status(wait_forwarding_signals(child)?),
+        Ok(child) => Ended::from_status(wait_forwarding_signals(child, own_group)?),
         Err(e) => {
             let code = if e.kind() == std::io::ErrorKind::NotFound {
                 127
@@ -78,33 +103,50 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
             };
             eprintln!(
                 "telemhq: cannot run {}: {}",
-                Path::new(program).display(),
+                crate::term::path(Path::new(program)),
                 crate::error::io_reason(&e)
             );
             Ended::NotStarted(code)
         }
     };
     let duration_ms = started.elapsed().as_millis() as u64;
+    let Some(layout) = layout else {
+        eprintln!(
+            "telemhq: this run's pings cannot be sent: {}",
+            problems.join("; ")
+        );
+        return Ok(ended.exit_code());
+    };
+    for p in &problems {
+        eprintln!("telemhq: {p}");
+    }
     let deadline = Instant::now() + Duration::from_secs(args.flush_timeout);
 
     // The hooks' events first: their usage is read as they go out.
     let first = sender::drain(&layout, Patience::until(deadline), agents::read_usage);
-    let turns: Vec<Map<String, Value>> = queue::all(&layout)
-        .into_iter()
-        .map(|(_, entry)| entry.payload)
-        .filter(|p| p.get("run_id").and_then(Value::as_str) == Some(run_id.as_str()))
-        .collect();
-    let ping = run_payload(&RunFacts {
-        run_id: &run_id,
-        event_id: payload::new_event_id().map_err(Error::new)?,
-        emitted_at: crate::time::rfc3339(emitted_ms + duration_ms as i64),
-        command: program,
-        ended,
-        duration_ms,
-        turns: &turns,
-    });
+    let mut events = runs::tally(&layout, &run_id);
+    for (_, entry) in queue::all(&layout) {
+        let id = entry.payload.get("event_id");
+        let this_run = entry.payload.get("run_id").and_then(Value::as_str) == Some(run_id.as_str());
+        if this_run && !events.iter().any(|e| e.get("event_id") == id) {
+            events.push(entry.payload);
+        }
+    }
+    let ping = run_payload(
+        &RunFacts {
+            run_id: &run_id,
+            event_id: payload::new_event_id().map_err(Error::new)?,
+            emitted_at: crate::time::rfc3339(emitted_ms + duration_ms as i64),
+            command: program,
+            ended,
+            duration_ms,
+            turns: &events,
+        },
+        is_turn_end,
+    );
     let config = Config::load(&layout).unwrap_or_default();
-    let env_url = args.ping_url.as_deref().or(env.ping_url.as_deref());
+    let run_url = ping_url.as_ref().map(|u| u.as_str().to_string());
+    let env_url = run_url.as_deref().or(env.ping_url.as_deref());
     let route = config::route(env_url, &config, &env.cwd);
     let event_id = ping["event_id"].as_str().unwrap_or_default().to_string();
     let queued = queue::enqueue(
@@ -115,6 +157,7 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
         route.clone(),
         &env.cwd.to_string_lossy(),
     );
+    runs::forget(&layout, &run_id);
     let report = sender::drain(&layout, Patience::until(deadline), agents::read_usage);
     if report.arrived {
         // Queued by another process while this drain held the lock.
@@ -122,6 +165,13 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
     }
     if let Err(e) = queued {
         eprintln!("telemhq: the run ping could not be queued: {e}");
+    }
+    for (id, why) in first.failed.iter().chain(&report.failed) {
+        if *id == event_id {
+            eprintln!("telemhq: the run ping was refused: {why}");
+        } else {
+            eprintln!("telemhq: an event of this run was refused: {why}");
+        }
     }
     if report.pending > 0 {
         // Ours, or a detached sender's (that held the lock meanwhile).
@@ -143,10 +193,18 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
     Ok(ended.exit_code())
 }
 
+/// Whether an event ends a turn of the agent that sent it (by the ping's `tool`).
+fn is_turn_end(tool: &str, event: &str) -> bool {
+    agents::ALL
+        .iter()
+        .find(|a| a.tool() == tool)
+        .is_some_and(|a| a.turn_end_events().contains(&event))
+}
+
 /// Waits for the command, passing SIGINT, SIGTERM and SIGHUP that were sent to telemhq
-/// (by `kill`, a CI runner, a scheduler) on to it. One from the terminal is not passed
-/// on: the command, in the same process group, got it already.
-fn wait_forwarding_signals(mut child: std::process::Child) -> Result<ExitStatus> {
+/// (by `kill`, a CI runner, a scheduler) on to it, once. In the terminal's group, one
+/// from the terminal is not passed on: the command got it already.
+fn wait_forwarding_signals(mut child: std::process::Child, own_group: bool) -> Result<ExitStatus> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     use signal_hook::iterator::SignalsInfo;
     use signal_hook::iterator::exfiltrator::WithOrigin;
@@ -157,7 +215,7 @@ fn wait_forwarding_signals(mut child: std::process::Child) -> Result<ExitStatus>
     let forwarder = std::thread::spawn(move || {
         for origin in signals.forever() {
             let sent_by_a_process = origin.process.is_some_and(|p| p.pid > 0);
-            if let (true, Some(pid)) = (sent_by_a_process, pid)
+            if let (true, Some(pid)) = (sent_by_a_process || own_group, pid)
                 && let Some(signal) = rustix::process::Signal::from_named_raw(origin.signal)
             {
                 let _ = rustix::process::kill_process(pid, signal);
@@ -184,17 +242,17 @@ pub struct RunFacts<'a> {
     pub turns: &'a [Map<String, Value>],
 }
 
-const TURN_EVENTS: [&str; 2] = ["Stop", "StopFailure"];
-const TOKEN_KEYS: [&str; 4] = [
+const TOKEN_KEYS: [&str; 5] = [
     "input_tokens",
     "output_tokens",
     "cache_creation_input_tokens",
     "cache_read_input_tokens",
+    "reasoning_output_tokens",
 ];
 
 /// The run ping: how the command ended, how long it took, and the usage of its own
 /// turns summed; the program's base name only, never its arguments (they carry prompts).
-pub fn run_payload(facts: &RunFacts) -> Map<String, Value> {
+pub fn run_payload(facts: &RunFacts, is_turn_end: fn(&str, &str) -> bool) -> Map<String, Value> {
     let mut usage: Map<String, Value> = TOKEN_KEYS
         .iter()
         .map(|k| (k.to_string(), json!(0)))
@@ -203,7 +261,8 @@ pub fn run_payload(facts: &RunFacts) -> Map<String, Value> {
     let mut tool_calls: Map<String, Value> = Map::new();
     for p in facts.turns {
         let event = p.get("event").and_then(Value::as_str).unwrap_or("");
-        if TURN_EVENTS.contains(&event) {
+        let tool = p.get("tool").and_then(Value::as_str).unwrap_or("");
+        if is_turn_end(tool, event) {
             turns += 1;
         }
         if let Some(u) = p.get("usage").and_then(Value::as_object) {
@@ -298,15 +357,19 @@ mod tests {
             turn("StopFailure", 5, json!({})),
             turn("PostToolUse", 0, json!({"Bash": 2})),
         ];
-        let p = run_payload(&RunFacts {
-            run_id: "r1",
-            event_id: "e1".into(),
-            emitted_at: "2026-11-25T00:00:00.000Z".into(),
-            command: OsStr::new("/usr/local/bin/claude"),
-            ended: Ended::Exited(1),
-            duration_ms: 1234,
-            turns: &turns,
-        });
+        let claude_turns = |_: &str, e: &str| matches!(e, "Stop" | "StopFailure");
+        let p = run_payload(
+            &RunFacts {
+                run_id: "r1",
+                event_id: "e1".into(),
+                emitted_at: "2026-11-25T00:00:00.000Z".into(),
+                command: OsStr::new("/usr/local/bin/claude"),
+                ended: Ended::Exited(1),
+                duration_ms: 1234,
+                turns: &turns,
+            },
+            claude_turns,
+        );
         assert_eq!(p["command"], "claude");
         assert_eq!(p["status"], "failed");
         assert_eq!(p["exit_code"], 1);
@@ -315,15 +378,18 @@ mod tests {
         assert_eq!(p["usage"]["cache_read_input_tokens"], 6);
         assert_eq!(p["api_calls"], 6);
         assert_eq!(p["tool_calls"]["Bash"], 3);
-        let signalled = run_payload(&RunFacts {
-            ended: Ended::Signalled(15),
-            command: OsStr::new("has space/prog name"),
-            turns: &[],
-            run_id: "r1",
-            event_id: "e2".into(),
-            emitted_at: String::new(),
-            duration_ms: 1,
-        });
+        let signalled = run_payload(
+            &RunFacts {
+                ended: Ended::Signalled(15),
+                command: OsStr::new("has space/prog name"),
+                turns: &[],
+                run_id: "r1",
+                event_id: "e2".into(),
+                emitted_at: String::new(),
+                duration_ms: 1,
+            },
+            claude_turns,
+        );
         assert_eq!(signalled["signal"], 15);
         assert!(signalled.get("exit_code").is_none());
         assert_eq!(signalled["command"], "other");

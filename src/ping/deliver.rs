@@ -40,6 +40,12 @@ impl Attempt {
     }
 }
 
+/// The longest wait an endpoint may ask for (`Retry-After`).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// What a refused connection is called (the endpoint is down, not slow).
+pub const REFUSED: &str = "connection refused";
+
 /// Sorts an HTTP answer into what to do next.
 pub fn classify(status: u16, retry_after: Option<&str>, location: Option<&str>) -> Attempt {
     match status {
@@ -52,7 +58,7 @@ pub fn classify(status: u16, retry_after: Option<&str>, location: Option<&str>) 
             reason: format!("HTTP {status}"),
             after: retry_after
                 .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(|s| Duration::from_secs(s.min(3600))),
+                .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER)),
         },
         _ => Attempt::Rejected(status),
     }
@@ -112,9 +118,7 @@ pub fn post(agent: &ureq::Agent, url: &PingUrl, body: &[u8]) -> Attempt {
 pub fn describe(err: &ureq::Error) -> String {
     match err {
         ureq::Error::Timeout(_) => "timed out".into(),
-        ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            "connection refused".into()
-        }
+        ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => REFUSED.into(),
         ureq::Error::Io(e) => format!("network error: {e}"),
         ureq::Error::HostNotFound => "host not found".into(),
         other => other.to_string(),

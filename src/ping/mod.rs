@@ -2,4 +2,5 @@
 pub mod deliver;
 pub mod payload;
 pub mod queue;
+pub mod runs;
 pub mod sender;

@@ -311,19 +311,23 @@ pub fn settle(layout: &Layout, pending: &Path, mut entry: Entry, state: State) -
         State::Failed => &layout.failed,
         State::Pending => return Ok(()),
     };
-    fsutil::ensure_private_dir(dir)?;
     let now = crate::time::rfc3339_now();
     match state {
         State::Delivered => entry.delivered_at = Some(now),
         _ => entry.failed_at = Some(now),
     }
+    // A run counts its events as they are settled (see `runs`).
+    super::runs::record(layout, &entry.payload);
     let body = serde_json::to_vec(&entry).expect("an entry serialises");
     let name = pending
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    put(dir, &name, &body)?;
+    let kept = fsutil::ensure_private_dir(dir).and_then(|_| put(dir, &name, &body));
+    // Settled is settled: even if its history copy cannot be written (a full disk), the
+    // pending entry goes, so that it is never sent twice.
     fs::remove_file(pending).ctx("remove", pending)?;
+    kept?;
     let history = list(dir);
     for old in &history[..history.len().saturating_sub(KEEP_HISTORY)] {
         let _ = fs::remove_file(old);

@@ -124,6 +124,9 @@ pub struct Patience {
     /// Keep retrying until then, waiting for a running sender to finish first, and never
     /// let one request run past it (`flush --wait`, emit in CI, `telemhq run`).
     pub deadline: Option<Instant>,
+    /// Stop retrying when every failing tracker refused the connection (it is down, not
+    /// slow): emit in CI leaves the event to the queue rather than wait out its budget.
+    pub stop_when_refused: bool,
 }
 
 impl Patience {
@@ -131,12 +134,14 @@ impl Patience {
     pub const ONCE: Patience = Patience {
         persistent: false,
         deadline: None,
+        stop_when_refused: false,
     };
 
     pub fn until(deadline: Instant) -> Patience {
         Patience {
             persistent: false,
             deadline: Some(deadline),
+            stop_when_refused: false,
         }
     }
 
@@ -203,9 +208,12 @@ fn drain_locked(
         Some(left) => left,
         None => lifetime(),
     };
-    // A Retry-After from an earlier sender still holds.
+    // A Retry-After from an earlier sender still holds, but never for more than the
+    // longest wait an endpoint may ask for, counted from now: a clock that jumped back,
+    // or a record from far ahead, cannot stop delivery for good.
     if let Some(until) = LastError::load(layout).and_then(|e| e.not_before_ms) {
-        let wait = Duration::from_millis((until - crate::time::now_ms()).max(0) as u64);
+        let wait = Duration::from_millis((until - crate::time::now_ms()).max(0) as u64)
+            .min(deliver::MAX_RETRY_AFTER);
         if !wait.is_zero() {
             if !persistent || wait > lifetime {
                 report.last_error = Some(format!(
@@ -225,6 +233,7 @@ fn drain_locked(
         // Trackers that failed in this pass, and how long the last one asked to wait.
         let mut failing: HashSet<String> = HashSet::new();
         let mut asked: Option<Duration> = None;
+        let mut all_refused = true;
         report.no_url = false;
         for path in queue::list(&layout.queue) {
             seen.insert(path.clone());
@@ -284,6 +293,7 @@ fn drain_locked(
                     let _ = queue::settle(layout, &path, entry, State::Failed);
                 }
                 Attempt::Retry { reason, after } => {
+                    all_refused &= reason == deliver::REFUSED;
                     let not_before = after.map(|a| crate::time::now_ms() + a.as_millis() as i64);
                     note_error(layout, reason, not_before);
                     report.last_error = Some(reason.clone());
@@ -292,7 +302,7 @@ fn drain_locked(
                 }
             }
         }
-        if failing.is_empty() || !persistent {
+        if failing.is_empty() || !persistent || (patience.stop_when_refused && all_refused) {
             break;
         }
         let wait = next_wait(asked, retries);
@@ -379,6 +389,7 @@ pub fn run_detached(layout: &Layout, read_usage: ReadUsage) {
     let patience = Patience {
         persistent: true,
         deadline: None,
+        stop_when_refused: false,
     };
     while drain(layout, patience, read_usage).arrived {}
 }
