@@ -33,7 +33,7 @@ impl Config {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 Error::new(format!(
                     "{}:{}:{}: {e}",
-                    layout.config.display(),
+                    crate::term::path(&layout.config),
                     e.line(),
                     e.column()
                 ))
@@ -233,9 +233,11 @@ impl std::fmt::Display for TrackerSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TrackerSource::Environment => f.write_str("TELEMHQ_PING_URL"),
-            TrackerSource::Repository(root) => write!(f, "the tracker of repository {root}"),
+            TrackerSource::Repository(root) => {
+                write!(f, "the tracker of repository {}", crate::term::safe(root))
+            }
             TrackerSource::Global => f.write_str("the global tracker"),
-            TrackerSource::Settings(where_) => f.write_str(where_),
+            TrackerSource::Settings(where_) => f.write_str(&crate::term::safe(where_)),
             TrackerSource::Run => f.write_str("the tracker of its `telemhq run`"),
         }
     }

@@ -57,8 +57,8 @@ impl Env {
                 "CLAUDE_CONFIG_DIR is a relative path ({}): the hook command would look for telemhq \
                  relative to each project folder and fail; set it to an absolute path \
                  (e.g. export CLAUDE_CONFIG_DIR=\"$PWD/{}\")",
-                dir.display(),
-                dir.display()
+                crate::term::path(dir),
+                crate::term::path(dir)
             )));
         }
         // Without CLAUDE_CONFIG_DIR the folder hangs off HOME, which must exist.
@@ -68,7 +68,7 @@ impl Env {
         {
             return Err(Error::new(format!(
                 "your home folder {} does not exist (check HOME)",
-                home.display()
+                crate::term::path(home)
             )));
         }
         Ok(dir)

@@ -31,7 +31,7 @@ impl Error {
     pub fn io(action: &str, path: &Path, err: &std::io::Error) -> Error {
         Error::new(format!(
             "cannot {action} {}: {}",
-            path.display(),
+            crate::term::path(path),
             io_reason(err)
         ))
     }

@@ -112,7 +112,7 @@ fn keep_owner(tmp: &Path, target: &Path, owner: Option<Owner>) -> Result<()> {
     std::os::unix::fs::chown(tmp, Some(uid), Some(gid)).map_err(|e| {
         Error::new(format!(
             "cannot keep the owner of {} (user {uid}, group {gid}): {}; nothing was changed",
-            target.display(),
+            crate::term::path(target),
             crate::error::io_reason(&e)
         ))
     })
@@ -215,7 +215,7 @@ pub fn check_private_dir(dir: &Path) -> Result<Option<u32>> {
     };
     let what = if meta.file_type().is_symlink() {
         let target = fs::read_link(dir)
-            .map(|t| t.display().to_string())
+            .map(|t| crate::term::path(&t))
             .unwrap_or_default();
         Some(format!("is a link (to {target}), not a folder"))
     } else if !meta.is_dir() {
@@ -233,7 +233,7 @@ pub fn check_private_dir(dir: &Path) -> Result<Option<u32>> {
         Some(what) => Err(Error::new(format!(
             "{} {what}: telemhq keeps its private state only in a real folder of your own, \
              so it will not use or change it; move it aside and run again (nothing was changed)",
-            dir.display()
+            crate::term::path(dir)
         ))),
         None => Ok(Some(meta.permissions().mode() & 0o7777)),
     }

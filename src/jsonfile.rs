@@ -75,12 +75,14 @@ impl ReadError {
     /// that nothing changed.
     pub fn to_error(&self, path: &Path, describe: impl Fn(&ReadError) -> String) -> Error {
         match self {
-            ReadError::Io(why) => Error::new(format!("cannot read {}: {why}", path.display())),
+            ReadError::Io(why) => {
+                Error::new(format!("cannot read {}: {why}", crate::term::path(path)))
+            }
             _ => {
                 let (line, column) = self.position().unwrap_or((1, 1));
                 Error::new(format!(
                     "{}:{line}:{column}: {}\n  fix it and run again (your file was not changed)",
-                    path.display(),
+                    crate::term::path(path),
                     describe(self)
                 ))
             }

@@ -83,7 +83,7 @@ pub trait Agent: Sync {
         {
             return Some(env.show(&dir));
         }
-        find_program(self.program()).map(|p| p.display().to_string())
+        find_program(self.program()).map(|p| crate::term::path(&p))
     }
     /// The user's file that telemhq's hooks go into with `--global`.
     fn global_file(&self, env: &Env) -> Result<PathBuf>;
@@ -219,7 +219,7 @@ pub fn dir_from_var(env: &Env, var: &str, in_home: &str) -> Result<PathBuf> {
     match std::env::var_os(var).filter(|d| !d.is_empty()) {
         Some(dir) if Path::new(&dir).is_relative() => Err(Error::new(format!(
             "{var} is a relative path ({}): set it to an absolute path",
-            Path::new(&dir).display()
+            crate::term::path(Path::new(&dir))
         ))),
         Some(dir) => Ok(PathBuf::from(dir)),
         None => Ok(home(env)?.join(in_home)),

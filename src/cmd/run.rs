@@ -213,9 +213,19 @@ fn wait_forwarding_signals(mut child: std::process::Child, own_group: bool) -> R
     let handle = signals.handle();
     let pid = rustix::process::Pid::from_raw(child.id() as i32);
     let forwarder = std::thread::spawn(move || {
+        // One sender that signals telemhq and then its group (as `timeout` does) sends
+        // the same signal twice within moments: the command gets it once.
+        let mut last: Option<(i32, i32, Instant)> = None;
         for origin in signals.forever() {
-            let sent_by_a_process = origin.process.is_some_and(|p| p.pid > 0);
-            if let (true, Some(pid)) = (sent_by_a_process || own_group, pid)
+            let sender = origin.process.map_or(0, |p| p.pid);
+            let repeat = last.is_some_and(|(sig, from, at)| {
+                sig == origin.signal && from == sender && at.elapsed() < Duration::from_millis(500)
+            });
+            last = Some((origin.signal, sender, Instant::now()));
+            if repeat {
+                continue;
+            }
+            if let (true, Some(pid)) = (sender > 0 || own_group, pid)
                 && let Some(signal) = rustix::process::Signal::from_named_raw(origin.signal)
             {
                 let _ = rustix::process::kill_process(pid, signal);
@@ -253,7 +263,7 @@ const TOKEN_KEYS: [&str; 5] = [
 /// The run ping: how the command ended, how long it took, and the usage of its own
 /// turns summed; the program's base name only, never its arguments (they carry prompts).
 pub fn run_payload(facts: &RunFacts, is_turn_end: fn(&str, &str) -> bool) -> Map<String, Value> {
-    let mut usage: Map<String, Value> = TOKEN_KEYS
+    let mut usage: Map<String, Value> = TOKEN_KEYS[..4]
         .iter()
         .map(|k| (k.to_string(), json!(0)))
         .collect();
@@ -267,8 +277,11 @@ pub fn run_payload(facts: &RunFacts, is_turn_end: fn(&str, &str) -> bool) -> Map
         }
         if let Some(u) = p.get("usage").and_then(Value::as_object) {
             for key in TOKEN_KEYS {
-                let add = u.get(key).and_then(Value::as_u64).unwrap_or(0);
-                let sum = usage[key].as_u64().unwrap_or(0) + add;
+                // (A key no turn has stays out: the run ping has its turns' fields.)
+                let Some(add) = u.get(key).and_then(Value::as_u64) else {
+                    continue;
+                };
+                let sum = usage.get(key).and_then(Value::as_u64).unwrap_or(0) + add;
                 usage.insert(key.into(), json!(sum));
             }
         }

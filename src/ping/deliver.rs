@@ -64,10 +64,37 @@ pub fn classify(status: u16, retry_after: Option<&str>, location: Option<&str>) 
     }
 }
 
+/// The certificates a ping's TLS trusts: the system's store (or `SSL_CERT_FILE` /
+/// `SSL_CERT_DIR`, where a company's own CA is for a proxy that intercepts TLS), as
+/// other tools on the machine trust; Mozilla's roots where the machine has none. There
+/// is never a fallback to plain http.
+fn root_certs() -> ureq::tls::RootCerts {
+    static ROOTS: std::sync::OnceLock<ureq::tls::RootCerts> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(load_root_certs).clone()
+}
+
+fn load_root_certs() -> ureq::tls::RootCerts {
+    let found = rustls_native_certs::load_native_certs();
+    let certs: Vec<ureq::tls::Certificate<'static>> = found
+        .certs
+        .iter()
+        .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned())
+        .collect();
+    if certs.is_empty() {
+        ureq::tls::RootCerts::WebPki
+    } else {
+        ureq::tls::RootCerts::new_with_certs(&certs)
+    }
+}
+
 /// The HTTP client: 5 s to connect, 10 s a request, or less when `left` is shorter.
 pub fn agent(left: Option<Duration>) -> ureq::Agent {
     let cap = |d: Duration| left.map_or(d, |l| d.min(l.max(Duration::from_millis(1))));
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(root_certs())
+        .build();
     ureq::Agent::config_builder()
+        .tls_config(tls)
         .timeout_connect(Some(cap(Duration::from_secs(5))))
         .timeout_global(Some(cap(Duration::from_secs(10))))
         .http_status_as_error(false)

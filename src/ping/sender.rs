@@ -208,12 +208,16 @@ fn drain_locked(
         Some(left) => left,
         None => lifetime(),
     };
-    // A Retry-After from an earlier sender still holds, but never for more than the
-    // longest wait an endpoint may ask for, counted from now: a clock that jumped back,
-    // or a record from far ahead, cannot stop delivery for good.
-    if let Some(until) = LastError::load(layout).and_then(|e| e.not_before_ms) {
-        let wait = Duration::from_millis((until - crate::time::now_ms()).max(0) as u64)
-            .min(deliver::MAX_RETRY_AFTER);
+    // A Retry-After from an earlier sender still holds, unless it is further ahead than
+    // any endpoint may ask for (a clock that jumped back, a damaged record): that one
+    // is ignored, so that nothing stops delivery for good.
+    if let Some(until) = LastError::load(layout)
+        .and_then(|e| e.not_before_ms)
+        .filter(|until| {
+            until - crate::time::now_ms() <= deliver::MAX_RETRY_AFTER.as_millis() as i64
+        })
+    {
+        let wait = Duration::from_millis((until - crate::time::now_ms()).max(0) as u64);
         if !wait.is_zero() {
             if !persistent || wait > lifetime {
                 report.last_error = Some(format!(

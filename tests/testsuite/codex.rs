@@ -213,7 +213,8 @@ fn every_valid_toml_document_round_trips_byte_for_byte() {
             }
             tried += 1;
             let name = case.name().display().to_string();
-            let installed = match set.install(Some(&original), None, ToolActivity::On, Some(source)) {
+            let installed = match set.install(Some(&original), None, ToolActivity::On, Some(source))
+            {
                 Ok(e) => e,
                 Err(e) => {
                     assert!(original.contains("hooks"), "{name}: refused {e:?}");
@@ -223,17 +224,36 @@ fn every_valid_toml_document_round_trips_byte_for_byte() {
             };
             let new = installed.text.clone().unwrap();
             assert!(parse(&new).is_ok(), "{name}: {new}");
-            assert!(new.starts_with(original.trim_end_matches(['\n', '\r'])), "{name}: {new}");
-            assert_eq!(set.installed_events(&new), ["Stop", "PostToolUse"], "{name}");
-            assert!(set.untrusted_events(&new, &new, source).is_empty(), "{name}: {new}");
+            assert!(
+                new.starts_with(original.trim_end_matches(['\n', '\r'])),
+                "{name}: {new}"
+            );
+            assert_eq!(
+                set.installed_events(&new),
+                ["Stop", "PostToolUse"],
+                "{name}"
+            );
+            assert!(
+                set.untrusted_events(&new, &new, source).is_empty(),
+                "{name}: {new}"
+            );
             let again = set
-                .install(Some(&new), installed.record.as_ref(), ToolActivity::Keep, Some(source))
+                .install(
+                    Some(&new),
+                    installed.record.as_ref(),
+                    ToolActivity::Keep,
+                    Some(source),
+                )
                 .unwrap();
             assert_eq!(again.text.as_deref(), Some(new.as_str()), "{name}: twice");
             let back = set
                 .uninstall(Some(&new), installed.record.as_ref(), Some(source))
                 .unwrap();
-            assert_eq!(back.text.as_deref(), Some(original.as_str()), "{name}: {new}");
+            assert_eq!(
+                back.text.as_deref(),
+                Some(original.as_str()),
+                "{name}: {new}"
+            );
         }
     }
     assert!(tried > 700, "{tried} documents tried");

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod attack2;
 mod codex;
 mod conformance;
 mod doctor;

@@ -57,7 +57,7 @@ impl Agent for ClaudeCode {
         {
             return Some(env.show(&dir));
         }
-        super::find_program(self.program()).map(|p| p.display().to_string())
+        super::find_program(self.program()).map(|p| crate::term::path(&p))
     }
 
     fn program(&self) -> &'static str {

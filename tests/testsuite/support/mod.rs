@@ -4,6 +4,7 @@
 pub mod mock_api;
 pub mod mock_models;
 pub mod mock_responses;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
