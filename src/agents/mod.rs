@@ -7,6 +7,17 @@
 //! install, uninstall and doctor all go through the list; the queue, the sender, the
 //! config and the trackers are shared by all agents.
 
+/// The hook link as every hook command names it, quoted for `sh`: the shell expands it
+/// when the hook runs, so that a command needs no PATH and holds no one's home folder
+/// (telemhq's link is `Layout::link`). One literal, so that every agent's command is
+/// built from it at compile time.
+#[macro_export]
+macro_rules! hook_link {
+    () => {
+        r#""${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq""#
+    };
+}
+
 pub mod claude;
 pub mod codex;
 pub mod copilot;
@@ -236,4 +247,49 @@ pub fn repo_root(env: &Env, scope: Scope) -> Result<PathBuf> {
             scope.flag()
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Installs out there are recognised by these exact strings: they never change.
+    #[test]
+    fn hook_commands_are_those_installs_out_there_hold() {
+        assert_eq!(
+            claude::hooks::HOOK_COMMAND,
+            r#"trap '' TERM HUP; "${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit || true"#
+        );
+        assert_eq!(
+            claude::hooks::FIRST_RELEASE_COMMAND,
+            r#""${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit || true"#
+        );
+        assert_eq!(
+            codex::HOOK_COMMAND,
+            r#""${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit --agent codex || true"#
+        );
+        assert_eq!(
+            gemini::HOOK_COMMAND,
+            r#""${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit --agent gemini || true"#
+        );
+        assert_eq!(
+            copilot::command("agentStop"),
+            r#""${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit --agent copilot --event agentStop || true"#
+        );
+    }
+
+    #[test]
+    fn every_agent_is_listed_once_with_its_own_names() {
+        let ids: Vec<&str> = ids().collect();
+        for (i, a) in ALL.iter().enumerate() {
+            assert_eq!(ids.iter().filter(|x| **x == a.id()).count(), 1);
+            assert_eq!(by_id(a.id()).map(|b| b.tool()), Some(a.tool()));
+            assert!(ALL[..i].iter().all(|b| b.tool() != a.tool()));
+            assert!(!a.turn_end_events().is_empty());
+        }
+        assert_eq!(
+            display_names(),
+            "Claude Code, Codex CLI, Gemini CLI and Copilot CLI"
+        );
+    }
 }

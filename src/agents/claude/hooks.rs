@@ -13,12 +13,10 @@ use crate::hookfile::HookSet;
 /// `trap '' TERM HUP` first: a headless run signals its StopFailure hook's process
 /// group as it exits, often before telemhq has started; ignored from the shell's first
 /// step on (and inherited by telemhq, which sets its own handler), the event is queued.
-pub const HOOK_COMMAND: &str =
-    r#"trap '' TERM HUP; "${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit || true"#;
+pub const HOOK_COMMAND: &str = concat!("trap '' TERM HUP; ", crate::hook_link!(), " emit || true");
 
 /// The command of the first release (install replaces it with `HOOK_COMMAND`).
-pub const FIRST_RELEASE_COMMAND: &str =
-    r#""${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit || true"#;
+pub const FIRST_RELEASE_COMMAND: &str = concat!(crate::hook_link!(), " emit || true");
 
 pub const TURN_EVENTS: [&str; 2] = ["Stop", "StopFailure"];
 pub const TOOL_EVENTS: [&str; 2] = ["PostToolUse", "PostToolUseFailure"];

@@ -17,8 +17,7 @@ use crate::ping::queue::UsageSource;
 
 /// The command every scope installs. It runs the link in telemhq's private folder, so it
 /// needs no PATH, and prints nothing on stdout (Codex accepts nothing or JSON there).
-pub const HOOK_COMMAND: &str =
-    r#""${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit --agent codex || true"#;
+pub const HOOK_COMMAND: &str = concat!(crate::hook_link!(), " emit --agent codex || true");
 
 pub static HOOKS: TomlSet = TomlSet {
     command: HOOK_COMMAND,

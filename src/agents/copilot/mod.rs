@@ -21,7 +21,8 @@ use crate::ping::queue::UsageSource;
 /// PATH needed, no personal path in a committed file, never fails the turn.
 pub fn command(event: &str) -> String {
     format!(
-        r#""${{CLAUDE_CONFIG_DIR:-$HOME/.claude}}/hooks/telemhq" emit --agent copilot --event {event} || true"#
+        "{} emit --agent copilot --event {event} || true",
+        crate::hook_link!()
     )
 }
 

@@ -18,8 +18,7 @@ use crate::ping::queue::UsageSource;
 /// says which agent runs it. Like Claude Code's, it needs no PATH, holds no personal
 /// path, prints nothing on stdout (Gemini CLI takes a hook's stdout as JSON) and never
 /// fails the turn (`|| true`).
-pub const HOOK_COMMAND: &str =
-    r#""${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit --agent gemini || true"#;
+pub const HOOK_COMMAND: &str = concat!(crate::hook_link!(), " emit --agent gemini || true");
 
 pub static HOOKS: HookSet = HookSet {
     command: HOOK_COMMAND,

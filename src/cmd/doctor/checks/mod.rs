@@ -24,3 +24,6 @@ pub(super) fn all(facts: &Facts, args: &DoctorArgs, env: &Env) -> Report {
     delivery::check_budget(facts, &mut report);
     report
 }
+
+#[cfg(test)]
+mod tests;
