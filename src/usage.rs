@@ -11,16 +11,68 @@ use serde_json::{Map, Value, json};
 /// However long the session, never read more than this much of a record file's end.
 const MAX_SCAN: u64 = 64 * 1024 * 1024;
 
+/// One API call's tokens, in the one meaning telemhq gives each field for every agent
+/// (Anthropic's): input without cache reads and cache writes; cache reads, cache writes
+/// (5-minute and 1-hour) beside it; output with reasoning in it, and the reasoning part.
+/// Each agent's reader maps its own figures to these.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Call {
+    /// The model, where the record names it (else the turn's).
+    pub model: Option<String>,
+    pub input: u64,
+    pub cache_read: u64,
+    /// Cache writes of the default (5-minute) kind.
+    pub cache_write: u64,
+    pub cache_write_1h: u64,
+    pub output: u64,
+    pub reasoning: u64,
+}
+
+impl Call {
+    /// The tokens of the request's prompt (what a provider's long-context tier counts).
+    pub fn prompt(&self) -> u64 {
+        self.input + self.cache_read + self.cache_write + self.cache_write_1h
+    }
+
+    pub fn add(&mut self, o: &Call) {
+        self.input += o.input;
+        self.cache_read += o.cache_read;
+        self.cache_write += o.cache_write;
+        self.cache_write_1h += o.cache_write_1h;
+        self.output += o.output;
+        self.reasoning += o.reasoning;
+    }
+
+    /// The `usage` object of a ping.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "input_tokens": self.input,
+            "output_tokens": self.output,
+            "cache_read_input_tokens": self.cache_read,
+            "cache_creation_input_tokens": self.cache_write + self.cache_write_1h,
+            "reasoning_output_tokens": self.reasoning,
+        })
+    }
+}
+
+/// A turn's usage as read from an agent's records: the ping fields, and the calls that
+/// are priced (by the sender, with telemhq's prices; see `prices`).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Turn {
+    pub fields: Map<String, Value>,
+    pub calls: Vec<Call>,
+    /// The model of calls that do not name their own.
+    pub model: Option<String>,
+    /// What the agent itself recorded as the turn's cost, in US dollars.
+    pub agent_cost_usd: Option<f64>,
+}
+
 /// What a turn used.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct TurnUsage {
     pub model: Option<String>,
-    pub input: u64,
-    pub cached_input: u64,
-    pub cache_write_input: u64,
-    pub output: u64,
-    pub reasoning_output: u64,
-    pub api_calls: u64,
+    /// Each API call of the turn.
+    pub calls: Vec<Call>,
     pub tool_calls: BTreeMap<String, u64>,
     /// Unix ms the turn started, and its duration when the agent recorded one.
     pub started_ms: Option<i64>,
@@ -34,25 +86,24 @@ pub struct TurnUsage {
 }
 
 impl TurnUsage {
-    /// The ping fields, with Claude Code's key names. `event_ms` is when the hook fired.
-    pub fn to_fields(&self, event_ms: i64) -> Map<String, Value> {
+    /// The sum of the turn's calls.
+    pub fn total(&self) -> Call {
+        let mut t = Call::default();
+        self.calls.iter().for_each(|c| t.add(c));
+        t
+    }
+
+    /// The ping fields, with Claude Code's key names, and the calls to price. `event_ms`
+    /// is when the hook fired.
+    pub fn read(self, event_ms: i64) -> Turn {
         let mut m = Map::new();
         if let Some(model) = &self.model {
             m.insert("model".into(), json!(model));
         }
-        if self.api_calls > 0 {
-            m.insert(
-                "usage".into(),
-                json!({
-                    "input_tokens": self.input,
-                    "output_tokens": self.output,
-                    "cache_read_input_tokens": self.cached_input,
-                    "cache_creation_input_tokens": self.cache_write_input,
-                    "reasoning_output_tokens": self.reasoning_output,
-                }),
-            );
+        if !self.calls.is_empty() {
+            m.insert("usage".into(), self.total().to_json());
         }
-        m.insert("api_calls".into(), json!(self.api_calls));
+        m.insert("api_calls".into(), json!(self.calls.len()));
         m.insert("tool_calls".into(), json!(self.tool_calls));
         let duration = self
             .duration_ms
@@ -64,14 +115,16 @@ impl TurnUsage {
         if let Some((key, v)) = &self.agent_version {
             m.insert((*key).into(), json!(v));
         }
-        if let Some(cost) = self.cost_usd {
-            m.insert("cost_usd".into(), json!(cost));
-        }
         if self.failed {
             m.insert("status".into(), json!("failed"));
             m.insert("error".into(), json!("api_error"));
         }
-        m
+        Turn {
+            fields: m,
+            calls: self.calls,
+            model: self.model,
+            agent_cost_usd: self.cost_usd,
+        }
     }
 
     pub fn count_tool(&mut self, name: String) {

@@ -25,14 +25,13 @@ pub mod gemini;
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value};
-
 use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::hookfile::Format;
 use crate::jsonfile::ReadError;
 use crate::ping::payload::HookEvent;
 use crate::ping::queue::UsageSource;
+use crate::usage::Turn;
 
 /// Every agent telemhq serves, in the order help and doctor show them. A new agent is
 /// one module and one line here.
@@ -132,8 +131,8 @@ pub trait Agent: Sync {
     fn turn_end_events(&self) -> &'static [&'static str];
     /// The error category of an event (never its text), if it is a failure.
     fn failure(&self, event: &HookEvent) -> Option<String>;
-    /// The turn's usage fields, read from the agent's own records.
-    fn read_usage(&self, source: &UsageSource) -> Option<Map<String, Value>>;
+    /// The turn's usage, read from the agent's own records.
+    fn read_usage(&self, source: &UsageSource) -> Option<Turn>;
     /// The same, as soon as the records hold the turn's end (at most until `until`): for
     /// agents that may still be writing them when the hook runs. Where the hook must
     /// deliver before it returns (CI).
@@ -142,7 +141,7 @@ pub trait Agent: Sync {
         source: &UsageSource,
         _event: &HookEvent,
         _until: std::time::Instant,
-    ) -> Option<Map<String, Value>> {
+    ) -> Option<Turn> {
         self.read_usage(source)
     }
     /// Another tool that runs this agent's hooks with its own events (Cursor runs Claude
@@ -199,8 +198,8 @@ pub fn display_names() -> String {
     }
 }
 
-/// The usage fields of a queued turn-end event, read by its agent's reader.
-pub fn read_usage(source: &UsageSource) -> Option<Map<String, Value>> {
+/// The usage of a queued turn-end event, read by its agent's reader.
+pub fn read_usage(source: &UsageSource) -> Option<Turn> {
     let agent = match source.agent.as_deref() {
         None => &claude::ClaudeCode as &dyn Agent,
         Some(name) => by_id(name)?,

@@ -116,7 +116,8 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
             usage
         }
         _ => None,
-    };
+    }
+    .map(|turn| crate::prices::priced(turn, &config.prices));
     let cwd = env.cwd.to_string_lossy();
     let ctx = Context {
         event_id: payload::new_event_id()?,

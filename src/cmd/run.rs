@@ -268,6 +268,8 @@ pub fn run_payload(facts: &RunFacts, is_turn_end: fn(&str, &str) -> bool) -> Map
         .map(|k| (k.to_string(), json!(0)))
         .collect();
     let (mut api_calls, mut turns) = (0u64, 0u64);
+    let mut cost = 0.0f64;
+    let mut unpriced: Vec<String> = Vec::new();
     let mut tool_calls: Map<String, Value> = Map::new();
     for p in facts.turns {
         let event = p.get("event").and_then(Value::as_str).unwrap_or("");
@@ -286,6 +288,18 @@ pub fn run_payload(facts: &RunFacts, is_turn_end: fn(&str, &str) -> bool) -> Map
             }
         }
         api_calls += p.get("api_calls").and_then(Value::as_u64).unwrap_or(0);
+        cost += p.get("cost_usd").and_then(Value::as_f64).unwrap_or(0.0);
+        for model in p
+            .get("unpriced_models")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            if !unpriced.iter().any(|m| m == model) {
+                unpriced.push(model.to_string());
+            }
+        }
         for (tool, n) in p
             .get("tool_calls")
             .and_then(Value::as_object)
@@ -327,6 +341,14 @@ pub fn run_payload(facts: &RunFacts, is_turn_end: fn(&str, &str) -> bool) -> Map
     p.insert("usage".into(), Value::Object(usage));
     p.insert("api_calls".into(), json!(api_calls));
     p.insert("tool_calls".into(), Value::Object(tool_calls));
+    // The run's cost is its turns' cost: whole, or (a model without a price) none.
+    if unpriced.is_empty() {
+        if facts.turns.iter().any(|t| t.get("cost_usd").is_some()) {
+            p.insert("cost_usd".into(), crate::prices::dollars(cost));
+        }
+    } else {
+        p.insert("unpriced_models".into(), json!(unpriced));
+    }
     p.insert("event_id".into(), json!(facts.event_id));
     p.insert("emitted_at".into(), json!(facts.emitted_at));
     p.insert("telemhq_version".into(), json!(env!("CARGO_PKG_VERSION")));

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use std::collections::HashSet;
 
@@ -20,10 +20,12 @@ use crate::env::Layout;
 use crate::fsutil;
 use crate::ping::deliver::{self, Attempt};
 use crate::ping::queue::{self, Dropped, State, UsageSource};
+use crate::prices::{self, Overrides};
+use crate::usage::Turn;
 
-/// Reads a turn's usage fields from the agent's records (the layer above supplies it,
-/// so that pings never depend on one agent's formats).
-pub type ReadUsage = fn(&UsageSource) -> Option<Map<String, Value>>;
+/// Reads a turn's usage from the agent's records (the layer above supplies it, so that
+/// pings never depend on one agent's formats).
+pub type ReadUsage = fn(&UsageSource) -> Option<Turn>;
 
 /// What a drain did.
 #[derive(Debug, Default)]
@@ -273,7 +275,7 @@ fn drain_locked(
                 break;
             }
             if entry.usage_from.is_some() {
-                add_usage(&path, &mut entry, read_usage);
+                add_usage(&path, &mut entry, read_usage, &config.prices);
             }
             // Drops since the last delivered ping ride on this one.
             let drops = Dropped::load(layout).unreported;
@@ -357,7 +359,7 @@ fn say_who_holds(mut lock: &fs::File) {
 /// Reads the turn's usage into the payload, once, and keeps the result in the queue, so
 /// that `log` shows what is sent. Waits until the event is a moment old: the agent may
 /// still be writing the turn's last lines when its hook runs.
-fn add_usage(path: &Path, entry: &mut queue::Entry, read_usage: ReadUsage) {
+fn add_usage(path: &Path, entry: &mut queue::Entry, read_usage: ReadUsage, own: &Overrides) {
     let Some(source) = entry.usage_from.take() else {
         return;
     };
@@ -366,8 +368,9 @@ fn add_usage(path: &Path, entry: &mut queue::Entry, read_usage: ReadUsage) {
     if age < settle {
         std::thread::sleep(settle - age);
     }
-    if let Some(fields) = read_usage(&source) {
-        for (k, v) in fields {
+    // Priced here, off the hook's path, with the user's own prices first.
+    if let Some(turn) = read_usage(&source) {
+        for (k, v) in prices::priced(turn, own) {
             entry.payload.insert(k, v);
         }
     }
@@ -466,12 +469,12 @@ mod tests {
     }
 
     /// Stands in for an emit that queues its event while the drain holds the lock.
-    fn another_emit_meanwhile(_: &UsageSource) -> Option<Map<String, Value>> {
+    fn another_emit_meanwhile(_: &UsageSource) -> Option<Turn> {
         LAYOUT.with(|l| enqueue(l.borrow().as_ref().unwrap(), SECOND, None));
         None
     }
 
-    fn nothing_meanwhile(_: &UsageSource) -> Option<Map<String, Value>> {
+    fn nothing_meanwhile(_: &UsageSource) -> Option<Turn> {
         None
     }
 

@@ -229,6 +229,7 @@ fn assert_usage(stop: &Value, api_calls: u64) {
             "output_tokens": mock_api::OUTPUT_TOKENS * api_calls,
             "cache_creation_input_tokens": mock_api::CACHE_CREATION * api_calls,
             "cache_read_input_tokens": mock_api::CACHE_READ * api_calls,
+            "reasoning_output_tokens": 0,
         })
     );
     assert!(

@@ -97,7 +97,10 @@ fn codex_turns_ping_with_the_mocks_usage_and_uninstall_gives_back_the_config() {
     assert_eq!(stop["model"], "mock-model");
     let calls = 2; // the tool call, then the answer
     assert_eq!(stop["api_calls"], calls);
-    assert_eq!(stop["usage"], mock_responses::expected_usage(calls, true));
+    assert_eq!(
+        stop["usage"],
+        mock_responses::expected_usage(calls, mock_responses::Reported::OpenAi)
+    );
     assert_eq!(stop["tool_calls"], json!({"Bash": 1}));
     assert_eq!(stop["codex_version"], "0.169.0");
     let tool = pings.iter().find(|p| p["event"] == "PostToolUse").unwrap();

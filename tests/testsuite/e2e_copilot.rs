@@ -117,7 +117,10 @@ fn copilot_turns_ping_with_the_mocks_usage_and_uninstall_leaves_the_users_files(
     assert_eq!(end["model"], "gpt-4.1");
     let calls = 2; // the tool call, then the answer
     assert_eq!(end["api_calls"], calls);
-    assert_eq!(end["usage"], mock_responses::expected_usage(calls, false));
+    assert_eq!(
+        end["usage"],
+        mock_responses::expected_usage(calls, mock_responses::Reported::OpenAi)
+    );
     assert_eq!(end["tool_calls"], json!({"bash": 1}));
     assert_eq!(end["copilot_version"], "1.0.102");
     let tool = pings.iter().find(|p| p["event"] == "postToolUse").unwrap();

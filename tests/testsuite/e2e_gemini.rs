@@ -108,7 +108,10 @@ fn gemini_turns_ping_with_the_mocks_usage_and_uninstall_gives_back_the_settings(
     assert_eq!(end["model"], "gemini-2.5-flash");
     let calls = 2; // the tool call, then the answer
     assert_eq!(end["api_calls"], calls);
-    assert_eq!(end["usage"], mock_responses::expected_usage(calls, true));
+    assert_eq!(
+        end["usage"],
+        mock_responses::expected_usage(calls, mock_responses::Reported::Gemini)
+    );
     assert_eq!(end["tool_calls"], json!({"run_shell_command": 1}));
     assert!(end["turn_duration_ms"].as_u64().is_some());
     let tool = pings.iter().find(|p| p["event"] == "AfterTool").unwrap();

@@ -78,7 +78,7 @@ fn the_fixture_turn_gives_its_exact_usage() {
     assert_eq!(p["model"], "claude-opus-5-5");
     assert_eq!(
         p["usage"],
-        json!({"input_tokens": 2468, "output_tokens": 84, "cache_creation_input_tokens": 200, "cache_read_input_tokens": 400})
+        json!({"input_tokens": 2468, "output_tokens": 84, "cache_creation_input_tokens": 200, "cache_read_input_tokens": 400, "reasoning_output_tokens": 0})
     );
     assert_eq!(p["api_calls"], 2);
     assert_eq!(p["tool_calls"], json!({"Bash": 1}));
@@ -126,7 +126,7 @@ fn only_the_events_turn_counts() {
     let p = payload(&t, &stop_event(&path, Some("p2"), "Stop"));
     assert_eq!(
         p["usage"],
-        json!({"input_tokens": 6, "output_tokens": 8, "cache_creation_input_tokens": 10, "cache_read_input_tokens": 12})
+        json!({"input_tokens": 6, "output_tokens": 8, "cache_creation_input_tokens": 10, "cache_read_input_tokens": 12, "reasoning_output_tokens": 0})
     );
     assert_eq!(p["api_calls"], 2);
     assert_eq!(p["tool_calls"], json!({"Bash": 2, "Edit": 1}));
@@ -162,7 +162,7 @@ fn a_message_written_on_several_lines_counts_once() {
     assert_eq!(p["api_calls"], 1);
     assert_eq!(
         p["usage"],
-        json!({"input_tokens": 100, "output_tokens": 50, "cache_creation_input_tokens": 10, "cache_read_input_tokens": 20})
+        json!({"input_tokens": 100, "output_tokens": 50, "cache_creation_input_tokens": 10, "cache_read_input_tokens": 20, "reasoning_output_tokens": 0})
     );
     assert_eq!(p["tool_calls"], json!({"Bash": 1, "Write": 1}));
 }
@@ -182,7 +182,8 @@ fn several_models_are_broken_down_and_the_last_one_is_the_model() {
     assert_eq!(p["model"], "claude-opus-5-5");
     assert_eq!(
         p["models"]["claude-haiku-5"],
-        json!({"input_tokens": 40, "output_tokens": 4, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "api_calls": 2})
+        json!({"input_tokens": 40, "output_tokens": 4, "cache_creation_input_tokens": 0,
+               "cache_read_input_tokens": 0, "reasoning_output_tokens": 0, "api_calls": 2})
     );
     assert_eq!(p["models"]["claude-opus-5-5"]["input_tokens"], 60);
     assert_eq!(p["usage"]["input_tokens"], 100);
@@ -331,7 +332,7 @@ fn a_long_transcript_is_read_only_back_to_the_turn() {
     assert_eq!(p["api_calls"], 1);
     assert_eq!(p["usage"]["input_tokens"], 1);
     let previous = telemhq::agents::claude::transcript::turn_usage(&path, Some("old63")).unwrap();
-    assert_eq!(previous.tokens.input, 7, "the turn before is found too");
+    assert_eq!(previous.total().input, 7, "the turn before is found too");
     assert_eq!(
         telemhq::agents::claude::transcript::turn_usage(&path, Some("old0")),
         None,
@@ -405,7 +406,7 @@ fn a_queued_turn_gets_its_usage_even_when_claude_code_writes_the_last_lines_afte
     assert_eq!(got.len(), 1);
     assert_eq!(
         got[0]["usage"],
-        json!({"input_tokens": 11, "output_tokens": 22, "cache_creation_input_tokens": 33, "cache_read_input_tokens": 44})
+        json!({"input_tokens": 11, "output_tokens": 22, "cache_creation_input_tokens": 33, "cache_read_input_tokens": 44, "reasoning_output_tokens": 0})
     );
     assert_eq!(got[0]["tool_calls"], json!({"Bash": 1}));
     // The queue kept what was sent, and no path went out with it.

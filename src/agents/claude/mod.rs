@@ -6,8 +6,6 @@ pub mod transcript;
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value};
-
 use super::{Agent, Blocker, Scope};
 use crate::env::Env;
 use crate::error::Result;
@@ -15,6 +13,7 @@ use crate::hookfile::Format;
 use crate::jsonfile::{Dialect, ReadError};
 use crate::ping::payload::{self, HookEvent};
 use crate::ping::queue::UsageSource;
+use crate::usage::Turn;
 
 pub struct ClaudeCode;
 
@@ -106,7 +105,7 @@ impl Agent for ClaudeCode {
         }
     }
 
-    fn read_usage(&self, source: &UsageSource) -> Option<Map<String, Value>> {
+    fn read_usage(&self, source: &UsageSource) -> Option<Turn> {
         transcript::read_usage(source)
     }
 
@@ -117,7 +116,7 @@ impl Agent for ClaudeCode {
         source: &UsageSource,
         event: &HookEvent,
         until: std::time::Instant,
-    ) -> Option<Map<String, Value>> {
+    ) -> Option<Turn> {
         let path = Path::new(&source.transcript_path);
         let wait = event.hook_event_name.as_deref() == Some("Stop") && !source.subagent;
         loop {
@@ -128,7 +127,7 @@ impl Agent for ClaudeCode {
             };
             let done = usage.as_ref().is_some_and(|u| u.ended);
             if !wait || done || std::time::Instant::now() >= until {
-                return usage.map(|u| u.to_fields(source.event_ms));
+                return usage.map(|u| u.read(source.event_ms));
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }

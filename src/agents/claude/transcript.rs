@@ -12,9 +12,10 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
 use crate::ping::queue::UsageSource;
+use crate::usage::{Call, Turn};
 
 const BLOCK: usize = 256 * 1024;
 const MAX_LINE: usize = 8 * 1024 * 1024;
@@ -23,41 +24,13 @@ const MAX_SCAN: u64 = 256 * 1024 * 1024;
 /// Later turns' prompts passed before giving up on finding the event's own.
 const MAX_OTHER_TURNS: u32 = 3;
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Tokens {
-    pub input: u64,
-    pub output: u64,
-    pub cache_creation: u64,
-    pub cache_read: u64,
-}
-
-impl Tokens {
-    fn add(&mut self, o: &Tokens) {
-        self.input += o.input;
-        self.output += o.output;
-        self.cache_creation += o.cache_creation;
-        self.cache_read += o.cache_read;
-    }
-
-    fn to_json(self) -> Value {
-        json!({
-            "input_tokens": self.input,
-            "output_tokens": self.output,
-            "cache_creation_input_tokens": self.cache_creation,
-            "cache_read_input_tokens": self.cache_read,
-        })
-    }
-}
-
 /// What a turn used.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct TurnUsage {
     /// The model of the turn's last API call.
     pub model: Option<String>,
-    /// Per model: tokens and API calls, in order of first use.
-    pub models: Vec<(String, Tokens, u64)>,
-    pub tokens: Tokens,
-    pub api_calls: u64,
+    /// Each API call (message) of the turn, in order.
+    pub calls: Vec<Call>,
     pub tool_calls: BTreeMap<String, u64>,
     /// Unix ms of the turn's prompt.
     pub prompt_at_ms: Option<i64>,
@@ -71,28 +44,24 @@ pub struct TurnUsage {
 }
 
 impl TurnUsage {
-    /// The ping fields, numbers and names only. `now_ms` is when the event fired.
-    pub fn to_fields(&self, now_ms: i64) -> Map<String, Value> {
+    /// The sum of the turn's calls.
+    pub fn total(&self) -> Call {
+        let mut t = Call::default();
+        self.calls.iter().for_each(|c| t.add(c));
+        t
+    }
+
+    /// The ping fields (numbers and names only) and the calls to price. `now_ms` is when
+    /// the event fired.
+    pub fn read(self, now_ms: i64) -> Turn {
         let mut m = Map::new();
         if let Some(model) = &self.model {
             m.insert("model".into(), json!(model));
         }
-        if self.models.len() > 1 {
-            let per: Map<String, Value> = self
-                .models
-                .iter()
-                .map(|(name, t, calls)| {
-                    let mut v = t.to_json();
-                    v["api_calls"] = json!(calls);
-                    (name.clone(), v)
-                })
-                .collect();
-            m.insert("models".into(), Value::Object(per));
+        if !self.calls.is_empty() {
+            m.insert("usage".into(), self.total().to_json());
         }
-        if self.api_calls > 0 {
-            m.insert("usage".into(), self.tokens.to_json());
-        }
-        m.insert("api_calls".into(), json!(self.api_calls));
+        m.insert("api_calls".into(), json!(self.calls.len()));
         m.insert("tool_calls".into(), json!(self.tool_calls));
         if let Some(at) = self.prompt_at_ms {
             m.insert("turn_duration_ms".into(), json!((now_ms - at).max(0)));
@@ -103,7 +72,12 @@ impl TurnUsage {
         if let Some(c) = self.session_cost_usd {
             m.insert("session_cost_usd".into(), json!(c));
         }
-        m
+        Turn {
+            fields: m,
+            calls: self.calls,
+            model: self.model,
+            agent_cost_usd: None,
+        }
     }
 }
 
@@ -144,6 +118,23 @@ struct Usage {
     cache_creation_input_tokens: u64,
     #[serde(default)]
     cache_read_input_tokens: u64,
+    /// The cache writes by lifetime (1-hour writes cost more).
+    #[serde(default)]
+    cache_creation: CacheCreation,
+    #[serde(default)]
+    output_tokens_details: OutputDetails,
+}
+
+#[derive(Deserialize, Default)]
+struct CacheCreation {
+    #[serde(default)]
+    ephemeral_1h_input_tokens: u64,
+}
+
+#[derive(Deserialize, Default)]
+struct OutputDetails {
+    #[serde(default)]
+    thinking_tokens: u64,
 }
 
 #[derive(Deserialize)]
@@ -188,16 +179,16 @@ pub fn subagent_usage(path: &Path) -> Option<TurnUsage> {
     scan_file(path, None, true)
 }
 
-/// The usage fields of a queued turn-end event, read from its transcript (numbers and
-/// names only). The sender calls this a moment after the event.
-pub fn read_usage(source: &UsageSource) -> Option<Map<String, Value>> {
+/// The usage of a queued turn-end event, read from its transcript (numbers and names
+/// only). The sender calls this a moment after the event.
+pub fn read_usage(source: &UsageSource) -> Option<Turn> {
     let path = Path::new(&source.transcript_path);
     let usage = if source.subagent {
         subagent_usage(path)?
     } else {
         turn_usage(path, source.prompt_id.as_deref())?
     };
-    Some(usage.to_fields(source.event_ms))
+    Some(usage.read(source.event_ms))
 }
 
 fn scan_file(path: &Path, prompt_id: Option<&str>, sidechain: bool) -> Option<TurnUsage> {
@@ -213,7 +204,7 @@ fn scan_file(path: &Path, prompt_id: Option<&str>, sidechain: bool) -> Option<Tu
         found_prompt: false,
         saw_turn: false,
         other_prompts: 0,
-        order: Vec::new(),
+        calls: Vec::new(),
     };
     let mut pos = len;
     let mut carry: Vec<u8> = Vec::new();
@@ -270,8 +261,8 @@ struct Scan<'a> {
     found_prompt: bool,
     saw_turn: bool,
     other_prompts: u32,
-    /// Models in the order met (backwards), with tokens and calls.
-    order: Vec<(String, Tokens, u64)>,
+    /// The calls met, backwards.
+    calls: Vec<Call>,
 }
 
 impl Scan<'_> {
@@ -343,7 +334,7 @@ impl Scan<'_> {
         };
         self.seen_messages.clear();
         self.seen_tools.clear();
-        self.order.clear();
+        self.calls.clear();
     }
 
     fn assistant(&mut self, line: Line) {
@@ -378,36 +369,36 @@ impl Scan<'_> {
         let (Some(model), Some(u)) = (model, message.usage) else {
             return;
         };
-        let tokens = Tokens {
-            input: u.input_tokens,
-            output: u.output_tokens,
-            cache_creation: u.cache_creation_input_tokens,
-            cache_read: u.cache_read_input_tokens,
-        };
-        self.usage.api_calls += 1;
-        self.usage.tokens.add(&tokens);
+        // Anthropic's figures already have telemhq's meaning: input without the cache,
+        // output with the thinking in it.
+        let one_hour = u
+            .cache_creation
+            .ephemeral_1h_input_tokens
+            .min(u.cache_creation_input_tokens);
         if self.usage.model.is_none() {
             self.usage.model = Some(model.clone());
         }
-        match self.order.iter_mut().find(|(m, _, _)| *m == model) {
-            Some((_, t, calls)) => {
-                t.add(&tokens);
-                *calls += 1;
-            }
-            None => self.order.push((model, tokens, 1)),
-        }
+        self.calls.push(Call {
+            model: Some(model),
+            input: u.input_tokens,
+            cache_read: u.cache_read_input_tokens,
+            cache_write: u.cache_creation_input_tokens - one_hour,
+            cache_write_1h: one_hour,
+            output: u.output_tokens,
+            reasoning: u.output_tokens_details.thinking_tokens.min(u.output_tokens),
+        });
     }
 
     fn finish(mut self) -> Option<TurnUsage> {
-        if !self.found_prompt && !self.saw_turn && self.usage.api_calls == 0 {
+        if !self.found_prompt && !self.saw_turn && self.calls.is_empty() {
             return None;
         }
         if !self.found_prompt && self.prompt_id.is_some() {
             // The prompt was never met: the lines read may belong to other turns.
             return None;
         }
-        self.order.reverse();
-        self.usage.models = self.order;
+        self.calls.reverse();
+        self.usage.calls = self.calls;
         Some(self.usage)
     }
 }

@@ -4,8 +4,6 @@ pub mod rollout;
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value};
-
 use super::{Agent, Blocker, Scope, repo_root};
 use crate::env::Env;
 use crate::error::{Error, Result};
@@ -14,6 +12,7 @@ use crate::hookfile::codex_toml::{self, TomlSet};
 use crate::jsonfile::ReadError;
 use crate::ping::payload::{self, HookEvent};
 use crate::ping::queue::UsageSource;
+use crate::usage::Turn;
 
 /// The command every scope installs. It runs the link in telemhq's private folder, so it
 /// needs no PATH, and prints nothing on stdout (Codex accepts nothing or JSON there).
@@ -113,10 +112,10 @@ impl Agent for Codex {
         payload::other_failure(event)
     }
 
-    fn read_usage(&self, source: &UsageSource) -> Option<Map<String, Value>> {
+    fn read_usage(&self, source: &UsageSource) -> Option<Turn> {
         let path = Path::new(&source.transcript_path);
         let usage = rollout::turn_usage(path, source.turn_id.as_deref()?)?;
-        Some(usage.to_fields(source.event_ms))
+        Some(usage.read(source.event_ms))
     }
 
     /// Codex runs a hook only when the user's config trusts it (its hash as the file

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::usage::{TurnUsage, name, scan_lines};
+use crate::usage::{Call, TurnUsage, name, scan_lines};
 
 /// Line kinds worth parsing; every other line is skipped unparsed.
 const WORTH_PARSING: [&str; 7] = [
@@ -79,12 +79,17 @@ fn take_line(v: &Value, turn_id: &str, usage: &mut TurnUsage, in_turn: &mut bool
             found = true;
             let u = payload.get("usage").unwrap_or(&Value::Null);
             let n = |key: &str| u.get(key).and_then(Value::as_u64).unwrap_or(0);
-            usage.input += n("input_tokens");
-            usage.cached_input += n("cached_input_tokens");
-            usage.cache_write_input += n("cache_write_input_tokens");
-            usage.output += n("output_tokens");
-            usage.reasoning_output += n("reasoning_output_tokens");
-            usage.api_calls += 1;
+            // OpenAI's input counts its cached tokens; its output counts reasoning.
+            let (cached, written) = (n("cached_input_tokens"), n("cache_write_input_tokens"));
+            usage.calls.push(Call {
+                model: None,
+                input: n("input_tokens").saturating_sub(cached + written),
+                cache_read: cached,
+                cache_write: written,
+                cache_write_1h: 0,
+                output: n("output_tokens"),
+                reasoning: n("reasoning_output_tokens"),
+            });
         }
         ("response_item", Some("function_call")) if of_turn || *in_turn => {
             if let Some(tool) = payload.get("name").and_then(name) {
@@ -119,16 +124,18 @@ mod tests {
     fn a_real_rollout_gives_the_turns_usage() {
         let u = turn_usage(&fixture(), TURN).unwrap();
         assert_eq!(u.model.as_deref(), Some("mock-model"));
+        let t = u.total();
+        // Codex's 246 input tokens count its 14 cached ones: input is the other 232.
         assert_eq!(
-            (u.input, u.cached_input, u.output, u.reasoning_output),
-            (246, 14, 90, 6)
+            (t.input, t.cache_read, t.output, t.reasoning),
+            (232, 14, 90, 6)
         );
-        assert_eq!(u.api_calls, 2);
+        assert_eq!(u.calls.len(), 2);
         assert_eq!(u.tool_calls.get("Bash"), Some(&1));
         assert_eq!(u.duration_ms, Some(205));
         assert_eq!(u.agent_version, Some(("codex_version", "0.169.0".into())));
         assert!(!u.failed);
-        let fields = u.to_fields(0);
+        let fields = u.read(0).fields;
         assert_eq!(fields["usage"]["cache_read_input_tokens"], 14);
         assert_eq!(fields["usage"]["reasoning_output_tokens"], 6);
         assert_eq!(fields["turn_duration_ms"], 205);
@@ -161,8 +168,8 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let u = turn_usage(&path, "t1").unwrap();
         assert!(u.failed);
-        assert_eq!(u.api_calls, 0);
-        let fields = u.to_fields(1_795_000_000_000);
+        assert!(u.calls.is_empty());
+        let fields = u.read(1_795_000_000_000).fields;
         assert_eq!(fields["status"], "failed");
         assert_eq!(fields["error"], "api_error");
         assert!(!serde_json::to_string(&fields).unwrap().contains("quota"));

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::usage::{TurnUsage, name, scan_lines};
+use crate::usage::{Call, TurnUsage, name, scan_lines};
 
 const WORTH_PARSING: [&str; 5] = [
     "\"session.start\"",
@@ -44,13 +44,20 @@ pub fn turn_usage(path: &Path, event_ms: i64) -> Option<TurnUsage> {
                 if let Some(u) = turn.as_mut() {
                     let usage = data.get("usage").unwrap_or(&Value::Null);
                     let n = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
-                    u.input += n("inputTokens");
-                    u.output += n("outputTokens");
-                    u.cached_input += n("cacheReadTokens");
-                    u.cache_write_input += n("cacheWriteTokens");
-                    u.api_calls += 1;
-                    if let Some(model) = usage.get("model").and_then(name) {
-                        u.model = Some(model);
+                    let model = usage.get("model").and_then(name);
+                    // Copilot's input counts the cached tokens it reports beside it.
+                    let (read, write) = (n("cacheReadTokens"), n("cacheWriteTokens"));
+                    u.calls.push(Call {
+                        model: model.clone(),
+                        input: n("inputTokens").saturating_sub(read + write),
+                        cache_read: read,
+                        cache_write: write,
+                        cache_write_1h: 0,
+                        output: n("outputTokens"),
+                        reasoning: n("reasoningTokens"),
+                    });
+                    if model.is_some() {
+                        u.model = model;
                     }
                 }
             }
@@ -91,12 +98,14 @@ mod tests {
     fn real_session_events_give_the_turns_usage() {
         let u = turn_usage(&fixture("events.jsonl"), HOOK_MS).unwrap();
         assert_eq!(u.model.as_deref(), Some("gpt-4.1"));
-        assert_eq!((u.input, u.cached_input, u.output), (246, 14, 90));
-        assert_eq!(u.api_calls, 2);
+        let t = u.total();
+        // Per call: input 123 with 7 cache reads in it.
+        assert_eq!((t.input, t.cache_read, t.output), (232, 14, 90));
+        assert_eq!(u.calls.len(), 2);
         assert_eq!(u.tool_calls.get("bash"), Some(&1));
         assert_eq!(u.agent_version, Some(("copilot_version", "1.0.102".into())));
         assert!(!u.failed);
-        let fields = u.to_fields(HOOK_MS);
+        let fields = u.read(HOOK_MS).fields;
         assert_eq!(
             fields["turn_duration_ms"], 101,
             "from the prompt to the hook"
@@ -109,8 +118,8 @@ mod tests {
     fn a_session_error_marks_the_turn_failed() {
         let u = turn_usage(&fixture("events-error.jsonl"), 1_795_586_150_440).unwrap();
         assert!(u.failed);
-        assert_eq!(u.api_calls, 0);
-        let fields = u.to_fields(1_795_586_150_440);
+        assert!(u.calls.is_empty());
+        let fields = u.read(1_795_586_150_440).fields;
         assert_eq!(fields["error"], "api_error");
         assert!(
             !serde_json::to_string(&fields)
@@ -123,7 +132,7 @@ mod tests {
     fn events_after_the_hook_belong_to_a_later_turn() {
         let at_prompt = 1_795_586_148_528;
         let u = turn_usage(&fixture("events.jsonl"), at_prompt).unwrap();
-        assert_eq!(u.api_calls, 0);
+        assert!(u.calls.is_empty());
         assert_eq!(turn_usage(&fixture("events.jsonl"), 0), None);
     }
 }

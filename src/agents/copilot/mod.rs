@@ -5,7 +5,7 @@ pub mod events;
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{Agent, Blocker, Scope, repo_root};
 use crate::env::Env;
@@ -15,6 +15,7 @@ use crate::hookfile::flat::FlatSet;
 use crate::jsonfile::Dialect;
 use crate::ping::payload::{self, HookEvent};
 use crate::ping::queue::UsageSource;
+use crate::usage::Turn;
 
 /// The command for an event. Copilot CLI's native payloads do not name their event,
 /// and its hooks' environment has `CLAUDE_PROJECT_DIR` too: the command says both. No
@@ -109,9 +110,9 @@ impl Agent for CopilotCli {
         }
     }
 
-    fn read_usage(&self, source: &UsageSource) -> Option<Map<String, Value>> {
+    fn read_usage(&self, source: &UsageSource) -> Option<Turn> {
         let usage = events::turn_usage(Path::new(&source.transcript_path), source.event_ms)?;
-        Some(usage.to_fields(source.event_ms))
+        Some(usage.read(source.event_ms))
     }
 
     fn runs_hooks_twice(&self) -> bool {

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::usage::{TurnUsage, name, scan_lines};
+use crate::usage::{Call, TurnUsage, name, scan_lines};
 
 const WORTH_PARSING: [&str; 4] = [
     "\"type\":\"gemini\"",
@@ -24,8 +24,8 @@ struct Message {
     at_ms: i64,
     /// A prompt the user typed (a tool's result also comes as a user message).
     prompt: bool,
-    /// (input, output, cached, thoughts) of a model answer.
-    tokens: Option<(u64, u64, u64, u64)>,
+    /// The tokens of a model answer.
+    tokens: Option<Call>,
     model: Option<String>,
     tools: Vec<String>,
 }
@@ -60,12 +60,11 @@ pub fn turn_usage(path: &Path, event_ms: i64) -> Option<TurnUsage> {
         ..TurnUsage::default()
     };
     for m in &in_time[start + 1..] {
-        if let Some((input, output, cached, thoughts)) = m.tokens {
-            usage.input += input;
-            usage.output += output;
-            usage.cached_input += cached;
-            usage.reasoning_output += thoughts;
-            usage.api_calls += 1;
+        if let Some(call) = &m.tokens {
+            usage.calls.push(Call {
+                model: m.model.clone(),
+                ..call.clone()
+            });
         }
         if m.model.is_some() {
             usage.model = m.model.clone();
@@ -92,7 +91,18 @@ fn message(v: &Value) -> Option<Message> {
         .flatten()
         .map(|t| {
             let n = |k: &str| t.get(k).and_then(Value::as_u64).unwrap_or(0);
-            (n("input"), n("output"), n("cached"), n("thoughts"))
+            // Gemini's input counts its cached tokens, and tool-use prompt tokens come
+            // apart (billed as input); its output leaves the thoughts out (billed as
+            // output): in telemhq's meaning, output has them in.
+            Call {
+                model: None,
+                input: n("input").saturating_sub(n("cached")) + n("tool"),
+                cache_read: n("cached"),
+                cache_write: 0,
+                cache_write_1h: 0,
+                output: n("output") + n("thoughts"),
+                reasoning: n("thoughts"),
+            }
         });
     let tools = v
         .get("toolCalls")
@@ -127,14 +137,16 @@ mod tests {
     fn a_real_chat_file_gives_the_turns_usage() {
         let u = turn_usage(&fixture("session-chat.jsonl"), HOOK_MS + 50).unwrap();
         assert_eq!(u.model.as_deref(), Some("gemini-2.5-flash"));
+        let t = u.total();
+        // Per call: input 123 with 7 cached, output 45 and 3 thoughts apart.
         assert_eq!(
-            (u.input, u.cached_input, u.output, u.reasoning_output),
-            (246, 14, 90, 6),
+            (t.input, t.cache_read, t.output, t.reasoning),
+            (232, 14, 96, 6),
             "two model calls, the first written twice"
         );
-        assert_eq!(u.api_calls, 2);
+        assert_eq!(u.calls.len(), 2);
         assert_eq!(u.tool_calls.get("run_shell_command"), Some(&1));
-        let fields = u.to_fields(HOOK_MS + 50);
+        let fields = u.read(HOOK_MS + 50).fields;
         assert_eq!(
             fields["turn_duration_ms"], 228,
             "from the prompt to the hook"
@@ -148,7 +160,7 @@ mod tests {
     fn messages_after_the_hook_belong_to_a_later_turn() {
         // At the time of the prompt itself, nothing of the model's is in the turn yet.
         let u = turn_usage(&fixture("session-chat.jsonl"), 1_795_586_059_741).unwrap();
-        assert_eq!(u.api_calls, 0);
+        assert!(u.calls.is_empty());
         assert_eq!(turn_usage(&fixture("session-chat.jsonl"), 0), None);
         assert_eq!(
             turn_usage(Path::new("/nonexistent/chat.jsonl"), HOOK_MS),

@@ -4,7 +4,7 @@ pub mod chat;
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{Agent, Blocker, Scope, repo_root};
 use crate::env::Env;
@@ -13,6 +13,7 @@ use crate::hookfile::{Format, HookSet};
 use crate::jsonfile::Dialect;
 use crate::ping::payload::{self, HookEvent};
 use crate::ping::queue::UsageSource;
+use crate::usage::Turn;
 
 /// Gemini CLI puts `CLAUDE_PROJECT_DIR` into its hooks' environment too, so the command
 /// says which agent runs it. Like Claude Code's, it needs no PATH, holds no personal
@@ -86,9 +87,9 @@ impl Agent for GeminiCli {
         }
     }
 
-    fn read_usage(&self, source: &UsageSource) -> Option<Map<String, Value>> {
+    fn read_usage(&self, source: &UsageSource) -> Option<Turn> {
         let usage = chat::turn_usage(Path::new(&source.transcript_path), source.event_ms)?;
-        Some(usage.to_fields(source.event_ms))
+        Some(usage.read(source.event_ms))
     }
 
     /// `hooksConfig.enabled: false`, or telemhq's command in `hooksConfig.disabled`, in

@@ -15,15 +15,29 @@ pub const CACHED_TOKENS: u64 = 7;
 pub const OUTPUT_TOKENS: u64 = 45;
 pub const REASONING_TOKENS: u64 = 3;
 
-/// The `usage` a turn-end ping carries for `calls` answers of the mocks (the Chat
-/// Completions mock's reasoning tokens do not reach Copilot CLI's records).
-pub fn expected_usage(calls: u64, with_reasoning: bool) -> serde_json::Value {
+/// How an agent reports the mocks' figures.
+#[derive(Clone, Copy)]
+pub enum Reported {
+    /// OpenAI's way (Codex, Copilot CLI): input counts the cached tokens, output the
+    /// reasoning.
+    OpenAi,
+    /// Gemini's way: input counts the cached tokens; the thoughts come apart from output.
+    Gemini,
+}
+
+/// The `usage` a turn-end ping carries for `calls` answers of the mocks, in telemhq's one
+/// meaning of each field: input without cached tokens, output with reasoning in it.
+pub fn expected_usage(calls: u64, reported: Reported) -> serde_json::Value {
+    let (output, reasoning) = match reported {
+        Reported::OpenAi => (OUTPUT_TOKENS, REASONING_TOKENS),
+        Reported::Gemini => (OUTPUT_TOKENS + REASONING_TOKENS, REASONING_TOKENS),
+    };
     json!({
-        "input_tokens": calls * INPUT_TOKENS,
-        "output_tokens": calls * OUTPUT_TOKENS,
+        "input_tokens": calls * (INPUT_TOKENS - CACHED_TOKENS),
+        "output_tokens": calls * output,
         "cache_read_input_tokens": calls * CACHED_TOKENS,
         "cache_creation_input_tokens": 0,
-        "reasoning_output_tokens": if with_reasoning { calls * REASONING_TOKENS } else { 0 },
+        "reasoning_output_tokens": calls * reasoning,
     })
 }
 
