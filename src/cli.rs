@@ -96,6 +96,8 @@ pub enum Command {
     Log(LogArgs),
     /// Check the whole setup and say how to fix what is wrong.
     Doctor(DoctorArgs),
+    /// Show the price table and how a model is priced; set your own prices.
+    Prices(PricesArgs),
     /// Internal: the detached background sender that emit starts.
     #[command(name = "__send", hide = true)]
     Send,
@@ -210,6 +212,47 @@ pub struct LogArgs {
     /// How many events to show.
     #[arg(long, short = 'n', default_value_t = 20)]
     pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct PricesArgs {
+    #[command(subcommand)]
+    pub action: Option<PricesAction>,
+    /// A model name, as an agent records it: how it is matched and priced.
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PricesAction {
+    /// Price a model yourself (US dollars per million tokens); your prices come first.
+    Set(PriceSetArgs),
+    /// Forget your own prices of a model.
+    Unset {
+        /// The model, as given to `prices set`.
+        model: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PriceSetArgs {
+    /// The model, as the agent records it (a date suffix or provider prefix may be left off).
+    pub model: String,
+    /// Input tokens (not cached), per million.
+    #[arg(long, value_name = "USD")]
+    pub input: f64,
+    /// Output tokens (reasoning included), per million.
+    #[arg(long, value_name = "USD")]
+    pub output: f64,
+    /// Cache reads, per million (else the input price).
+    #[arg(long, value_name = "USD")]
+    pub cache_read: Option<f64>,
+    /// Cache writes, per million (else the input price).
+    #[arg(long, value_name = "USD")]
+    pub cache_write: Option<f64>,
+    /// One-hour cache writes, per million (else twice the input price).
+    #[arg(long, value_name = "USD")]
+    pub cache_write_1h: Option<f64>,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,7 @@ fn main() {
         cli::Command::Run(args) => cmd::run::run(&args, &env),
         cli::Command::Log(args) => cmd::log::run(&args, &env),
         cli::Command::Doctor(args) => cmd::doctor::run(&args, &env),
+        cli::Command::Prices(args) => cmd::prices::run(&args, &env),
     };
     match result {
         Ok(code) => std::process::exit(code),

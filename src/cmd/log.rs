@@ -44,6 +44,17 @@ pub fn run(args: &LogArgs, env: &Env) -> Result<i32> {
         if let Some(note) = &entry.note {
             head.push_str(&format!("  {note}"));
         }
+        if let Some(models) = entry
+            .payload
+            .get("unpriced_models")
+            .and_then(|v| v.as_array())
+        {
+            let names: Vec<&str> = models.iter().filter_map(|m| m.as_str()).collect();
+            head.push_str(&format!(
+                "  no cost: no price for {} (telemhq prices set MODEL …)",
+                names.join(", ")
+            ));
+        }
         crate::outln!("{head}");
         crate::outln!(
             "  {}",

@@ -4,6 +4,7 @@ pub mod emit;
 pub mod flush;
 pub mod install;
 pub mod log;
+pub mod prices;
 pub mod run;
 pub mod uninstall;
 

@@ -6,6 +6,7 @@ mod support;
 mod attack2;
 mod codex;
 mod conformance;
+mod cost;
 mod doctor;
 mod e2e_all_agents;
 mod e2e_claude_code;

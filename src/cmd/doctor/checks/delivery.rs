@@ -139,6 +139,41 @@ fn human_age(ms: i64) -> String {
     }
 }
 
+/// Models of recent turns without a price: their turns went out without a cost.
+pub(super) fn check_prices(facts: &Facts, report: &mut Report) {
+    let mut unpriced: Vec<String> = Vec::new();
+    for (_, entry) in &facts.queue {
+        for m in entry
+            .payload
+            .get("unpriced_models")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.as_str())
+        {
+            if !unpriced.iter().any(|u| u == m) {
+                unpriced.push(m.to_string());
+            }
+        }
+    }
+    if unpriced.is_empty() {
+        return;
+    }
+    let names: Vec<String> = unpriced.iter().map(|m| crate::term::safe(m)).collect();
+    report.warn(
+        DELIVERY,
+        "cost.unpriced",
+        format!(
+            "no price for {}: their turns are sent without cost_usd (never as $0)",
+            names.join(", ")
+        ),
+        format!(
+            "telemhq prices {} shows how the name was looked up; telemhq prices set MODEL --input USD --output USD prices it yourself",
+            names[0]
+        ),
+    );
+}
+
 /// Information: which agents are here, and Claude Code's version.
 pub(super) fn check_agents(facts: &Facts, report: &mut Report) {
     let found: Vec<String> = facts
