@@ -1,5 +1,5 @@
 //! What a turn cost: each API call priced per token, from a table embedded at build time
-//! (derived from LiteLLM's price file: `templates/prices.json`, refreshed by
+//! (derived from LiteLLM's price file: `templates/prices.tsv`, refreshed by
 //! `templates/refresh-prices.py`), or from the user's own prices (`telemhq prices set`).
 //! Never a guess: a model without a price leaves the turn without `cost_usd` and is
 //! named in `unpriced_models`.
@@ -16,8 +16,7 @@
 //!   cloud providers' names (Bedrock, Vertex AI) is priced from those entries only when
 //!   they all agree; otherwise it is unpriced.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -88,71 +87,63 @@ impl std::fmt::Display for Found {
     }
 }
 
-struct Table {
-    version: String,
-    models: HashMap<String, (String, Rates)>,
-    /// Normalised name → entries.
-    normalised: HashMap<String, Vec<String>>,
-}
-
-#[derive(Deserialize)]
-struct RawTable {
-    version: String,
-    models: HashMap<String, Vec<Value>>,
-}
+/// The embedded table: a header of `#` lines (its version first), then one line per
+/// model, tab-separated: name, provider, then the prices (see `Rates::from_fields`).
+const TABLE: &str = include_str!("../templates/prices.tsv");
 
 /// Providers whose entries are the model maker's own list prices.
 const DIRECT: [&str; 4] = ["anthropic", "openai", "gemini", "vertex_ai-language-models"];
 
-fn table() -> &'static Table {
-    static TABLE: OnceLock<Table> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let raw: RawTable = serde_json::from_str(include_str!("../templates/prices.json"))
-            .expect("the embedded price table is valid");
-        let mut models = HashMap::new();
-        let mut normalised: HashMap<String, Vec<String>> = HashMap::new();
-        for (name, row) in raw.models {
-            let provider = row
-                .first()
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            let p = |i: usize| row.get(i).and_then(Value::as_f64);
-            let (Some(input), Some(output)) = (p(1), p(2)) else {
-                continue;
-            };
-            let long = LongContext {
-                input: p(7),
-                output: p(8),
-                cache_read: p(9),
-                cache_write: p(10),
-            };
-            let rates = Rates {
-                input,
-                output,
-                cache_read: p(3),
-                cache_write: p(4),
-                cache_write_1h: p(5),
-                reasoning: p(6),
-                long: (long != LongContext::default()).then_some(long),
-            };
-            normalised
-                .entry(normalise(&name))
-                .or_default()
-                .push(name.clone());
-            models.insert(name, (provider, rates));
-        }
-        Table {
-            version: raw.version,
-            models,
-            normalised,
-        }
-    })
+/// The table's models whose name `wanted` picks: (name, provider, prices). Read line by
+/// line; only the picked lines' prices are parsed.
+fn entries(
+    wanted: impl Fn(&str) -> bool,
+) -> impl Iterator<Item = (&'static str, &'static str, Rates)> {
+    TABLE
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(move |l| {
+            let (name, rest) = l.split_once('\t')?;
+            if !wanted(name) {
+                return None;
+            }
+            let mut fields = rest.split('\t');
+            let provider = fields.next()?;
+            let prices: Vec<Option<f64>> = fields.map(|f| f.parse().ok()).collect();
+            Some((name, provider, Rates::from_fields(&prices)?))
+        })
+}
+
+impl Rates {
+    /// From the table's columns: input, output, cache read, cache write, 1-hour cache
+    /// write, reasoning, then the same four above 200k prompt tokens.
+    fn from_fields(p: &[Option<f64>]) -> Option<Rates> {
+        let at = |i: usize| p.get(i).copied().flatten();
+        let long = LongContext {
+            input: at(6),
+            output: at(7),
+            cache_read: at(8),
+            cache_write: at(9),
+        };
+        Some(Rates {
+            input: at(0)?,
+            output: at(1)?,
+            cache_read: at(2),
+            cache_write: at(3),
+            cache_write_1h: at(4),
+            reasoning: at(5),
+            long: (long != LongContext::default()).then_some(long),
+        })
+    }
 }
 
 /// The version of the embedded table (`litellm 1.110.2, 2026-11-28`).
 pub fn version() -> &'static str {
-    &table().version
+    TABLE
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("# "))
+        .unwrap_or("unknown")
 }
 
 /// A model name without a provider or region prefix (`anthropic/`, `us.anthropic.`,
@@ -237,34 +228,39 @@ pub fn lookup(model: &str, overrides: &Overrides) -> Option<(Rates, Found)> {
     if let Some((name, o)) = overrides.iter().find(|(name, _)| normalise(name) == norm) {
         return Some((from_override(o), Found::Override(name.clone())));
     }
-    let t = table();
-    if let Some((_, rates)) = t.models.get(model) {
-        return Some((*rates, Found::Exact(model.to_string())));
+    if let Some((_, _, rates)) = entries(|name| name == model).next() {
+        return Some((rates, Found::Exact(model.to_string())));
     }
-    let candidates = t.normalised.get(&norm)?;
-    let direct: Vec<&String> = candidates
+    let candidates: Vec<(&str, &str, Rates)> = entries(|name| normalise(name) == norm).collect();
+    if candidates.is_empty() {
+        return None;
+    }
+    let direct: Vec<&(&str, &str, Rates)> = candidates
         .iter()
-        .filter(|c| DIRECT.contains(&t.models[*c].0.as_str()))
+        .filter(|(_, provider, _)| DIRECT.contains(provider))
         .collect();
-    let pool: Vec<&String> = if direct.is_empty() {
+    let mut pool: Vec<&(&str, &str, Rates)> = if direct.is_empty() {
         candidates.iter().collect()
     } else {
         direct
     };
     // Every entry of the pool must agree on the base prices: else it is a guess.
-    let first = &t.models[pool[0]].1;
-    let agree = pool.iter().all(|c| {
-        let r = &t.models[*c].1;
+    let first = pool[0].2;
+    let agree = pool.iter().all(|(_, _, r)| {
         r.input == first.input && r.output == first.output && r.cache_read == first.cache_read
     });
     if !agree {
         return None;
     }
-    let mut names: Vec<&String> = pool.clone();
-    names.sort();
-    let entry = names[0].clone();
-    let provider = t.models[&entry].0.clone();
-    Some((t.models[&entry].1, Found::Normalised { entry, provider }))
+    pool.sort_by_key(|(name, ..)| *name);
+    let (entry, provider, rates) = pool[0];
+    Some((
+        *rates,
+        Found::Normalised {
+            entry: entry.to_string(),
+            provider: provider.to_string(),
+        },
+    ))
 }
 
 /// What one call cost.

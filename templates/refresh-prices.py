@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Refreshes templates/prices.json, the price table telemhq embeds at build time, from
+"""Refreshes templates/prices.tsv, the price table telemhq embeds at build time, from
 LiteLLM's `model_prices_and_context_window.json` as the `litellm` package on PyPI ships
 it (`litellm/model_prices_and_context_window_backup.json`): facts, not code. Keeps only
 chat models of the providers telemhq's agents use, and only the prices it needs, per
-token (US dollars), in a compact form.
+token (US dollars), one tab-separated line per model (read without parsing the whole
+table: a lookup scans 80 KB of text).
 
 Usage: python3 templates/refresh-prices.py [--from PATH_TO_JSON --version NAME]
 (without --from it downloads the newest litellm wheel with pip, needing no install.)
@@ -35,7 +36,7 @@ FIELDS = [
     "cache_read_input_token_cost_above_200k_tokens",
     "cache_creation_input_token_cost_above_200k_tokens",
 ]
-OUT = Path(__file__).resolve().parent / "prices.json"
+OUT = Path(__file__).resolve().parent / "prices.tsv"
 
 
 def download():
@@ -71,8 +72,12 @@ def main():
         while row and row[-1] is None:
             row.pop()
         rows[name] = [entry["litellm_provider"]] + row
-    out = {"version": f"{version}, {date.today().isoformat()}", "fields": FIELDS, "models": rows}
-    OUT.write_text(json.dumps(out, separators=(",", ":"), sort_keys=True) + "\n")
+    lines = [f"# {version}, {date.today().isoformat()}",
+             "# per token, US dollars; columns: model, provider, " + ", ".join(FIELDS)]
+    for name, row in rows.items():
+        provider, prices = row[0], row[1:]
+        lines.append("\t".join([name, provider] + ["" if p is None else repr(float(p)) for p in prices]))
+    OUT.write_text("\n".join(lines) + "\n")
     print(f"{OUT}: {len(rows)} models from {version}")
 
 
