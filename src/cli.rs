@@ -98,6 +98,11 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Show the price table and how a model is priced; set your own prices.
     Prices(PricesArgs),
+    /// Read your agents' history on this machine into the local store (every past turn).
+    Import(ImportArgs),
+    /// Usage and cost from the local store, by day, week, month, session, project, model
+    /// or agent.
+    Report(ReportArgs),
     /// Internal: the detached background sender that emit starts.
     #[command(name = "__send", hide = true)]
     Send,
@@ -212,6 +217,75 @@ pub struct LogArgs {
     /// How many events to show.
     #[arg(long, short = 'n', default_value_t = 20)]
     pub limit: usize,
+    /// One JSON object per line (the event's state, tracker and payload).
+    #[arg(long)]
+    pub json: bool,
+    /// Only this agent's events.
+    #[arg(long, value_name = "AGENT", value_parser = PossibleValuesParser::new(agents::ids().collect::<Vec<_>>()))]
+    pub agent: Option<String>,
+    /// Only events in this state.
+    #[arg(long, value_name = "STATE", value_parser = ["pending", "delivered", "failed", "local"])]
+    pub state: Option<String>,
+    /// Only events for trackers whose (masked) URL holds this text.
+    #[arg(long, value_name = "TEXT")]
+    pub tracker: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Only this agent's history (may be given more than once).
+    #[arg(long, value_name = "AGENT", value_parser = PossibleValuesParser::new(agents::ids().collect::<Vec<_>>()))]
+    pub agent: Vec<String>,
+    /// Only turns from this day on (YYYY-MM-DD, or 7d for the last seven days).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Also send the imported turns to your trackers (marked `backfill`), after asking.
+    #[arg(long)]
+    pub send: bool,
+    /// With --send: do not ask.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// How `report` groups turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Grouping {
+    Daily,
+    Weekly,
+    Monthly,
+    Session,
+    Project,
+    Model,
+    Agent,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// How to group the turns.
+    #[arg(value_enum, default_value = "daily")]
+    pub by: Grouping,
+    /// From this day on (YYYY-MM-DD, or 7d, 4w, 3m: that long ago).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Up to and with this day (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Only this agent's turns.
+    #[arg(long, value_name = "AGENT", value_parser = PossibleValuesParser::new(agents::ids().collect::<Vec<_>>()))]
+    pub agent: Option<String>,
+    /// Only this project's turns (its folder's name).
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
+    /// The time zone of days, weeks and months (an IANA name, like Europe/Berlin;
+    /// default: this machine's).
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// One JSON document.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// CSV, one row per group, then the totals.
+    #[arg(long)]
+    pub csv: bool,
 }
 
 #[derive(Debug, Args)]

@@ -25,6 +25,9 @@ pub struct Config {
     /// `keyed` (default) or `plain`: the seed's unkeyed SHA-256 prefix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_hashes: Option<String>,
+    /// How many days the local store keeps (default: `store::DEFAULT_KEEP_DAYS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_days: Option<u32>,
     /// The user's own prices per model (`telemhq prices set`), before the table's.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub prices: crate::prices::Overrides,

@@ -5,7 +5,7 @@
 //! `transaction` (install and uninstall across files); `agents` (each agent one module,
 //! listed once); `ping` (payload, queue, sender) and `hookfile` (the hook-file formats,
 //! pure editors); and the ground floor (`config`, `env`, `error`, `fsutil`, `gitindex`, `jsonfile`,
-//! `prices`, `term`, `time`, `usage`).
+//! `prices`, `store`, `term`, `time`, `usage`).
 #![forbid(unsafe_code)]
 // Public: what the binary and the integration tests use; the rest is the crate's own,
 // so that the compiler reports what nothing uses.
@@ -21,6 +21,7 @@ pub mod hookfile;
 pub mod jsonfile;
 mod ping;
 mod prices;
+mod store;
 mod term;
 mod time;
 pub mod transaction;

@@ -25,6 +25,8 @@ fn main() {
         cli::Command::Log(args) => cmd::log::run(&args, &env),
         cli::Command::Doctor(args) => cmd::doctor::run(&args, &env),
         cli::Command::Prices(args) => cmd::prices::run(&args, &env),
+        cli::Command::Import(args) => cmd::import::run(&args, &env),
+        cli::Command::Report(args) => cmd::report::run(&args, &env),
     };
     match result {
         Ok(code) => std::process::exit(code),

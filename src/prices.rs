@@ -417,6 +417,7 @@ mod tests {
         let (r, _) = lookup("claude-sonnet-4-5", &none).unwrap();
         // Published: input $3, output $15, cache read $0.30, write $3.75, 1-hour write $6 per M.
         let c = Call {
+            id: None,
             model: Some("claude-sonnet-4-5".into()),
             input: 1_000,
             cache_read: 10_000,

@@ -97,6 +97,11 @@ pub fn path(p: &std::path::Path) -> String {
     safe(&p.display().to_string())
 }
 
+/// Whether a progress bar may be drawn: stderr is a terminal.
+pub fn progress_on_stderr() -> bool {
+    std::io::stderr().is_terminal()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -17,6 +17,9 @@ const MAX_SCAN: u64 = 64 * 1024 * 1024;
 /// Each agent's reader maps its own figures to these.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Call {
+    /// The agent's own id of the call (a message or response id), where it has one: a
+    /// call copied into another session file is counted once.
+    pub id: Option<String>,
     /// The model, where the record names it (else the turn's).
     pub model: Option<String>,
     pub input: u64,
@@ -55,10 +58,22 @@ impl Call {
     }
 }
 
+/// A turn's identity, the same whether a hook or `import` records it: its agent (the
+/// ping's `tool`), its session, and the agent's own key of the turn in the session
+/// (Claude Code's prompt id, Codex's turn id, the id of the prompt's record in Gemini
+/// CLI's and Copilot CLI's files).
+pub fn turn_uid(tool: &str, session: &str, key: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{tool}\n{session}\n{key}").as_bytes());
+    crate::hex(&digest[..16])
+}
+
 /// A turn's usage as read from an agent's records: the ping fields, and the calls that
 /// are priced (by the sender, with telemhq's prices; see `prices`).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Turn {
+    /// The agent's own key of the turn in its session (see `turn_uid`).
+    pub key: Option<String>,
     pub fields: Map<String, Value>,
     pub calls: Vec<Call>,
     /// The model of calls that do not name their own.
@@ -70,6 +85,14 @@ pub struct Turn {
 /// What a turn used.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct TurnUsage {
+    /// The agent's own key of the turn in its session (see `turn_uid`).
+    pub key: Option<String>,
+    /// The session, as the agent names it (import: from the records).
+    pub session: Option<String>,
+    /// The folder the turn ran in (import: from the records), for the ping's `project`.
+    pub cwd: Option<String>,
+    /// Unix ms of the turn's last record (import: when it ended).
+    pub ended_ms: Option<i64>,
     pub model: Option<String>,
     /// Each API call of the turn.
     pub calls: Vec<Call>,
@@ -120,6 +143,7 @@ impl TurnUsage {
             m.insert("error".into(), json!("api_error"));
         }
         Turn {
+            key: self.key,
             fields: m,
             calls: self.calls,
             model: self.model,

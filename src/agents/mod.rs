@@ -160,6 +160,17 @@ pub trait Agent: Sync {
     fn blockers(&self, _env: &Env, _scope: Scope, _file: &Path) -> Vec<Blocker> {
         Vec::new()
     }
+    /// The agent's own history files on this machine (for `import`): each a session's
+    /// records.
+    fn history(&self, _env: &Env) -> Vec<PathBuf> {
+        Vec::new()
+    }
+    /// The turns of one history file, read from `from` (a byte offset where a turn
+    /// starts; 0: the whole file), and where the next read of the file starts (0: read
+    /// it whole again when it grows).
+    fn history_turns(&self, _path: &Path, _from: u64) -> (Vec<crate::usage::TurnUsage>, u64) {
+        (Vec::new(), 0)
+    }
     /// The key under which the queue names the agent's usage reader (None: Claude Code,
     /// as queued by earlier releases).
     fn queue_name(&self) -> Option<&'static str> {
@@ -205,6 +216,28 @@ pub fn read_usage(source: &UsageSource) -> Option<Turn> {
         Some(name) => by_id(name)?,
     };
     agent.read_usage(source)
+}
+
+/// The files under `dir` (not following links, at most `depth` folders down) whose name
+/// `wanted` picks, sorted.
+pub fn files_under(dir: &Path, depth: usize, wanted: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let path = entry.path();
+        if kind.is_dir() && depth > 0 {
+            out.extend(files_under(&path, depth - 1, wanted));
+        } else if kind.is_file() && wanted(&path) {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
 }
 
 /// Finds a program on PATH, through absolute entries only: an empty entry or `.` (the

@@ -116,8 +116,7 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
             usage
         }
         _ => None,
-    }
-    .map(|turn| crate::prices::priced(turn, &config.prices));
+    };
     let cwd = env.cwd.to_string_lossy();
     let ctx = Context {
         event_id: payload::new_event_id()?,
@@ -128,9 +127,11 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         provider: other.unwrap_or(agent.provider()),
         tool: other.unwrap_or(agent.tool()),
         error: agent.failure(&event),
-        usage,
     };
-    let payload = payload::build(&event, &ctx);
+    let mut payload = payload::build(&event, &ctx);
+    if let Some(turn) = usage {
+        payload::add_turn(&mut payload, turn, &config.prices);
+    }
     if args.print {
         let text = serde_json::to_string_pretty(&payload).expect("a payload serialises");
         crate::outln!("{text}");
@@ -160,15 +161,17 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
     )
     .map_err(|e| format!("cannot queue the event: {e}"))?;
     let Some(route) = route else {
+        // No tracker: the sender still reads the turn and keeps it in the local store.
+        sender::start_detached(&layout);
         return Err(
-            "no tracker is set for this folder: the event is queued and goes to the first \
-             tracker its repository (or the global scope) gets"
+            "no tracker is set for this folder: the event is queued and kept in the local \
+             store; it goes to the first tracker its repository (or the global scope) gets"
                 .into(),
         );
     };
     if deliver_now {
-        // A refused connection (the endpoint is down) is not retried for the whole
-        // budget: the event waits in the queue for the detached sender.
+        // A refused connection (the endpoint is down, not slow) is not retried for the
+        // whole budget: the event waits in the queue for the detached sender.
         let patience = Patience {
             stop_when_refused: true,
             ..Patience::until(started + CI_DELIVERY_BUDGET)

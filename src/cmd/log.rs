@@ -1,64 +1,148 @@
-//! `telemhq log`: recent events, each with the exact JSON that was or will be sent.
+//! `telemhq log`: recent events, each with the exact JSON that was or will be sent, from
+//! the local store (and the queue, for events not in it yet).
+
+use serde_json::{Value, json};
 
 use crate::cli::LogArgs;
 use crate::env::Env;
 use crate::error::Result;
 use crate::ping::queue::{self, State};
+use crate::store::{self, Store};
+
+/// One event to show.
+struct Shown {
+    at: String,
+    state: String,
+    /// `hook` or `import`.
+    source: &'static str,
+    tracker: Option<String>,
+    note: Option<String>,
+    payload: serde_json::Map<String, Value>,
+}
 
 pub fn run(args: &LogArgs, env: &Env) -> Result<i32> {
     let layout = env.layout()?;
-    let entries = queue::all(&layout);
-    if entries.is_empty() {
-        crate::outln!("No events yet. They appear here once your agents run telemhq's hooks.");
+    let tool = args
+        .agent
+        .as_deref()
+        .and_then(crate::agents::by_id)
+        .map(|a| a.tool());
+    let mut shown: Vec<Shown> = Vec::new();
+    match Store::open_existing(&layout) {
+        Ok(Some(s)) => match store::recent(
+            &s,
+            args.limit,
+            tool,
+            args.state.as_deref(),
+            args.tracker.as_deref(),
+        ) {
+            Ok(rows) => shown.extend(rows.into_iter().map(|r| Shown {
+                at: crate::time::rfc3339(r.at_ms),
+                state: r.state,
+                source: if r.source == "import" {
+                    "import"
+                } else {
+                    "hook"
+                },
+                tracker: r.tracker,
+                note: r.note,
+                payload: r.payload,
+            })),
+            Err(e) => eprintln!("telemhq: warning: {e}; showing the queue's recent history only"),
+        },
+        Ok(None) => {}
+        Err(e) => eprintln!("telemhq: warning: {e}; showing the queue's recent history only"),
+    }
+    // Events not in the store (yet): waiting to go, or only in the queue's history.
+    let known: Vec<String> = shown
+        .iter()
+        .filter_map(|s| {
+            s.payload
+                .get("event_id")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect();
+    for (state, entry) in queue::all(&layout) {
+        if known.contains(&entry.event_id) {
+            continue;
+        }
+        let tracker = entry.ping_url.as_deref().map(crate::config::mask_url);
+        let keep = tool
+            .is_none_or(|t| entry.payload.get("tool").and_then(Value::as_str) == Some(t))
+            && args.state.as_deref().is_none_or(|s| s == state.name())
+            && args
+                .tracker
+                .as_deref()
+                .is_none_or(|t| tracker.as_deref().is_some_and(|m| m.contains(t)));
+        if !keep {
+            continue;
+        }
+        let note = match (&entry.note, entry.http_status) {
+            (Some(n), Some(s)) => Some(format!("HTTP {s}  {n}")),
+            (Some(n), None) => Some(n.clone()),
+            (None, Some(s)) => Some(format!("HTTP {s}")),
+            (None, None) => None,
+        };
+        let state = match (state, &entry.ping_url) {
+            (State::Pending, None) => "pending (no tracker yet)".to_string(),
+            (s, _) => s.name().to_string(),
+        };
+        shown.push(Shown {
+            at: entry.queued_at.clone(),
+            state,
+            source: "hook",
+            tracker,
+            note,
+            payload: entry.payload,
+        });
+    }
+    shown.sort_by(|a, b| a.at.cmp(&b.at));
+    let skip = shown.len().saturating_sub(args.limit);
+    let shown = &shown[skip..];
+    if shown.is_empty() {
+        if !args.json {
+            crate::outln!("No events yet. They appear here once your agents run telemhq's hooks.");
+        }
         return Ok(0);
     }
-    let skip = entries.len().saturating_sub(args.limit);
-    for (state, entry) in &entries[skip..] {
-        let event = entry
+    for s in shown {
+        if args.json {
+            crate::outln!(
+                "{}",
+                json!({"at": s.at, "state": s.state, "source": s.source, "tracker": s.tracker,
+                       "payload": s.payload})
+            );
+            continue;
+        }
+        let event = s
             .payload
             .get("event")
-            .and_then(|v| v.as_str())
+            .and_then(Value::as_str)
             .unwrap_or("?");
-        let when = match state {
-            State::Delivered => entry.delivered_at.as_deref(),
-            State::Failed => entry.failed_at.as_deref(),
-            State::Pending => None,
-        };
-        let mut head = format!(
-            "{}  {:<9}  {event}  {}",
-            entry.queued_at,
-            state.name(),
-            entry.event_id
-        );
-        if let Some(status) = entry.http_status {
-            head.push_str(&format!("  HTTP {status}"));
-        }
-        if let Some(when) = when {
-            head.push_str(&format!("  ({} at {when})", state.name()));
-        }
-        match (&entry.ping_url, state) {
-            (Some(url), _) => head.push_str(&format!("  -> {}", crate::config::mask_url(url))),
-            (None, State::Pending) => head.push_str("  -> (no tracker yet)"),
-            (None, _) => {}
-        }
-        if let Some(note) = &entry.note {
-            head.push_str(&format!("  {note}"));
-        }
-        if let Some(models) = entry
+        let id = s
             .payload
-            .get("unpriced_models")
-            .and_then(|v| v.as_array())
-        {
-            let names: Vec<&str> = models.iter().filter_map(|m| m.as_str()).collect();
+            .get("event_id")
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        let mut head = format!("{}  {:<9}  {event}  {id}", s.at, s.state);
+        if let Some(t) = &s.tracker {
+            head.push_str(&format!("  -> {t}"));
+        }
+        if let Some(n) = &s.note {
+            head.push_str(&format!("  {n}"));
+        }
+        if let Some(models) = s.payload.get("unpriced_models").and_then(Value::as_array) {
+            let names: Vec<&str> = models.iter().filter_map(Value::as_str).collect();
             head.push_str(&format!(
                 "  no cost: no price for {} (telemhq prices set MODEL …)",
                 names.join(", ")
             ));
         }
-        crate::outln!("{head}");
+        crate::outln!("{}", crate::term::safe(&head));
         crate::outln!(
             "  {}",
-            serde_json::to_string(&entry.payload).expect("a payload serialises")
+            serde_json::to_string(&s.payload).expect("a payload serialises")
         );
     }
     Ok(0)

@@ -2,9 +2,11 @@
 pub mod doctor;
 pub mod emit;
 pub mod flush;
+pub mod import;
 pub mod install;
 pub mod log;
 pub mod prices;
+pub mod report;
 pub mod run;
 pub mod uninstall;
 

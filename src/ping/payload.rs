@@ -326,8 +326,6 @@ pub struct Context<'a> {
     pub hasher: &'a PathHasher,
     /// The `telemhq run` this event belongs to (from the hook's environment).
     pub run_id: Option<String>,
-    /// Usage read from the transcript (numbers and names only), merged in as is.
-    pub usage: Option<Map<String, Value>>,
     /// Who runs the hook: `provider` and `tool` of the ping (`anthropic`, `claude-code`).
     pub provider: &'static str,
     pub tool: &'static str,
@@ -396,12 +394,28 @@ pub fn build(event: &HookEvent, ctx: &Context) -> Map<String, Value> {
     put("event_id", Some(json!(ctx.event_id)));
     put("emitted_at", Some(json!(ctx.emitted_at)));
     put("telemhq_version", Some(json!(env!("CARGO_PKG_VERSION"))));
-    if let Some(usage) = &ctx.usage {
-        for (k, v) in usage {
-            p.insert(k.clone(), v.clone());
-        }
-    }
     p
+}
+
+/// Adds a turn's usage to its payload: the usage fields, the cost (priced with the
+/// user's own prices first), and the turn's identity (`turn_uid`, the same whether a hook
+/// or `import` records the turn, so that a tracker or the store can tell them apart).
+pub fn add_turn(
+    payload: &mut Map<String, Value>,
+    turn: crate::usage::Turn,
+    own: &crate::prices::Overrides,
+) {
+    let key = turn.key.clone();
+    for (k, v) in crate::prices::priced(turn, own) {
+        payload.insert(k, v);
+    }
+    let text = |k: &str| payload.get(k).and_then(Value::as_str).map(str::to_string);
+    if let (Some(key), Some(session), Some(tool)) = (key, text("session_id"), text("tool")) {
+        payload.insert(
+            "turn_uid".into(),
+            json!(crate::usage::turn_uid(&tool, &session, &key)),
+        );
+    }
 }
 
 /// A random UUID (version 4), unique per event.

@@ -48,6 +48,12 @@ pub struct Entry {
     /// cleared once the usage is in the payload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_from: Option<UsageSource>,
+    /// Already in the local store while it waits for a tracker.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stored: bool,
+    /// The agent's ids of the turn's calls (for the store; never sent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub call_ids: Vec<String>,
 }
 
 /// The transcript a turn-end event's usage comes from. Claude Code may still be writing
@@ -249,6 +255,8 @@ pub fn enqueue(
         folder: Some(folder.to_string()),
         payload,
         usage_from,
+        stored: false,
+        call_ids: Vec::new(),
     };
     let body = serde_json::to_vec(&entry).expect("an entry serialises");
     put(&layout.queue, &file_name(event_id, body.len()), &body)
@@ -316,8 +324,9 @@ pub fn settle(layout: &Layout, pending: &Path, mut entry: Entry, state: State) -
         State::Delivered => entry.delivered_at = Some(now),
         _ => entry.failed_at = Some(now),
     }
-    // A run counts its events as they are settled (see `runs`).
+    // A run counts its events as they are settled (see `runs`); the store keeps them.
     super::runs::record(layout, &entry.payload);
+    remember(layout, &entry, state.name());
     let body = serde_json::to_vec(&entry).expect("an entry serialises");
     let name = pending
         .file_name()
@@ -333,6 +342,70 @@ pub fn settle(layout: &Layout, pending: &Path, mut entry: Entry, state: State) -
         let _ = fs::remove_file(old);
     }
     Ok(())
+}
+
+/// Records an event in the local store (a store that cannot be written never stops
+/// delivery: the reason is kept for doctor). The store is opened once per process.
+pub fn remember(layout: &Layout, entry: &Entry, state: &str) {
+    use crate::store::{Record, Store};
+    static STORE: std::sync::Mutex<Option<Store>> = std::sync::Mutex::new(None);
+    let uid = entry
+        .payload
+        .get("turn_uid")
+        .and_then(Value::as_str)
+        .unwrap_or(&entry.event_id)
+        .to_string();
+    let tracker = entry.ping_url.as_deref().map(crate::config::mask_url);
+    let note = match (entry.http_status, &entry.note) {
+        (Some(s), Some(n)) => Some(format!("HTTP {s}  {n}")),
+        (Some(s), None) => Some(format!("HTTP {s}")),
+        (None, n) => n.clone(),
+    };
+    let mut slot = STORE.lock().unwrap_or_else(|e| e.into_inner());
+    if slot.is_none() {
+        match Store::open(layout) {
+            Ok(store) => *slot = Some(store),
+            Err(why) => return crate::store::note(layout, Some(why)),
+        }
+    }
+    let store = slot.as_ref().expect("opened");
+    let written = store
+        .record(&Record {
+            uid: &uid,
+            payload: &entry.payload,
+            source: if entry.payload.contains_key("backfill") {
+                "import"
+            } else {
+                "hook"
+            },
+            state,
+            tracker: tracker.as_deref(),
+            note: note.as_deref(),
+            call_ids: &entry.call_ids,
+        })
+        .and_then(|()| {
+            // Retention: now and then (one event in a hundred) the oldest turns go.
+            if entry.event_id.ends_with("00") {
+                let keep = crate::config::Config::load(layout)
+                    .ok()
+                    .and_then(|c| c.keep_days)
+                    .unwrap_or(crate::store::DEFAULT_KEEP_DAYS);
+                store.prune(keep, crate::time::now_ms())?;
+            }
+            Ok(())
+        });
+    crate::store::note(layout, written.err());
+}
+
+/// Keeps an event that waits for a tracker in the local store, once (nothing is lost
+/// locally, whatever the queue's bound).
+pub fn remember_waiting(layout: &Layout, path: &Path, entry: &mut Entry) {
+    if entry.stored || entry.usage_from.is_some() {
+        return;
+    }
+    remember(layout, entry, State::Pending.name());
+    entry.stored = true;
+    let _ = rewrite(path, entry);
 }
 
 /// Every event still known, with its state, oldest first.

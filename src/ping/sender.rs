@@ -20,7 +20,7 @@ use crate::env::Layout;
 use crate::fsutil;
 use crate::ping::deliver::{self, Attempt};
 use crate::ping::queue::{self, Dropped, State, UsageSource};
-use crate::prices::{self, Overrides};
+use crate::prices::Overrides;
 use crate::usage::Turn;
 
 /// Reads a turn's usage from the agent's records (the layer above supplies it, so that
@@ -249,7 +249,12 @@ fn drain_locked(
                 continue;
             };
             let Some(route) = destination(&entry, &config) else {
-                report.no_url = true; // waits for its folder's first tracker
+                // It waits for its folder's first tracker; meanwhile the store has it.
+                report.no_url = true;
+                if entry.usage_from.is_some() {
+                    add_usage(&path, &mut entry, read_usage, &config.prices);
+                }
+                queue::remember_waiting(layout, &path, &mut entry);
                 continue;
             };
             if failing.contains(&route.url) {
@@ -370,9 +375,8 @@ fn add_usage(path: &Path, entry: &mut queue::Entry, read_usage: ReadUsage, own: 
     }
     // Priced here, off the hook's path, with the user's own prices first.
     if let Some(turn) = read_usage(&source) {
-        for (k, v) in prices::priced(turn, own) {
-            entry.payload.insert(k, v);
-        }
+        entry.call_ids = turn.calls.iter().filter_map(|c| c.id.clone()).collect();
+        crate::ping::payload::add_turn(&mut entry.payload, turn, own);
     }
     let _ = queue::rewrite(path, entry);
 }

@@ -463,9 +463,12 @@ fn a_refused_url_is_not_retried_and_is_kept_as_failed() {
 fn without_a_url_events_wait_and_go_out_once_one_is_set() {
     let t = TestHome::new();
     t.install(&["--global"]);
+    let t0 = crate::support::now_ms();
     emit(&t, &fixture("Stop.json"));
     emit(&t, &fixture("StopFailure.json"));
     assert_eq!(pending(&t), 2);
+    // (Without a tracker a sender still runs: it keeps the events in the local store.)
+    t.wait_sender_idle(Some(t0));
     let flush = t.run(&["flush"]);
     assert!(
         stdout(&flush).contains("no tracker is set for their folder"),
@@ -523,9 +526,11 @@ fn the_queue_is_bounded_and_the_next_delivered_ping_reports_every_drop_once() {
     t.install(&["--global"]);
     fill_queue(&t, 1009);
     let event = fixture("SessionStart.json");
+    let t0 = crate::support::now_ms();
     emit(&t, &event); // makes room: the 10 oldest go
     emit(&t, &event); // and one more
     assert_eq!(pending(&t), 1000);
+    t.wait_sender_idle(Some(t0));
     let receiver = Receiver::start(Mode::Ok);
     t.install(&["--global", "--ping-url", &receiver.url()]);
     assert!(t.run(&["flush"]).status.success());
@@ -553,6 +558,7 @@ fn junk_files_in_the_queue_are_not_counted_evicted_or_removed() {
         std::fs::write(queue.join(format!("aaa-junk-{i}.json")), "not telemhq's").unwrap();
     }
     let event = fixture("SessionStart.json");
+    let t0 = crate::support::now_ms();
     emit(&t, &event); // 1000 real events now: nothing dropped
     assert!(real[0].exists(), "no real event was evicted for junk");
     emit(&t, &event); // one over: the oldest real event goes, not junk
@@ -565,6 +571,7 @@ fn junk_files_in_the_queue_are_not_counted_evicted_or_removed() {
         serde_json::from_slice(&std::fs::read(t.state_dir().join("dropped.json")).unwrap())
             .unwrap();
     assert_eq!(dropped["total"], 1);
+    t.wait_sender_idle(Some(t0));
     // The sender sends and settles telemhq's entries only; the junk stays.
     let receiver = Receiver::start(Mode::Ok);
     t.install(&["--global", "--ping-url", &receiver.url()]);

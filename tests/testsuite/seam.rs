@@ -105,6 +105,8 @@ fn help_is_made_from_the_list_of_agents() {
         &["flush", "--help"],
         &["run", "--help"],
         &["log", "--help"],
+        &["import", "--help"],
+        &["report", "--help"],
         &["doctor", "--help"],
     ] {
         let out = t.run(args);

@@ -156,7 +156,10 @@ fn an_event_without_a_tracker_goes_to_the_first_its_folder_gets() {
     let t = TestHome::new();
     let r = Receiver::start(Mode::Ok);
     install_in(&t, &t.repo, &["--repo"]);
+    let t0 = crate::support::now_ms();
     emit_in(&t, &t.repo, &[]);
+    // (Without a tracker a sender still runs: it keeps the event in the local store.)
+    t.wait_sender_idle(Some(t0));
     // The repository gets its tracker first, then the global scope gets one.
     install_in(&t, &t.repo, &["--repo", "--ping-url", &url_on(r.port, "a")]);
     install_in(

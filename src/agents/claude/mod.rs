@@ -145,6 +145,20 @@ impl Agent for ClaudeCode {
         settings::blockers(env)
     }
 
+    /// `projects/**/*.jsonl` in Claude Code's folder, sub-agents' transcripts included.
+    fn history(&self, env: &Env) -> Vec<PathBuf> {
+        let Ok(dir) = self.user_dir(env) else {
+            return Vec::new();
+        };
+        super::files_under(&dir.join("projects"), 4, &|p| {
+            p.extension().is_some_and(|e| e == "jsonl")
+        })
+    }
+
+    fn history_turns(&self, path: &Path, from: u64) -> (Vec<crate::usage::TurnUsage>, u64) {
+        transcript::turns(path, from)
+    }
+
     fn queue_name(&self) -> Option<&'static str> {
         None
     }

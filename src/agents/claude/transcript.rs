@@ -27,6 +27,8 @@ const MAX_OTHER_TURNS: u32 = 3;
 /// What a turn used.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct TurnUsage {
+    /// The turn's prompt id (its key in the session).
+    pub key: Option<String>,
     /// The model of the turn's last API call.
     pub model: Option<String>,
     /// Each API call (message) of the turn, in order.
@@ -73,6 +75,7 @@ impl TurnUsage {
             m.insert("session_cost_usd".into(), json!(c));
         }
         Turn {
+            key: self.key,
             fields: m,
             calls: self.calls,
             model: self.model,
@@ -96,6 +99,9 @@ struct Line {
     message: Option<Message>,
     #[serde(rename = "totalCostUSD")]
     total_cost_usd: Option<f64>,
+    #[serde(rename = "sessionId")]
+    session_id: Option<String>,
+    cwd: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -184,11 +190,207 @@ pub fn subagent_usage(path: &Path) -> Option<TurnUsage> {
 pub fn read_usage(source: &UsageSource) -> Option<Turn> {
     let path = Path::new(&source.transcript_path);
     let usage = if source.subagent {
-        subagent_usage(path)?
+        let mut u = subagent_usage(path)?;
+        u.key = subagent_key(path);
+        u
     } else {
         turn_usage(path, source.prompt_id.as_deref())?
     };
     Some(usage.read(source.event_ms))
+}
+
+/// A sub-agent's run is keyed by its own transcript's name (`agent-<id>`).
+pub fn subagent_key(path: &Path) -> Option<String> {
+    path.file_stem()
+        .map(|s| format!("subagent:{}", s.to_string_lossy()))
+}
+
+/// A turn being put together by `turns`.
+#[derive(Default)]
+struct Building {
+    usage: crate::usage::TurnUsage,
+    /// Calls by message id: the last line of a message has its final usage.
+    calls: Vec<Call>,
+    tools: HashSet<String>,
+}
+
+impl Building {
+    fn start(key: String, line: &Line) -> Building {
+        let at = line
+            .timestamp
+            .as_deref()
+            .and_then(crate::time::parse_rfc3339_ms);
+        Building {
+            usage: crate::usage::TurnUsage {
+                key: Some(key),
+                session: line.session_id.clone().filter(|s| is_name(s)),
+                cwd: line.cwd.clone(),
+                started_ms: at,
+                ended_ms: at,
+                agent_version: line
+                    .version
+                    .clone()
+                    .filter(|v| is_name(v))
+                    .map(|v| ("claude_code_version", v)),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn add(&mut self, line: Line) {
+        if let Some(at) = line
+            .timestamp
+            .as_deref()
+            .and_then(crate::time::parse_rfc3339_ms)
+        {
+            self.usage.ended_ms = Some(self.usage.ended_ms.map_or(at, |e| e.max(at)));
+        }
+        if self.usage.session.is_none() {
+            self.usage.session = line.session_id.clone().filter(|s| is_name(s));
+        }
+        if self.usage.cwd.is_none() {
+            self.usage.cwd = line.cwd.clone();
+        }
+        let Some(message) = line.message else { return };
+        for block in &message.content {
+            if block.kind.as_deref() == Some("tool_use")
+                && let Some(name) = block.name.as_deref().filter(|n| is_name(n))
+            {
+                let key = block
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| format!("{}#{}", message.id.as_deref().unwrap_or(""), name));
+                if self.tools.insert(key) {
+                    self.usage.count_tool(name.to_string());
+                }
+            }
+        }
+        let Some(id) = message.id.filter(|i| is_name(i)) else {
+            return;
+        };
+        let model = message.model.filter(|m| is_name(m) && m != "<synthetic>");
+        let (Some(model), Some(u)) = (model, message.usage) else {
+            return;
+        };
+        let one_hour = u
+            .cache_creation
+            .ephemeral_1h_input_tokens
+            .min(u.cache_creation_input_tokens);
+        let call = Call {
+            id: Some(id.clone()),
+            model: Some(model.clone()),
+            input: u.input_tokens,
+            cache_read: u.cache_read_input_tokens,
+            cache_write: u.cache_creation_input_tokens - one_hour,
+            cache_write_1h: one_hour,
+            output: u.output_tokens,
+            reasoning: u.output_tokens_details.thinking_tokens.min(u.output_tokens),
+        };
+        self.usage.model = Some(model);
+        // A message written on several lines while it streams: the last counts, once.
+        match self.calls.iter_mut().find(|c| c.id.as_deref() == Some(&id)) {
+            Some(c) => *c = call,
+            None => self.calls.push(call),
+        }
+    }
+
+    fn finish(mut self) -> Option<crate::usage::TurnUsage> {
+        self.usage.calls = self.calls;
+        let u = self.usage;
+        (!u.calls.is_empty() || !u.tool_calls.is_empty()).then_some(u)
+    }
+}
+
+/// Every turn of a transcript from `from` (a byte offset where a turn starts), for
+/// `import`: the turns, and where the next import of the file starts (the last turn's
+/// prompt: it may still grow). A sub-agent's own transcript (in `<session>/subagents/`)
+/// is one turn; older versions' side-chain lines in the main transcript are a turn of
+/// their own beside the one they ran in. A line still being written is left for later.
+pub fn turns(path: &Path, from: u64) -> (Vec<crate::usage::TurnUsage>, u64) {
+    use std::io::BufRead;
+    let mut out = Vec::new();
+    let Ok(mut file) = crate::fsutil::open_regular(path) else {
+        return (out, from);
+    };
+    let Ok(len) = file.metadata().map(|m| m.len()) else {
+        return (out, from);
+    };
+    if from > len || file.seek(SeekFrom::Start(from)).is_err() {
+        return (out, 0);
+    }
+    let subagent = path
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|n| n == "subagents");
+    let mut reader = std::io::BufReader::with_capacity(BLOCK, file.take(len - from));
+    let (mut pos, mut next) = (from, from);
+    let mut main: Option<Building> = None;
+    let mut side: Option<Building> = None;
+    let mut whole: Option<Building> = None;
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        let Ok(n) = reader.read_until(b'\n', &mut raw) else {
+            break;
+        };
+        if n == 0 || raw.last() != Some(&b'\n') {
+            break; // the end, or a line still being written
+        }
+        let start = pos;
+        pos += n as u64;
+        let has = |needle: &[u8]| raw.windows(needle.len()).any(|w| w == needle);
+        if raw.len() > MAX_LINE || !(has(b"\"assistant\"") || has(b"\"user\"")) {
+            continue;
+        }
+        let Ok(line) = serde_json::from_slice::<Line>(&raw) else {
+            continue;
+        };
+        if subagent {
+            let b = whole.get_or_insert_with(|| {
+                Building::start(subagent_key(path).unwrap_or_default(), &line)
+            });
+            if line.kind.as_deref() == Some("assistant") {
+                b.add(line);
+            }
+            continue;
+        }
+        let sidechain = line.is_sidechain == Some(true);
+        match line.kind.as_deref() {
+            Some("user") if !sidechain => {
+                let is_prompt = line.tool_use_result.is_none()
+                    && !line.message.as_ref().is_some_and(|m| {
+                        m.content
+                            .iter()
+                            .any(|b| b.kind.as_deref() == Some("tool_result"))
+                    });
+                if let (true, Some(pid)) = (is_prompt, line.prompt_id.clone()) {
+                    out.extend(main.take().and_then(Building::finish));
+                    out.extend(side.take().and_then(Building::finish));
+                    main = Some(Building::start(pid, &line));
+                    next = start;
+                }
+            }
+            Some("assistant") if !sidechain => {
+                if let Some(b) = main.as_mut() {
+                    b.add(line);
+                }
+            }
+            Some("assistant") => {
+                if let Some(m) = main.as_ref() {
+                    let key = format!("sidechain:{}", m.usage.key.as_deref().unwrap_or(""));
+                    side.get_or_insert_with(|| Building::start(key, &line))
+                        .add(line);
+                }
+            }
+            _ => {}
+        }
+    }
+    out.extend(main.and_then(Building::finish));
+    out.extend(side.and_then(Building::finish));
+    out.extend(whole.and_then(Building::finish));
+    // A sub-agent's transcript is one turn: read it whole each time it grows.
+    (out, if subagent { 0 } else { next })
 }
 
 fn scan_file(path: &Path, prompt_id: Option<&str>, sidechain: bool) -> Option<TurnUsage> {
@@ -305,6 +507,7 @@ impl Scan<'_> {
                 }
                 if is_prompt && ours {
                     self.found_prompt = true;
+                    self.usage.key = line.prompt_id.clone();
                     self.usage.prompt_at_ms = line
                         .timestamp
                         .as_deref()
@@ -363,7 +566,7 @@ impl Scan<'_> {
         let model = message.model.filter(|m| is_name(m) && m != "<synthetic>");
         // Met backwards: the first line of a message seen is its last written, with its
         // final usage. Earlier lines of the same message are not counted again.
-        if !self.seen_messages.insert(id) {
+        if !self.seen_messages.insert(id.clone()) {
             return;
         }
         let (Some(model), Some(u)) = (model, message.usage) else {
@@ -379,6 +582,7 @@ impl Scan<'_> {
             self.usage.model = Some(model.clone());
         }
         self.calls.push(Call {
+            id: Some(id).filter(|i| is_name(i)),
             model: Some(model),
             input: u.input_tokens,
             cache_read: u.cache_read_input_tokens,

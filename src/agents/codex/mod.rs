@@ -118,6 +118,23 @@ impl Agent for Codex {
         Some(usage.read(source.event_ms))
     }
 
+    /// `sessions/**/rollout-*.jsonl` in Codex's folder.
+    fn history(&self, env: &Env) -> Vec<PathBuf> {
+        let Ok(dir) = codex_home(env) else {
+            return Vec::new();
+        };
+        super::files_under(&dir.join("sessions"), 4, &|p| {
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with("rollout-") && n.ends_with(".jsonl")
+            })
+        })
+    }
+
+    fn history_turns(&self, path: &Path, _from: u64) -> (Vec<crate::usage::TurnUsage>, u64) {
+        (rollout::turns(path), 0)
+    }
+
     /// Codex runs a hook only when the user's config trusts it (its hash as the file
     /// holds it now), and loads a repository's `.codex/` only in a project it trusts.
     fn blockers(&self, env: &Env, scope: Scope, file: &Path) -> Vec<Blocker> {

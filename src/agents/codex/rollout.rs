@@ -27,13 +27,118 @@ const WORTH_PARSING: [&str; 7] = [
 /// Reads the usage of turn `turn_id` from a rollout file. None when the file cannot be
 /// read or does not hold the turn.
 pub fn turn_usage(path: &Path, turn_id: &str) -> Option<TurnUsage> {
-    let mut usage = TurnUsage::default();
+    let mut usage = TurnUsage {
+        key: Some(turn_id.to_string()),
+        ..TurnUsage::default()
+    };
     let mut in_turn = false;
     let mut found = false;
     let read = scan_lines(path, &WORTH_PARSING, |v| {
         found |= take_line(v, turn_id, &mut usage, &mut in_turn);
     });
     (read && found).then_some(usage)
+}
+
+/// Every turn of a rollout file, for `import`. Older rollouts carry no
+/// `token_usage_record`: their calls come from the `token_count` events' last usage.
+pub fn turns(path: &Path) -> Vec<TurnUsage> {
+    let mut worth = WORTH_PARSING.to_vec();
+    worth.push("\"token_count\"");
+    let (mut session, mut cwd, mut version) = (None, None, None);
+    let mut order: Vec<String> = Vec::new();
+    let mut turns: std::collections::HashMap<String, (TurnUsage, bool)> = Default::default();
+    let mut current: Option<String> = None;
+    let mut counted: Vec<(String, Call)> = Vec::new();
+    let mut records = false;
+    scan_lines(path, &worth, |v| {
+        let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
+        let payload = v.get("payload").unwrap_or(&Value::Null);
+        let sub = payload.get("type").and_then(Value::as_str);
+        if kind == "session_meta" {
+            session = payload
+                .get("id")
+                .or(payload.get("session_id"))
+                .and_then(name);
+            cwd = payload
+                .get("cwd")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            version = payload.get("cli_version").and_then(name);
+            return;
+        }
+        let own = payload
+            .get("turn_id")
+            .or_else(|| payload.pointer("/internal_chat_message_metadata_passthrough/turn_id"))
+            .and_then(name);
+        if sub == Some("task_started") {
+            current = own.clone();
+        }
+        if kind == "token_usage_record" {
+            records = true;
+        }
+        let Some(turn) = own.or_else(|| current.clone()) else {
+            return;
+        };
+        if kind == "event_msg" && sub == Some("token_count") {
+            let u = payload
+                .pointer("/info/last_token_usage")
+                .unwrap_or(&Value::Null);
+            let n = |key: &str| u.get(key).and_then(Value::as_u64).unwrap_or(0);
+            if u.is_object() {
+                let (cached, written) = (n("cached_input_tokens"), n("cache_write_input_tokens"));
+                counted.push((
+                    turn,
+                    Call {
+                        id: None,
+                        model: None,
+                        input: n("input_tokens").saturating_sub(cached + written),
+                        cache_read: cached,
+                        cache_write: written,
+                        cache_write_1h: 0,
+                        output: n("output_tokens"),
+                        reasoning: n("reasoning_output_tokens"),
+                    },
+                ));
+            }
+            return;
+        }
+        let (usage, in_turn) = turns.entry(turn.clone()).or_insert_with(|| {
+            order.push(turn.clone());
+            (
+                TurnUsage {
+                    key: Some(turn.clone()),
+                    ..TurnUsage::default()
+                },
+                false,
+            )
+        });
+        if let Some(at) = v
+            .get("timestamp")
+            .and_then(Value::as_str)
+            .and_then(crate::time::parse_rfc3339_ms)
+        {
+            usage.ended_ms = Some(usage.ended_ms.map_or(at, |e| e.max(at)));
+        }
+        take_line(v, &turn, usage, in_turn);
+    });
+    if !records {
+        for (turn, call) in counted {
+            if let Some((usage, _)) = turns.get_mut(&turn) {
+                usage.calls.push(call);
+            }
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|t| turns.remove(&t))
+        .map(|(mut u, _)| {
+            u.session = session.clone();
+            u.cwd = cwd.clone();
+            u.agent_version = version.clone().map(|v| ("codex_version", v));
+            u
+        })
+        .filter(|u| !u.calls.is_empty())
+        .collect()
 }
 
 /// Takes what a line says of the turn; true when the line belongs to it.
@@ -82,6 +187,7 @@ fn take_line(v: &Value, turn_id: &str, usage: &mut TurnUsage, in_turn: &mut bool
             // OpenAI's input counts its cached tokens; its output counts reasoning.
             let (cached, written) = (n("cached_input_tokens"), n("cache_write_input_tokens"));
             usage.calls.push(Call {
+                id: payload.get("response_id").and_then(name),
                 model: None,
                 input: n("input_tokens").saturating_sub(cached + written),
                 cache_read: cached,

@@ -21,21 +21,47 @@ const WORTH_PARSING: [&str; 5] = [
 /// The usage of the turn that ended at `event_ms` (Unix ms). None when the file cannot
 /// be read or holds no prompt before then.
 pub fn turn_usage(path: &Path, event_ms: i64) -> Option<TurnUsage> {
-    let mut version = None;
+    let (mut turns, read) = read_turns(path, event_ms);
+    turns.pop().filter(|_| read)
+}
+
+/// Every turn of a session's events, for `import` (a session still running, or killed,
+/// has no closing record: its last turn is what the file holds).
+pub fn turns(path: &Path) -> Vec<TurnUsage> {
+    let (turns, _) = read_turns(path, i64::MAX);
+    turns.into_iter().filter(|t| !t.calls.is_empty()).collect()
+}
+
+/// The turns up to `until_ms` (each from a user message), and whether the file read.
+fn read_turns(path: &Path, until_ms: i64) -> (Vec<TurnUsage>, bool) {
+    let (mut version, mut session, mut cwd) = (None, None, None);
+    let mut done: Vec<TurnUsage> = Vec::new();
     let mut turn: Option<TurnUsage> = None;
     let read = scan_lines(path, &WORTH_PARSING, |v| {
         let at_ms = v
             .get("timestamp")
             .and_then(Value::as_str)
             .and_then(crate::time::parse_rfc3339_ms);
-        if at_ms.is_none_or(|at| at > event_ms) {
+        if at_ms.is_none_or(|at| at > until_ms) {
             return; // a later turn's
+        }
+        if let (Some(t), Some(at)) = (turn.as_mut(), at_ms) {
+            t.ended_ms = Some(at);
         }
         let data = v.get("data").unwrap_or(&Value::Null);
         match v.get("type").and_then(Value::as_str).unwrap_or("") {
-            "session.start" => version = data.get("copilotVersion").and_then(name),
+            "session.start" => {
+                version = data.get("copilotVersion").and_then(name);
+                session = data.get("sessionId").and_then(name);
+                cwd = data
+                    .pointer("/context/cwd")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+            }
             "user.message" => {
+                done.extend(turn.take());
                 turn = Some(TurnUsage {
+                    key: v.get("id").and_then(name),
                     started_ms: at_ms,
                     ..TurnUsage::default()
                 })
@@ -48,6 +74,7 @@ pub fn turn_usage(path: &Path, event_ms: i64) -> Option<TurnUsage> {
                     // Copilot's input counts the cached tokens it reports beside it.
                     let (read, write) = (n("cacheReadTokens"), n("cacheWriteTokens"));
                     u.calls.push(Call {
+                        id: v.get("id").and_then(name),
                         model: model.clone(),
                         input: n("inputTokens").saturating_sub(read + write),
                         cache_read: read,
@@ -76,9 +103,13 @@ pub fn turn_usage(path: &Path, event_ms: i64) -> Option<TurnUsage> {
             _ => {}
         }
     });
-    let mut turn = turn.filter(|_| read)?;
-    turn.agent_version = version.map(|v| ("copilot_version", v));
-    Some(turn)
+    done.extend(turn);
+    for t in &mut done {
+        t.agent_version = version.clone().map(|v| ("copilot_version", v));
+        t.session = session.clone();
+        t.cwd = cwd.clone();
+    }
+    (done, read)
 }
 
 #[cfg(test)]

@@ -115,6 +115,20 @@ impl Agent for CopilotCli {
         Some(usage.read(source.event_ms))
     }
 
+    /// `session-state/<session>/events.jsonl` in Copilot CLI's folder.
+    fn history(&self, env: &Env) -> Vec<PathBuf> {
+        let Ok(dir) = self.user_dir(env) else {
+            return Vec::new();
+        };
+        super::files_under(&dir.join("session-state"), 1, &|p| {
+            p.file_name().is_some_and(|n| n == "events.jsonl")
+        })
+    }
+
+    fn history_turns(&self, path: &Path, _from: u64) -> (Vec<crate::usage::TurnUsage>, u64) {
+        (events::turns(path), 0)
+    }
+
     fn runs_hooks_twice(&self) -> bool {
         true
     }

@@ -21,6 +21,7 @@ const WORTH_PARSING: [&str; 4] = [
 ];
 
 struct Message {
+    id: String,
     at_ms: i64,
     /// A prompt the user typed (a tool's result also comes as a user message).
     prompt: bool,
@@ -30,38 +31,72 @@ struct Message {
     tools: Vec<String>,
 }
 
-/// The usage of the turn that ended at `event_ms` (Unix ms). None when the file cannot
-/// be read or holds no prompt before then.
-pub fn turn_usage(path: &Path, event_ms: i64) -> Option<TurnUsage> {
+/// The messages of a chat file, each id once (its last copy), in order.
+/// Message ids in file order, the latest version of each message, and the session id.
+type Messages = (Vec<String>, HashMap<String, Message>, Option<String>);
+
+fn messages(path: &Path) -> Option<Messages> {
     let mut order: Vec<String> = Vec::new();
     let mut messages: HashMap<String, Message> = HashMap::new();
-    let read = scan_lines(path, &WORTH_PARSING, |v| {
+    let mut session = None;
+    let mut worth = WORTH_PARSING.to_vec();
+    worth.push("\"sessionId\"");
+    let read = scan_lines(path, &worth, |v| {
+        if session.is_none() {
+            session = v.get("sessionId").and_then(name);
+        }
         let Some(id) = v.get("id").and_then(Value::as_str) else {
             return;
         };
-        let Some(message) = message(v) else {
+        let Some(message) = message(v, id) else {
             return;
         };
         if messages.insert(id.to_string(), message).is_none() {
             order.push(id.to_string());
         }
     });
-    if !read {
-        return None;
-    }
-    let in_time: Vec<&Message> = order
+    read.then_some((order, messages, session))
+}
+
+/// Every turn of a chat file, for `import`: each user prompt and the model's messages
+/// after it. The project is the name of the chat file's project folder.
+pub fn turns(path: &Path) -> Vec<TurnUsage> {
+    let Some((order, messages, session)) = self::messages(path) else {
+        return Vec::new();
+    };
+    let project = path
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned());
+    let all: Vec<&Message> = order.iter().map(|id| &messages[id]).collect();
+    let starts: Vec<usize> = (0..all.len()).filter(|&i| all[i].prompt).collect();
+    starts
         .iter()
-        .map(|id| &messages[id])
-        .filter(|m| m.at_ms <= event_ms)
-        .collect();
-    let start = in_time.iter().rposition(|m| m.prompt)?;
+        .enumerate()
+        .map(|(n, &start)| {
+            let end = starts.get(n + 1).copied().unwrap_or(all.len());
+            let mut usage = turn_of(&all[start..end]);
+            usage.session = session.clone();
+            usage.cwd = project.clone();
+            usage.ended_ms = all[start..end].iter().map(|m| m.at_ms).max();
+            usage
+        })
+        .filter(|u| !u.calls.is_empty())
+        .collect()
+}
+
+/// A turn: its prompt, then the model's messages.
+fn turn_of(messages: &[&Message]) -> TurnUsage {
     let mut usage = TurnUsage {
-        started_ms: Some(in_time[start].at_ms),
+        key: Some(messages[0].id.clone()),
+        started_ms: Some(messages[0].at_ms),
         ..TurnUsage::default()
     };
-    for m in &in_time[start + 1..] {
+    for m in &messages[1..] {
         if let Some(call) = &m.tokens {
             usage.calls.push(Call {
+                id: Some(m.id.clone()),
                 model: m.model.clone(),
                 ..call.clone()
             });
@@ -73,10 +108,23 @@ pub fn turn_usage(path: &Path, event_ms: i64) -> Option<TurnUsage> {
             usage.count_tool(tool.clone());
         }
     }
-    Some(usage)
+    usage
 }
 
-fn message(v: &Value) -> Option<Message> {
+/// The usage of the turn that ended at `event_ms` (Unix ms). None when the file cannot
+/// be read or holds no prompt before then.
+pub fn turn_usage(path: &Path, event_ms: i64) -> Option<TurnUsage> {
+    let (order, messages, _) = self::messages(path)?;
+    let in_time: Vec<&Message> = order
+        .iter()
+        .map(|id| &messages[id])
+        .filter(|m| m.at_ms <= event_ms)
+        .collect();
+    let start = in_time.iter().rposition(|m| m.prompt)?;
+    Some(turn_of(&in_time[start..]))
+}
+
+fn message(v: &Value, id: &str) -> Option<Message> {
     let at_ms = v
         .get("timestamp")
         .and_then(Value::as_str)
@@ -95,6 +143,7 @@ fn message(v: &Value) -> Option<Message> {
             // apart (billed as input); its output leaves the thoughts out (billed as
             // output): in telemhq's meaning, output has them in.
             Call {
+                id: None,
                 model: None,
                 input: n("input").saturating_sub(n("cached")) + n("tool"),
                 cache_read: n("cached"),
@@ -112,6 +161,7 @@ fn message(v: &Value) -> Option<Message> {
         .filter_map(|c| c.get("name").and_then(name))
         .collect();
     Some(Message {
+        id: id.to_string(),
         at_ms,
         prompt,
         tokens,

@@ -92,6 +92,26 @@ impl Agent for GeminiCli {
         Some(usage.read(source.event_ms))
     }
 
+    /// `tmp/<project>/chats/session-*.jsonl` in Gemini CLI's folder.
+    fn history(&self, env: &Env) -> Vec<PathBuf> {
+        let Ok(dir) = self.user_dir(env) else {
+            return Vec::new();
+        };
+        super::files_under(&dir.join("tmp"), 2, &|p| {
+            p.parent()
+                .and_then(Path::file_name)
+                .is_some_and(|d| d == "chats")
+                && p.file_name().is_some_and(|n| {
+                    let n = n.to_string_lossy();
+                    n.starts_with("session-") && n.ends_with(".jsonl")
+                })
+        })
+    }
+
+    fn history_turns(&self, path: &Path, _from: u64) -> (Vec<crate::usage::TurnUsage>, u64) {
+        (chat::turns(path), 0)
+    }
+
     /// `hooksConfig.enabled: false`, or telemhq's command in `hooksConfig.disabled`, in
     /// the user's or the repository's settings.
     fn blockers(&self, env: &Env, _scope: Scope, _file: &Path) -> Vec<Blocker> {

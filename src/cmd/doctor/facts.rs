@@ -62,6 +62,10 @@ pub struct Facts {
     pub claude: Option<(PathBuf, String)>,
     /// With `--ping`: the masked URL, the answer and how long it took; or why none was sent.
     pub test_ping: Option<Result<(String, Attempt, u128), String>>,
+    /// The local store: how many events it holds, or why it cannot be read; and why it
+    /// could last not be written.
+    pub store: Result<Option<u64>, String>,
+    pub store_write_error: Option<String>,
     /// What doctor did not finish checking within its time budget.
     pub unfinished: Vec<String>,
     pub now_ms: i64,
@@ -371,10 +375,24 @@ pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
             .collect(),
         claude,
         test_ping,
+        store: read_store(&layout),
+        store_write_error: crate::store::last_error(&layout),
         unfinished,
         now_ms: crate::time::now_ms(),
         layout,
     }
+}
+
+/// How many events the store holds (None: no store yet), or why it cannot be read.
+fn read_store(layout: &Layout) -> Result<Option<u64>, String> {
+    let Some(store) = crate::store::Store::open_untouched(layout)? else {
+        return Ok(None);
+    };
+    store
+        .conn()
+        .query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+        .map(|n| Some(n as u64))
+        .map_err(|e| format!("the store cannot be read: {e}"))
 }
 
 /// The highest settings layer of Claude Code that sets `env.TELEMHQ_PING_URL` (Claude

@@ -139,6 +139,29 @@ fn human_age(ms: i64) -> String {
     }
 }
 
+/// The local store: readable, and written without trouble.
+pub(super) fn check_store(facts: &Facts, report: &mut Report) {
+    let path = crate::term::path(&crate::store::path(&facts.layout));
+    match &facts.store {
+        Ok(None) => report.info(DELIVERY, "store", "no local store yet: it starts with the first event"),
+        Ok(Some(n)) => report.ok(DELIVERY, "store", format!("the local store {path} holds {n} event(s)")),
+        Err(why) => report.warn(
+            DELIVERY,
+            "store",
+            format!("{why}: hooks and delivery go on, but `telemhq report` and `log` cannot read it"),
+            format!("move {path} aside (a new one starts with the next event), then `telemhq import` to fill it again from your agents' history"),
+        ),
+    }
+    if let Some(why) = &facts.store_write_error {
+        report.warn(
+            DELIVERY,
+            "store.write",
+            format!("the last event could not be kept in the local store: {why}"),
+            "check the disk has room and no other program holds the store; nothing else is affected",
+        );
+    }
+}
+
 /// Models of recent turns without a price: their turns went out without a cost.
 pub(super) fn check_prices(facts: &Facts, report: &mut Report) {
     let mut unpriced: Vec<String> = Vec::new();

@@ -20,6 +20,7 @@ pub(super) fn all(facts: &Facts, args: &DoctorArgs, env: &Env) -> Report {
     privacy::check_privacy(facts, env, &mut report);
     delivery::check_delivery(facts, &mut report);
     delivery::check_prices(facts, &mut report);
+    delivery::check_store(facts, &mut report);
     delivery::check_agents(facts, &mut report);
     delivery::check_ping(facts, &mut report);
     delivery::check_budget(facts, &mut report);

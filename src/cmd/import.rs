@@ -1,0 +1,335 @@
+//! `telemhq import`: the history already on the machine (Claude Code's transcripts,
+//! Codex's rollouts, Gemini CLI's chat files, Copilot CLI's session events) read into
+//! the local store as turns of the same schema as the hooks' (the same records, usage and
+//! cost), each turn once: its identity is the one a hook computes, so a turn a hook
+//! already recorded stays one record, and a second import adds nothing. A re-import reads
+//! only files that changed, and of a Claude Code transcript only what was appended.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+
+use crate::agents::{self, Agent};
+use crate::cli::ImportArgs;
+use crate::config;
+use crate::env::Env;
+use crate::error::{Error, Result};
+use crate::ping::payload::{self, PathHasher};
+use crate::ping::queue;
+use crate::ping::sender::{self, Patience};
+use crate::store::{Record, Store};
+use crate::usage::{TurnUsage, turn_uid};
+
+/// A day (`YYYY-MM-DD`, local time) or a span back from now (`7d`, `4w`, `3m`), as Unix ms.
+pub fn parse_since(text: &str, tz: &jiff::tz::TimeZone) -> Result<i64> {
+    let bad = || {
+        Error::usage(format!(
+            "{text:?} is not a date: use YYYY-MM-DD, or 7d, 4w, 3m for that long ago"
+        ))
+    };
+    if let Some(n) = text.strip_suffix(['d', 'w', 'm']) {
+        let n: i64 = n.parse().map_err(|_| bad())?;
+        let days = match text.chars().last() {
+            Some('d') => n,
+            Some('w') => 7 * n,
+            _ => 30 * n,
+        };
+        return Ok(crate::time::now_ms() - days * 86_400_000);
+    }
+    let date: jiff::civil::Date = text.parse().map_err(|_| bad())?;
+    tz.to_timestamp(date.at(0, 0, 0, 0))
+        .map(|t| t.as_millisecond())
+        .map_err(|_| bad())
+}
+
+/// A UUID (version 4 layout) from a turn's identity: an imported turn's `event_id` is
+/// the same at every import.
+fn event_id_of(uid: &str) -> String {
+    let h = format!("{uid:0<32}");
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
+}
+
+/// The ping payload of an imported turn, as a hook would have built it.
+fn turn_payload(
+    agent: &dyn Agent,
+    t: TurnUsage,
+    uid: &str,
+    hasher: &PathHasher,
+    own: &crate::prices::Overrides,
+) -> Map<String, Value> {
+    let end = t.ended_ms.or(t.started_ms).unwrap_or(0);
+    let cwd = t.cwd.clone();
+    let session = t.session.clone();
+    let mut p = Map::new();
+    p.insert("provider".into(), json!(agent.provider()));
+    p.insert("tool".into(), json!(agent.tool()));
+    p.insert("status".into(), json!("success"));
+    p.insert("event".into(), json!(agent.turn_end_events()[0]));
+    let project = cwd
+        .as_deref()
+        .and_then(|c| Path::new(c).file_name())
+        .map(|n| n.to_string_lossy().chars().take(128).collect::<String>())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    p.insert("project".into(), json!(project));
+    if let Some(s) = session.filter(|s| payload::is_identifier(s)) {
+        p.insert("session_id".into(), json!(s));
+    }
+    if let Some(c) = cwd.filter(|c| c.starts_with('/')) {
+        p.insert("cwd_hash".into(), json!(hasher.hash(&c)));
+    }
+    p.insert("event_id".into(), json!(event_id_of(uid)));
+    p.insert("emitted_at".into(), json!(crate::time::rfc3339(end)));
+    p.insert("telemhq_version".into(), json!(env!("CARGO_PKG_VERSION")));
+    payload::add_turn(&mut p, t.read(end), own);
+    p
+}
+
+struct File<'a> {
+    agent: &'a dyn Agent,
+    path: std::path::PathBuf,
+    size: u64,
+    mtime_ms: i64,
+    from: u64,
+}
+
+pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
+    let layout = env.layout()?;
+    let tz = jiff::tz::TimeZone::system();
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| parse_since(s, &tz))
+        .transpose()?;
+    let chosen: Vec<&dyn Agent> = if args.agent.is_empty() {
+        agents::ALL.to_vec()
+    } else {
+        args.agent.iter().filter_map(|a| agents::by_id(a)).collect()
+    };
+    crate::fsutil::ensure_private_dir(&layout.hooks_dir)?;
+    crate::fsutil::ensure_private_dir(&layout.state_dir)?;
+    let store = Store::open(&layout).map_err(Error::new)?;
+    let config = config::load_with_secret(&layout)?;
+    let hasher = match (&config.hash_secret, config.plain_path_hashes()) {
+        (_, true) => PathHasher::Plain,
+        (Some(secret), false) => PathHasher::Keyed(secret.as_bytes().to_vec()),
+        (None, false) => PathHasher::Keyed(
+            crate::fsutil::random_bytes::<32>()
+                .map_err(Error::new)?
+                .to_vec(),
+        ),
+    };
+
+    // Every history file, and what is new in it.
+    let (mut files, mut unchanged) = (Vec::new(), 0usize);
+    for agent in &chosen {
+        for path in agent.history(env) {
+            // Regular files only: never a link (it could point anywhere) or a FIFO.
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if !meta.is_file() {
+                continue;
+            }
+            let (size, mtime_ms) = (
+                meta.len(),
+                meta.mtime() * 1000 + meta.mtime_nsec() / 1_000_000,
+            );
+            let key = path.to_string_lossy().into_owned();
+            let from = match store.imported(&key) {
+                Some((s, m, _)) if s == size && m == mtime_ms => {
+                    unchanged += 1;
+                    continue;
+                }
+                Some((s, _, offset)) if size >= s => offset,
+                _ => 0,
+            };
+            files.push(File {
+                agent: *agent,
+                path,
+                size,
+                mtime_ms,
+                from,
+            });
+        }
+    }
+    let bytes: u64 = files.iter().map(|f| f.size - f.from).sum();
+    let bar = if crate::term::progress_on_stderr() {
+        let bar = indicatif::ProgressBar::new(bytes);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} reading history {bytes}/{total_bytes} ({eta}) {wide_msg}",
+            )
+            .expect("a valid template"),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut counted = store.counted_calls().map_err(Error::new)?;
+    let mut imported: Vec<(String, Map<String, Value>, Option<String>)> = Vec::new();
+    let (mut turns, mut copies) = (0usize, 0usize);
+    for f in &files {
+        bar.set_message(crate::term::safe(
+            &f.path.file_name().unwrap_or_default().to_string_lossy(),
+        ));
+        let (found, next) = f.agent.history_turns(&f.path, f.from);
+        let mut batch: Vec<(String, Map<String, Value>, Vec<String>)> = Vec::new();
+        for mut t in found {
+            if since.is_some_and(|s| t.ended_ms.unwrap_or(0) < s) {
+                continue;
+            }
+            let Some(key) = t.key.clone() else { continue };
+            let session = t.session.clone().unwrap_or_else(|| {
+                f.path
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            });
+            t.session = Some(session.clone());
+            let uid = turn_uid(f.agent.tool(), &session, &key);
+            // A call already counted in another turn (a resumed session's copy) is not
+            // counted again.
+            let before = t.calls.len();
+            t.calls.retain(|c| {
+                c.id.as_ref()
+                    .is_none_or(|id| counted.get(id).is_none_or(|u| *u == uid))
+            });
+            if t.calls.is_empty() {
+                copies += usize::from(before > 0);
+                continue;
+            }
+            let ids: Vec<String> = t.calls.iter().filter_map(|c| c.id.clone()).collect();
+            for id in &ids {
+                counted.insert(id.clone(), uid.clone());
+            }
+            let cwd = t.cwd.clone();
+            let p = turn_payload(f.agent, t, &uid, &hasher, &config.prices);
+            batch.push((uid, p, ids));
+            let _ = cwd;
+        }
+        let records: Vec<Record> = batch
+            .iter()
+            .map(|(uid, p, ids)| Record {
+                uid,
+                payload: p,
+                source: "import",
+                state: "local",
+                tracker: None,
+                note: None,
+                call_ids: ids,
+            })
+            .collect();
+        store.record_many(&records).map_err(Error::new)?;
+        store
+            .set_imported(&f.path.to_string_lossy(), f.size, f.mtime_ms, next)
+            .map_err(Error::new)?;
+        turns += batch.len();
+        if args.send {
+            imported.extend(batch.into_iter().map(|(u, p, _)| (u, p, None)));
+        }
+        bar.inc(f.size - f.from);
+    }
+    bar.finish_and_clear();
+    eprintln!(
+        "Imported {turns} turn(s) from {} file(s){}{} into {}.",
+        files.len(),
+        if unchanged > 0 {
+            format!(" ({unchanged} file(s) unchanged since the last import)")
+        } else {
+            String::new()
+        },
+        if copies > 0 {
+            format!("; {copies} turn(s) already counted elsewhere (a resumed session's copy)")
+        } else {
+            String::new()
+        },
+        crate::term::path(&crate::store::path(&layout))
+    );
+    if args.send {
+        return send(args, env, &layout, imported);
+    }
+    Ok(0)
+}
+
+/// Queues imported turns for the trackers (marked `backfill`), after asking, and
+/// delivers them in batches that fit the queue.
+fn send(
+    args: &ImportArgs,
+    env: &Env,
+    layout: &crate::env::Layout,
+    turns: Vec<(String, Map<String, Value>, Option<String>)>,
+) -> Result<i32> {
+    if turns.is_empty() {
+        eprintln!("Nothing new to send.");
+        return Ok(0);
+    }
+    let config = config::Config::load(layout)?;
+    let Some(route) = config::route(env.ping_url.as_deref(), &config, &env.cwd) else {
+        return Err(Error::new(
+            "no tracker is set: telemhq install --global --ping-url URL first (nothing was sent)",
+        ));
+    };
+    if !args.yes {
+        if !crate::term::interactive() {
+            return Err(Error::usage(format!(
+                "--send would send {} past turn(s) to {}: add --yes to send them without asking",
+                turns.len(),
+                config::mask_url(&route.url)
+            )));
+        }
+        if !crate::term::confirm(&format!(
+            "Send {} past turn(s) to {} (marked backfill)?",
+            turns.len(),
+            config::mask_url(&route.url)
+        ))? {
+            eprintln!("Nothing was sent; the turns are in the local store.");
+            return Ok(1);
+        }
+    }
+    let mut pending = 0;
+    for chunk in turns.chunks(500) {
+        for (_, p, _) in chunk {
+            let mut p = p.clone();
+            p.insert("backfill".into(), json!(true));
+            let id = p["event_id"].as_str().unwrap_or_default().to_string();
+            queue::enqueue(
+                layout,
+                &id,
+                None,
+                p,
+                Some(route.clone()),
+                &env.cwd.to_string_lossy(),
+            )?;
+        }
+        let report = sender::drain(
+            layout,
+            Patience::until(Instant::now() + Duration::from_secs(60)),
+            agents::read_usage,
+        );
+        pending = report.pending;
+        if let Some(e) = report.last_error.filter(|_| report.pending > 0) {
+            eprintln!(
+                "telemhq: {} event(s) not delivered yet ({e}); they stay queued.",
+                report.pending
+            );
+            break;
+        }
+    }
+    eprintln!(
+        "Queued {} past turn(s) for {}; {pending} still pending.",
+        turns.len(),
+        config::mask_url(&route.url)
+    );
+    Ok(if pending == 0 { 0 } else { 1 })
+}

@@ -1,0 +1,346 @@
+//! `telemhq report`: turns, tokens, cost, failures and tool calls from the local store,
+//! grouped by day, week, month, session, project, model or agent, with totals: a table
+//! that fits the terminal, or JSON, or CSV. A model without a price is named, never
+//! counted as $0.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::cli::{Grouping, ReportArgs};
+use crate::env::Env;
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// One group's sums.
+#[derive(Debug, Default, Clone)]
+struct Sums {
+    turns: u64,
+    input: u64,
+    output: u64,
+    cache_read: u64,
+    cache_write: u64,
+    reasoning: u64,
+    cost: f64,
+    unpriced: Vec<String>,
+    failed: u64,
+    tool_calls: u64,
+    /// Turns (or a model's turns) with a cost.
+    priced: u64,
+}
+
+impl Sums {
+    fn add(&mut self, o: &Sums) {
+        self.turns += o.turns;
+        self.input += o.input;
+        self.output += o.output;
+        self.cache_read += o.cache_read;
+        self.cache_write += o.cache_write;
+        self.reasoning += o.reasoning;
+        self.cost += o.cost;
+        for m in &o.unpriced {
+            if !self.unpriced.contains(m) {
+                self.unpriced.push(m.clone());
+            }
+        }
+        self.unpriced.sort();
+        self.failed += o.failed;
+        self.tool_calls += o.tool_calls;
+        self.priced += o.priced;
+    }
+
+    /// The cost of the priced turns; None when no turn had one (never a $0 for what has
+    /// no price).
+    fn cost(&self) -> Option<f64> {
+        (self.priced > 0 || self.turns == 0).then_some(self.cost)
+    }
+
+    fn to_json(&self, key: Option<&str>) -> Value {
+        let mut v = json!({
+            "turns": self.turns,
+            "usage": {
+                "input_tokens": self.input,
+                "output_tokens": self.output,
+                "cache_creation_input_tokens": self.cache_write,
+                "cache_read_input_tokens": self.cache_read,
+                "reasoning_output_tokens": self.reasoning,
+            },
+            "cost_usd": self.cost().map(crate::prices::dollars),
+            "unpriced_models": self.unpriced,
+            "failed_turns": self.failed,
+            "tool_calls": self.tool_calls,
+        });
+        if let Some(k) = key {
+            v["key"] = json!(k);
+        }
+        v
+    }
+}
+
+/// Rows of the query: a group key (as SQL gives it) and its sums.
+fn query(store: &Store, sql: &str, bind: &[&dyn rusqlite::ToSql]) -> Result<Vec<(Value, Sums)>> {
+    let mut stmt = store
+        .conn()
+        .prepare(sql)
+        .map_err(|e| Error::new(format!("cannot read the local store: {e}")))?;
+    let rows = stmt
+        .query_map(bind, |r| {
+            let key: rusqlite::types::Value = r.get(0)?;
+            let key = match key {
+                rusqlite::types::Value::Integer(i) => json!(i),
+                rusqlite::types::Value::Text(t) => json!(t),
+                _ => Value::Null,
+            };
+            let unpriced: Option<String> = r.get(8)?;
+            let mut unpriced: Vec<String> = unpriced
+                .unwrap_or_default()
+                .split(',')
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+                .collect();
+            unpriced.sort();
+            unpriced.dedup();
+            Ok((
+                key,
+                Sums {
+                    turns: r.get::<_, i64>(1)? as u64,
+                    input: r.get::<_, i64>(2)? as u64,
+                    output: r.get::<_, i64>(3)? as u64,
+                    cache_read: r.get::<_, i64>(4)? as u64,
+                    cache_write: r.get::<_, i64>(5)? as u64,
+                    reasoning: r.get::<_, i64>(6)? as u64,
+                    cost: r.get::<_, Option<f64>>(7)?.unwrap_or(0.0),
+                    unpriced,
+                    failed: r.get::<_, i64>(9)? as u64,
+                    tool_calls: r.get::<_, i64>(10)? as u64,
+                    priced: r.get::<_, i64>(11)? as u64,
+                },
+            ))
+        })
+        .map_err(|e| Error::new(format!("cannot read the local store: {e}")))?;
+    rows.collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::new(format!("cannot read the local store: {e}")))
+}
+
+/// 15 minutes: every time zone's offset is a whole number of them, so turns bucketed by
+/// quarter-hour in SQL fall into the right local day.
+const BUCKET_MS: i64 = 15 * 60 * 1000;
+
+pub fn run(args: &ReportArgs, env: &Env) -> Result<i32> {
+    let layout = env.layout()?;
+    let tz = match &args.tz {
+        Some(name) => jiff::tz::TimeZone::get(name).map_err(|_| {
+            Error::usage(format!(
+                "--tz: {name:?} is not a time zone (use an IANA name, like Europe/Berlin)"
+            ))
+        })?,
+        None => jiff::tz::TimeZone::system(),
+    };
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| super::import::parse_since(s, &tz))
+        .transpose()?
+        .unwrap_or(i64::MIN);
+    let until = match args.until.as_deref() {
+        Some(s) => super::import::parse_since(s, &tz)? + 86_400_000,
+        None => i64::MAX,
+    };
+    let tool = args
+        .agent
+        .as_deref()
+        .and_then(crate::agents::by_id)
+        .map(|a| a.tool());
+    let store = match Store::open_existing(&layout) {
+        Ok(Some(s)) => Some(s),
+        Ok(None) => None,
+        Err(why) => {
+            return Err(Error::new(format!(
+                "{why}; hooks and delivery are not affected. Move it aside and run `telemhq import` to read your agents' history into a new one"
+            )));
+        }
+    };
+    let filter = "turn = 1 AND at_ms >= ?1 AND at_ms < ?2 AND (?3 IS NULL OR tool = ?3)
+        AND (?4 IS NULL OR project = ?4)";
+    let sums = "count(*), sum(input), sum(output), sum(cache_read), sum(cache_write),
+        sum(reasoning), sum(cost_usd), group_concat(unpriced), sum(status = 'failed'),
+        sum(tool_calls), sum(cost_usd IS NOT NULL)";
+    let bind: [&dyn rusqlite::ToSql; 4] = [&since, &until, &tool, &args.project];
+    let rows: Vec<(String, Sums)> = match &store {
+        None => Vec::new(),
+        Some(store) => {
+            let grouped = |column: &str| -> Result<Vec<(String, Sums)>> {
+                let sql = format!(
+                    "SELECT {column}, {sums} FROM events WHERE {filter} GROUP BY 1 ORDER BY 1"
+                );
+                Ok(query(store, &sql, &bind)?
+                    .into_iter()
+                    .map(|(k, s)| (k.as_str().unwrap_or("unknown").to_string(), s))
+                    .collect())
+            };
+            match args.by {
+                Grouping::Daily | Grouping::Weekly | Grouping::Monthly => {
+                    let sql = format!(
+                        "SELECT at_ms / {BUCKET_MS}, {sums} FROM events WHERE {filter} GROUP BY 1"
+                    );
+                    let mut by: BTreeMap<String, Sums> = BTreeMap::new();
+                    for (bucket, s) in query(store, &sql, &bind)? {
+                        let at = bucket.as_i64().unwrap_or(0) * BUCKET_MS;
+                        let key = period(args.by, at, &tz);
+                        by.entry(key).or_default().add(&s);
+                    }
+                    by.into_iter().collect()
+                }
+                Grouping::Session => grouped("ifnull(session, 'unknown')")?,
+                Grouping::Project => grouped("ifnull(project, 'unknown')")?,
+                Grouping::Agent => grouped("tool")?,
+                Grouping::Model => {
+                    let sql = format!(
+                        "SELECT m.model, count(DISTINCT m.uid), sum(m.input), sum(m.output),
+                             sum(m.cache_read), sum(m.cache_write), sum(m.reasoning),
+                             sum(m.cost_usd), group_concat(CASE WHEN m.cost_usd IS NULL THEN m.model END),
+                             sum(e.status = 'failed'), sum(e.tool_calls),
+                             sum(m.cost_usd IS NOT NULL)
+                         FROM models m JOIN events e ON e.uid = m.uid
+                         WHERE {} GROUP BY 1 ORDER BY 1",
+                        filter.replace("turn", "e.turn").replace("at_ms", "e.at_ms")
+                            .replace("tool =", "e.tool =").replace("project", "e.project")
+                    );
+                    query(store, &sql, &bind)?
+                        .into_iter()
+                        .map(|(k, s)| (k.as_str().unwrap_or("unknown").to_string(), s))
+                        .collect()
+                }
+            }
+        }
+    };
+    let mut totals = Sums::default();
+    for (_, s) in &rows {
+        totals.add(s);
+    }
+    if args.by == Grouping::Model {
+        // A turn of several models is one turn in the totals.
+        if let Some(store) = &store {
+            let sql = format!("SELECT 0, {sums} FROM events WHERE {filter}");
+            if let Some((_, all)) = query(store, &sql, &bind)?.into_iter().next() {
+                totals.turns = all.turns;
+                totals.failed = all.failed;
+                totals.tool_calls = all.tool_calls;
+            }
+        }
+    }
+    if args.json {
+        let out = json!({
+            "rows": rows.iter().map(|(k, s)| s.to_json(Some(k))).collect::<Vec<_>>(),
+            "totals": totals.to_json(None),
+        });
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("serialises")
+        );
+        return Ok(0);
+    }
+    let head = [
+        key_name(args.by),
+        "turns",
+        "input",
+        "output",
+        "cache read",
+        "cache write",
+        "reasoning",
+        "cost (USD)",
+        "failed",
+        "tool calls",
+    ];
+    let cells = |k: &str, s: &Sums| -> Vec<String> {
+        let mut cost = s.cost().map_or("–".to_string(), |c| format!("{c:.4}"));
+        if !s.unpriced.is_empty() {
+            cost.push_str(&format!(" + no price: {}", s.unpriced.join(", ")));
+        }
+        vec![
+            crate::term::safe(k),
+            s.turns.to_string(),
+            s.input.to_string(),
+            s.output.to_string(),
+            s.cache_read.to_string(),
+            s.cache_write.to_string(),
+            s.reasoning.to_string(),
+            cost,
+            s.failed.to_string(),
+            s.tool_calls.to_string(),
+        ]
+    };
+    if args.csv {
+        let line = |cells: Vec<String>| {
+            cells
+                .iter()
+                .map(|c| {
+                    if c.contains([',', '"', '\n']) {
+                        format!("\"{}\"", c.replace('"', "\"\""))
+                    } else {
+                        c.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        crate::outln!("{}", line(head.iter().map(|h| h.to_string()).collect()));
+        for (k, s) in &rows {
+            crate::outln!("{}", line(cells(k, s)));
+        }
+        crate::outln!("{}", line(cells("total", &totals)));
+        return Ok(0);
+    }
+    if rows.is_empty() {
+        crate::outln!(
+            "No turns in the local store{}. They are kept as your agents run telemhq's hooks; \
+             `telemhq import` reads your agents' history from before.",
+            if store.is_some() {
+                " for these filters"
+            } else {
+                " yet"
+            }
+        );
+        return Ok(0);
+    }
+    let mut table = comfy_table::Table::new();
+    table
+        .load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+        .set_header(head.to_vec());
+    for (k, s) in &rows {
+        table.add_row(cells(k, s));
+    }
+    table.add_row(cells("Total", &totals));
+    crate::outln!("{table}");
+    Ok(0)
+}
+
+fn key_name(by: Grouping) -> &'static str {
+    match by {
+        Grouping::Daily => "day",
+        Grouping::Weekly => "week (from Monday)",
+        Grouping::Monthly => "month",
+        Grouping::Session => "session",
+        Grouping::Project => "project",
+        Grouping::Model => "model",
+        Grouping::Agent => "agent",
+    }
+}
+
+/// The day, week (its Monday) or month a moment falls in, in a time zone.
+fn period(by: Grouping, at_ms: i64, tz: &jiff::tz::TimeZone) -> String {
+    let ts = jiff::Timestamp::from_millisecond(at_ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let date = ts.to_zoned_datetime(tz.clone()).date();
+    match by {
+        Grouping::Weekly => {
+            let back = i64::from(date.weekday().to_monday_zero_offset());
+            let monday = date
+                .checked_sub(jiff::Span::new().days(back))
+                .unwrap_or(date);
+            monday.to_string()
+        }
+        Grouping::Monthly => format!("{:04}-{:02}", date.year(), date.month()),
+        _ => date.to_string(),
+    }
+}

@@ -1,0 +1,451 @@
+//! The local store: every event's allowlisted payload (exactly what is or would be sent,
+//! usage and cost included) in an embedded SQLite database in telemhq's private folder
+//! (`telemhq.d/telemhq.db`, mode 600), with its delivery state; and what `import` has
+//! read of the agents' history. The user's own record of what their agents did, with or
+//! without a TelemHQ account.
+//!
+//! Written by the sender (after it read the usage), by emit in CI and by `run`, and by
+//! `import`; never on emit's hot path. Several writers at once are safe (SQLite's WAL
+//! and a busy timeout); a store that is locked too long, damaged or on a full disk never
+//! stops a hook or a delivery: writers give up and say why (doctor reports it).
+//!
+//! Holds nothing but the allowlist: payloads, and numbers and names taken from them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, params};
+use serde_json::{Map, Value};
+
+use crate::env::Layout;
+
+/// Turns kept (oldest go first), unless the config says otherwise.
+pub const DEFAULT_KEEP_DAYS: u32 = 400;
+
+pub fn path(layout: &Layout) -> PathBuf {
+    layout.state_dir.join("telemhq.db")
+}
+
+fn error_path(layout: &Layout) -> PathBuf {
+    layout.state_dir.join("store-error.txt")
+}
+
+/// Keeps why the store could not be written (None: it could), for doctor.
+pub fn note(layout: &Layout, why: Option<Why>) {
+    match why {
+        Some(why) => {
+            let line = format!("{} {why}", crate::time::rfc3339_now());
+            let _ = crate::fsutil::write_private(&error_path(layout), line.as_bytes());
+        }
+        None => {
+            let _ = std::fs::remove_file(error_path(layout));
+        }
+    }
+}
+
+/// The last reason the store could not be written, if it still holds.
+pub fn last_error(layout: &Layout) -> Option<String> {
+    let bytes = crate::fsutil::read_regular(&error_path(layout)).ok()?;
+    Some(String::from_utf8_lossy(&bytes).trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// A store that could not be used, and why (in words).
+pub type Why = String;
+
+pub struct Store {
+    conn: Connection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    uid TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    tool TEXT NOT NULL,
+    event TEXT NOT NULL,
+    turn INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    session TEXT,
+    project TEXT,
+    model TEXT,
+    input INTEGER NOT NULL DEFAULT 0,
+    output INTEGER NOT NULL DEFAULT 0,
+    cache_read INTEGER NOT NULL DEFAULT 0,
+    cache_write INTEGER NOT NULL DEFAULT 0,
+    reasoning INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL,
+    unpriced TEXT,
+    tool_calls INTEGER NOT NULL DEFAULT 0,
+    source TEXT NOT NULL,
+    state TEXT NOT NULL,
+    tracker TEXT,
+    note TEXT,
+    payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_turns ON events (turn, at_ms);
+CREATE INDEX IF NOT EXISTS events_at ON events (at_ms);
+CREATE TABLE IF NOT EXISTS models (
+    uid TEXT NOT NULL,
+    model TEXT NOT NULL,
+    input INTEGER NOT NULL,
+    output INTEGER NOT NULL,
+    cache_read INTEGER NOT NULL,
+    cache_write INTEGER NOT NULL,
+    reasoning INTEGER NOT NULL,
+    cost_usd REAL,
+    PRIMARY KEY (uid, model)
+);
+CREATE TABLE IF NOT EXISTS calls (
+    id TEXT PRIMARY KEY,
+    uid TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS imported (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ms INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    state TEXT
+);
+";
+
+/// What to record of an event.
+pub struct Record<'a> {
+    /// The turn's identity (`turn_uid`) or, for other events, the event id.
+    pub uid: &'a str,
+    pub payload: &'a Map<String, Value>,
+    /// `hook` or `import`.
+    pub source: &'a str,
+    /// `pending` (no tracker, or not delivered yet), `delivered`, `failed`, `local`
+    /// (imported, not sent).
+    pub state: &'a str,
+    /// The tracker, masked.
+    pub tracker: Option<&'a str>,
+    /// What happened at delivery (an HTTP status, why it failed), without the token.
+    pub note: Option<&'a str>,
+    /// The agent's ids of the turn's calls: a call met again (a resumed session's copy)
+    /// is not counted in another turn.
+    pub call_ids: &'a [String],
+}
+
+fn n(v: &Value, key: &str) -> i64 {
+    v.get(key).and_then(Value::as_i64).unwrap_or(0)
+}
+
+impl Store {
+    /// Opens (creating it, 600) the store.
+    pub fn open(layout: &Layout) -> Result<Store, Why> {
+        let path = path(layout);
+        let fresh = !path.exists();
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| why(&path, &e))?;
+        if fresh {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+        }
+        Self::prepare(conn, &path)
+    }
+
+    /// Opens the store to read it; None when there is none yet.
+    pub fn open_existing(layout: &Layout) -> Result<Option<Store>, Why> {
+        let path = path(layout);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| why(&path, &e))?;
+        conn.busy_timeout(Duration::from_secs(3))
+            .map_err(|e| why(&path, &e))?;
+        Ok(Some(Store { conn }))
+    }
+
+    /// Opens the store to look at it without changing a byte of telemhq's folder (no
+    /// journal files made: doctor changes no file).
+    pub fn open_untouched(layout: &Layout) -> Result<Option<Store>, Why> {
+        let path = path(layout);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let uri = format!("file:{}?immutable=1", path.display());
+        let conn = Connection::open_with_flags(
+            &uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| why(&path, &e))?;
+        Ok(Some(Store { conn }))
+    }
+
+    fn prepare(conn: Connection, path: &Path) -> Result<Store, Why> {
+        conn.busy_timeout(Duration::from_secs(3))
+            .map_err(|e| why(path, &e))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;",
+        )
+        .map_err(|e| why(path, &e))?;
+        conn.execute_batch(SCHEMA).map_err(|e| why(path, &e))?;
+        Ok(Store { conn })
+    }
+
+    /// Records an event (again: the newest payload and state win, except that a turn a
+    /// hook recorded keeps its delivery state when import meets it again).
+    pub fn record(&self, r: &Record) -> Result<(), Why> {
+        self.record_many(std::slice::from_ref(r))
+    }
+
+    /// Records events in one transaction.
+    pub fn record_many(&self, records: &[Record]) -> Result<(), Why> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| e.to_string())?;
+        for r in records {
+            insert(&tx, r).map_err(|e| e.to_string())?;
+        }
+        tx.commit().map_err(|e| e.to_string())
+    }
+
+    /// Drops turns older than `keep_days`.
+    pub fn prune(&self, keep_days: u32, now_ms: i64) -> Result<usize, Why> {
+        let before = now_ms - i64::from(keep_days) * 86_400_000;
+        self.conn
+            .execute(
+                "DELETE FROM models WHERE uid IN (SELECT uid FROM events WHERE at_ms < ?1)",
+                params![before],
+            )
+            .map_err(|e| e.to_string())?;
+        self.conn
+            .execute("DELETE FROM events WHERE at_ms < ?1", params![before])
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Every call already counted, and the turn that counted it.
+    pub fn counted_calls(&self) -> Result<std::collections::HashMap<String, String>, Why> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, uid FROM calls")
+            .map_err(|e| e.to_string())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| e.to_string())?;
+        Ok(rows.filter_map(Result::ok).collect())
+    }
+
+    /// What import read of a file: its size and modification time then, and how far it
+    /// is done.
+    pub fn imported(&self, file: &str) -> Option<(u64, i64, u64)> {
+        self.conn
+            .query_row(
+                "SELECT size, mtime_ms, offset FROM imported WHERE path = ?1",
+                params![file],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)? as u64,
+                        r.get(1)?,
+                        r.get::<_, i64>(2)? as u64,
+                    ))
+                },
+            )
+            .ok()
+    }
+
+    pub fn set_imported(
+        &self,
+        file: &str,
+        size: u64,
+        mtime_ms: i64,
+        offset: u64,
+    ) -> Result<(), Why> {
+        self.conn
+            .execute(
+                "INSERT INTO imported (path, size, mtime_ms, offset) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(path) DO UPDATE SET size = ?2, mtime_ms = ?3, offset = ?4",
+                params![file, size as i64, mtime_ms, offset as i64],
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn why(path: &Path, e: &rusqlite::Error) -> Why {
+    format!("the store {} cannot be used: {e}", crate::term::path(path))
+}
+
+fn insert(tx: &Connection, r: &Record) -> rusqlite::Result<()> {
+    let p = r.payload;
+    let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
+    let usage = p.get("usage").cloned().unwrap_or(Value::Null);
+    let at_ms = s("emitted_at")
+        .as_deref()
+        .and_then(crate::time::parse_rfc3339_ms)
+        .unwrap_or(0);
+    // A turn's end carries its calls (a run ping sums other turns: not one itself).
+    let turn = p.contains_key("api_calls") && p.get("event").and_then(Value::as_str) != Some("Run");
+    let tool_calls: i64 = p
+        .get("tool_calls")
+        .and_then(Value::as_object)
+        .map(|o| o.values().filter_map(Value::as_i64).sum())
+        .unwrap_or(0);
+    let unpriced = p.get("unpriced_models").and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    let cost = p.get("cost_usd").and_then(Value::as_f64);
+    // A turn a hook recorded (and delivered) stays as it is when import meets it again.
+    if r.source == "import" {
+        let exists: bool = tx
+            .query_row(
+                "SELECT 1 FROM events WHERE uid = ?1 AND source = 'hook'",
+                params![r.uid],
+                |_| Ok(true),
+            )
+            .unwrap_or(false);
+        if exists {
+            return Ok(());
+        }
+    }
+    tx.execute(
+        "INSERT INTO events (uid, event_id, at_ms, tool, event, turn, status, session, project,
+             model, input, output, cache_read, cache_write, reasoning, cost_usd, unpriced,
+             tool_calls, source, state, tracker, note, payload)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+             ?18, ?19, ?20, ?21, ?23, ?22)
+         ON CONFLICT(uid) DO UPDATE SET event_id = ?2, at_ms = ?3, tool = ?4, event = ?5,
+             turn = ?6, status = ?7, session = ?8, project = ?9, model = ?10, input = ?11,
+             output = ?12, cache_read = ?13, cache_write = ?14, reasoning = ?15,
+             cost_usd = ?16, unpriced = ?17, tool_calls = ?18, source = ?19, state = ?20,
+             tracker = ?21, note = ?23, payload = ?22",
+        params![
+            r.uid,
+            s("event_id").unwrap_or_default(),
+            at_ms,
+            s("tool").unwrap_or_default(),
+            s("event").unwrap_or_default(),
+            turn,
+            s("status").unwrap_or_default(),
+            s("session_id"),
+            s("project"),
+            s("model"),
+            n(&usage, "input_tokens"),
+            n(&usage, "output_tokens"),
+            n(&usage, "cache_read_input_tokens"),
+            n(&usage, "cache_creation_input_tokens"),
+            n(&usage, "reasoning_output_tokens"),
+            cost,
+            unpriced,
+            tool_calls,
+            r.source,
+            r.state,
+            r.tracker,
+            serde_json::to_string(p).expect("a payload serialises"),
+            r.note,
+        ],
+    )?;
+    for id in r.call_ids {
+        tx.execute(
+            "INSERT OR IGNORE INTO calls (id, uid) VALUES (?1, ?2)",
+            params![id, r.uid],
+        )?;
+    }
+    tx.execute("DELETE FROM models WHERE uid = ?1", params![r.uid])?;
+    // Per model: the turn's `models` where it used several, else its one model.
+    let per: Vec<(String, Value, Option<f64>)> = match p.get("models").and_then(Value::as_object) {
+        Some(models) => models
+            .iter()
+            .map(|(m, v)| {
+                (
+                    m.clone(),
+                    v.clone(),
+                    v.get("cost_usd").and_then(Value::as_f64),
+                )
+            })
+            .collect(),
+        None => match (s("model"), p.get("usage")) {
+            (Some(m), Some(u)) => vec![(m, u.clone(), cost)],
+            _ => Vec::new(),
+        },
+    };
+    let unpriced_list: Vec<&str> = p
+        .get("unpriced_models")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    for (model, u, cost) in per {
+        let cost = cost.filter(|_| !unpriced_list.contains(&model.as_str()));
+        tx.execute(
+            "INSERT OR REPLACE INTO models (uid, model, input, output, cache_read, cache_write,
+                 reasoning, cost_usd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                r.uid,
+                model,
+                n(&u, "input_tokens"),
+                n(&u, "output_tokens"),
+                n(&u, "cache_read_input_tokens"),
+                n(&u, "cache_creation_input_tokens"),
+                n(&u, "reasoning_output_tokens"),
+                cost,
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// A stored event, for `log`.
+pub struct Stored {
+    pub at_ms: i64,
+    pub state: String,
+    pub source: String,
+    pub tracker: Option<String>,
+    pub note: Option<String>,
+    pub payload: Map<String, Value>,
+}
+
+/// The last `limit` events that pass the filters, oldest first.
+pub fn recent(
+    store: &Store,
+    limit: usize,
+    tool: Option<&str>,
+    state: Option<&str>,
+    tracker: Option<&str>,
+) -> Result<Vec<Stored>, Why> {
+    let mut stmt = store
+        .conn
+        .prepare(
+            "SELECT at_ms, state, source, tracker, payload, note FROM events
+             WHERE (?1 IS NULL OR tool = ?1) AND (?2 IS NULL OR state = ?2)
+               AND (?3 IS NULL OR instr(ifnull(tracker, ''), ?3) > 0)
+             ORDER BY at_ms DESC LIMIT ?4",
+        )
+        .map_err(|e| e.to_string())?;
+    let rows = stmt
+        .query_map(params![tool, state, tracker, limit as i64], |r| {
+            Ok(Stored {
+                at_ms: r.get(0)?,
+                state: r.get(1)?,
+                source: r.get(2)?,
+                tracker: r.get(3)?,
+                payload: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
+                note: r.get(5)?,
+            })
+        })
+        .map_err(|e| e.to_string())?;
+    let mut out: Vec<Stored> = rows.filter_map(Result::ok).collect();
+    out.reverse();
+    Ok(out)
+}
