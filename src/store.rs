@@ -213,6 +213,12 @@ impl Store {
         tx.commit().map_err(|e| e.to_string())
     }
 
+    /// Records many events in transactions short enough not to hold other writers (a
+    /// sender) waiting long.
+    pub fn record_all(&self, records: &[Record]) -> Result<(), Why> {
+        records.chunks(2_000).try_for_each(|c| self.record_many(c))
+    }
+
     /// Drops turns older than `keep_days`.
     pub fn prune(&self, keep_days: u32, now_ms: i64) -> Result<usize, Why> {
         let before = now_ms - i64::from(keep_days) * 86_400_000;
@@ -225,6 +231,11 @@ impl Store {
         self.conn
             .execute("DELETE FROM events WHERE at_ms < ?1", params![before])
             .map_err(|e| e.to_string())
+    }
+
+    /// From now on, a write to a locked store fails at once instead of waiting.
+    pub fn impatient(&self) {
+        let _ = self.conn.busy_timeout(Duration::ZERO);
     }
 
     pub fn conn(&self) -> &Connection {

@@ -168,31 +168,94 @@ fn is_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_-.:@[]/".contains(&b))
 }
 
-/// Calls `take` with each JSON line of the file's last `MAX_SCAN` bytes that contains
-/// one of `worth` (a cheap substring test: every other line is skipped unparsed). A
-/// line still being written, or not JSON, is skipped. False when the file cannot be read.
-pub fn scan_lines(path: &Path, worth: &[&str], mut take: impl FnMut(&Value)) -> bool {
+/// How much of a record file to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    /// Its last `MAX_SCAN` bytes (a hook, which must stay quick however long the session).
+    Tail,
+    /// All of it (`import`, which reads the whole history once).
+    Whole,
+}
+
+/// Longer lines are skipped without being held in memory (no record line of an agent's
+/// is near this; a pasted file in a prompt can be).
+pub const MAX_LINE: usize = 8 * 1024 * 1024;
+
+/// One line read by `read_line_bounded`.
+pub struct LineRead {
+    /// Bytes consumed from the reader (0 at the end).
+    pub len: usize,
+    /// It ended with a newline (else: the end of the file, maybe a line still written).
+    pub ended: bool,
+    /// It fitted in the bound and is in the buffer (else the buffer is empty).
+    pub kept: bool,
+}
+
+/// Reads one line into `buf` (cleared first), keeping at most `max` bytes: a longer
+/// line is consumed and dropped without growing the buffer past the bound.
+pub fn read_line_bounded(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<LineRead> {
+    buf.clear();
+    let (mut len, mut kept) = (0, true);
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            return Ok(LineRead {
+                len,
+                ended: false,
+                kept,
+            });
+        }
+        let (used, ended) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (available.len(), false),
+        };
+        if kept && buf.len() + used <= max {
+            buf.extend_from_slice(&available[..used]);
+        } else {
+            kept = false;
+            buf.clear();
+        }
+        reader.consume(used);
+        len += used;
+        if ended {
+            return Ok(LineRead { len, ended, kept });
+        }
+    }
+}
+
+/// Calls `take` with each JSON line of the file (its last `MAX_SCAN` bytes for a hook)
+/// that contains one of `worth` (a cheap substring test: every other line is skipped
+/// unparsed). A line still being written, longer than `MAX_LINE`, or not JSON, is
+/// skipped. False when the file cannot be read.
+pub fn scan_lines(path: &Path, span: Span, worth: &[&str], mut take: impl FnMut(&Value)) -> bool {
     let Ok(mut file) = crate::fsutil::open_regular(path) else {
         return false;
     };
     let Ok(meta) = file.metadata() else {
         return false;
     };
-    let start = meta.len().saturating_sub(MAX_SCAN);
+    let start = match span {
+        Span::Tail => meta.len().saturating_sub(MAX_SCAN),
+        Span::Whole => 0,
+    };
     if file.seek(SeekFrom::Start(start)).is_err() {
         return false;
     }
     // A file still growing is read up to the length it had when opened: the read is
     // bounded by size, and so by time.
-    let mut reader = BufReader::new(file.take(meta.len() - start));
+    let mut reader = BufReader::with_capacity(256 * 1024, file.take(meta.len() - start));
     let mut line = Vec::new();
-    if start > 0 && reader.read_until(b'\n', &mut line).is_err() {
+    if start > 0 && read_line_bounded(&mut reader, &mut line, MAX_LINE).is_err() {
         return false; // (a partial first line is dropped)
     }
     loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => break,
+        match read_line_bounded(&mut reader, &mut line, MAX_LINE) {
+            Ok(LineRead { len: 0, .. }) | Err(_) => break,
+            Ok(LineRead { kept: false, .. }) => continue,
             Ok(_) => {}
         }
         let text = String::from_utf8_lossy(&line);

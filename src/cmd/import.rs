@@ -94,6 +94,9 @@ fn turn_payload(
     p
 }
 
+/// A turn read from history: its identity, payload, call ids and folder.
+type Imported = (String, Map<String, Value>, Vec<String>, Option<String>);
+
 struct File<'a> {
     agent: &'a dyn Agent,
     path: std::path::PathBuf,
@@ -176,14 +179,14 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
         indicatif::ProgressBar::hidden()
     };
     let mut counted = store.counted_calls().map_err(Error::new)?;
-    let mut imported: Vec<(String, Map<String, Value>, Option<String>)> = Vec::new();
+    let mut imported: Vec<(Map<String, Value>, Option<String>)> = Vec::new();
     let (mut turns, mut copies) = (0usize, 0usize);
     for f in &files {
         bar.set_message(crate::term::safe(
             &f.path.file_name().unwrap_or_default().to_string_lossy(),
         ));
         let (found, next) = f.agent.history_turns(&f.path, f.from);
-        let mut batch: Vec<(String, Map<String, Value>, Vec<String>)> = Vec::new();
+        let mut batch: Vec<Imported> = Vec::new();
         for mut t in found {
             if since.is_some_and(|s| t.ended_ms.unwrap_or(0) < s) {
                 continue;
@@ -215,12 +218,11 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
             }
             let cwd = t.cwd.clone();
             let p = turn_payload(f.agent, t, &uid, &hasher, &config.prices);
-            batch.push((uid, p, ids));
-            let _ = cwd;
+            batch.push((uid, p, ids, cwd));
         }
         let records: Vec<Record> = batch
             .iter()
-            .map(|(uid, p, ids)| Record {
+            .map(|(uid, p, ids, _)| Record {
                 uid,
                 payload: p,
                 source: "import",
@@ -230,13 +232,13 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
                 call_ids: ids,
             })
             .collect();
-        store.record_many(&records).map_err(Error::new)?;
+        store.record_all(&records).map_err(Error::new)?;
         store
             .set_imported(&f.path.to_string_lossy(), f.size, f.mtime_ms, next)
             .map_err(Error::new)?;
         turns += batch.len();
         if args.send {
-            imported.extend(batch.into_iter().map(|(u, p, _)| (u, p, None)));
+            imported.extend(batch.into_iter().map(|(_, p, _, cwd)| (p, cwd)));
         }
         bar.inc(f.size - f.from);
     }
@@ -262,55 +264,61 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
     Ok(0)
 }
 
-/// Queues imported turns for the trackers (marked `backfill`), after asking, and
-/// delivers them in batches that fit the queue.
+/// Queues imported turns for the trackers (marked `backfill`), each for the tracker of
+/// the folder it ran in (as its hook would have), after asking, and delivers them in
+/// batches that fit the queue. Turns with no tracker stay local.
 fn send(
     args: &ImportArgs,
     env: &Env,
     layout: &crate::env::Layout,
-    turns: Vec<(String, Map<String, Value>, Option<String>)>,
+    turns: Vec<(Map<String, Value>, Option<String>)>,
 ) -> Result<i32> {
-    if turns.is_empty() {
-        eprintln!("Nothing new to send.");
+    let config = config::Config::load(layout)?;
+    let routed: Vec<(Map<String, Value>, config::Route, String)> = turns
+        .into_iter()
+        .filter_map(|(p, cwd)| {
+            let folder = cwd.unwrap_or_else(|| env.cwd.to_string_lossy().into_owned());
+            let route = config::route(env.ping_url.as_deref(), &config, Path::new(&folder))?;
+            Some((p, route, folder))
+        })
+        .collect();
+    if routed.is_empty() {
+        eprintln!(
+            "Nothing to send: no new turn has a tracker (telemhq install --global --ping-url URL sets one)."
+        );
         return Ok(0);
     }
-    let config = config::Config::load(layout)?;
-    let Some(route) = config::route(env.ping_url.as_deref(), &config, &env.cwd) else {
-        return Err(Error::new(
-            "no tracker is set: telemhq install --global --ping-url URL first (nothing was sent)",
-        ));
-    };
+    let mut trackers: Vec<String> = routed
+        .iter()
+        .map(|(_, r, _)| config::mask_url(&r.url))
+        .collect();
+    trackers.sort();
+    trackers.dedup();
+    let question = format!(
+        "Send {} past turn(s) to {} (marked backfill)?",
+        routed.len(),
+        trackers.join(", ")
+    );
     if !args.yes {
         if !crate::term::interactive() {
             return Err(Error::usage(format!(
                 "--send would send {} past turn(s) to {}: add --yes to send them without asking",
-                turns.len(),
-                config::mask_url(&route.url)
+                routed.len(),
+                trackers.join(", ")
             )));
         }
-        if !crate::term::confirm(&format!(
-            "Send {} past turn(s) to {} (marked backfill)?",
-            turns.len(),
-            config::mask_url(&route.url)
-        ))? {
+        if !crate::term::confirm(&question)? {
             eprintln!("Nothing was sent; the turns are in the local store.");
             return Ok(1);
         }
     }
     let mut pending = 0;
-    for chunk in turns.chunks(500) {
-        for (_, p, _) in chunk {
+    for chunk in routed.chunks(500) {
+        for (p, route, folder) in chunk {
             let mut p = p.clone();
             p.insert("backfill".into(), json!(true));
             let id = p["event_id"].as_str().unwrap_or_default().to_string();
-            queue::enqueue(
-                layout,
-                &id,
-                None,
-                p,
-                Some(route.clone()),
-                &env.cwd.to_string_lossy(),
-            )?;
+            queue::enqueue(layout, &id, None, p, Some(route.clone()), folder)?;
         }
         let report = sender::drain(
             layout,
@@ -328,8 +336,8 @@ fn send(
     }
     eprintln!(
         "Queued {} past turn(s) for {}; {pending} still pending.",
-        turns.len(),
-        config::mask_url(&route.url)
+        routed.len(),
+        trackers.join(", ")
     );
     Ok(if pending == 0 { 0 } else { 1 })
 }

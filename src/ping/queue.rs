@@ -394,6 +394,11 @@ pub fn remember(layout: &Layout, entry: &Entry, state: &str) {
             }
             Ok(())
         });
+    if written.is_err() {
+        // Locked by another process, damaged or full: the next events of this process
+        // try once without waiting, so delivery is never held up by the store.
+        store.impatient();
+    }
     crate::store::note(layout, written.err());
 }
 

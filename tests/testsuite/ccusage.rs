@@ -190,3 +190,209 @@ fn costs_and_tokens_per_session_agree_with_ccusage() {
         );
     }
 }
+
+fn sidechain(id: &str, model: &str, ts: &str, sid: &str, usage: [u64; 4]) -> String {
+    let mut v: Value = serde_json::from_str(&answer(id, model, ts, sid, usage, 1)[0]).unwrap();
+    v["isSidechain"] = json!(true);
+    line(v)
+}
+
+/// A Codex rollout as versions before `token_usage_record` wrote it: only the running
+/// `token_count` totals (each with its last call's usage), compact JSON.
+fn old_rollout(sid: &str, day: &str, turns: &[[u64; 4]]) -> String {
+    let mut out = vec![line(
+        json!({"timestamp": format!("{day}T08:00:00.000Z"), "type": "session_meta",
+               "payload": {"id": sid, "cwd": "/home/dev/web", "cli_version": "0.40.0"}}),
+    )];
+    let (mut total_in, mut total_cached, mut total_out) = (0, 0, 0);
+    for (i, [input, cached, output, reasoning]) in turns.iter().enumerate() {
+        let turn = format!("turn-{i}");
+        let at = |s: u32| format!("{day}T08:{i:02}:{s:02}.000Z");
+        out.push(line(json!({"timestamp": at(1), "type": "event_msg",
+                   "payload": {"type": "task_started", "turn_id": turn}})));
+        out.push(line(json!({"timestamp": at(2), "type": "turn_context",
+                   "payload": {"turn_id": turn, "cwd": "/home/dev/web", "model": "gpt-5-codex"}})));
+        (total_in, total_cached, total_out) =
+            (total_in + input, total_cached + cached, total_out + output);
+        let last = json!({"input_tokens": input, "cached_input_tokens": cached,
+            "output_tokens": output, "reasoning_output_tokens": reasoning,
+            "total_tokens": input + output});
+        let total = json!({"input_tokens": total_in, "cached_input_tokens": total_cached,
+            "output_tokens": total_out, "reasoning_output_tokens": 0,
+            "total_tokens": total_in + total_out});
+        out.push(line(
+            json!({"timestamp": at(3), "type": "event_msg", "payload": {"type": "token_count",
+                   "info": {"total_token_usage": total, "last_token_usage": last}}}),
+        ));
+        out.push(line(json!({"timestamp": at(4), "type": "event_msg",
+                   "payload": {"type": "task_complete", "turn_id": turn}})));
+    }
+    out.join("\n") + "\n"
+}
+
+/// The Claude Code and Codex history of a machine, as `ccusage daily` and `telemhq
+/// import` + `telemhq report daily` see it: a message streamed over several lines, a
+/// session resumed into a new file (its earlier lines copied), a sub-agent in its own
+/// file and one as side-chain lines, turns on both sides of midnight, Codex rollouts
+/// with and without `token_usage_record`. Tokens per day are equal, in two time zones.
+#[test]
+fn daily_tokens_from_imported_history_agree_with_ccusage() {
+    let Some(ccusage) = ccusage_bin() else { return };
+    let t = TestHome::new();
+    let sonnet = "claude-sonnet-4-5-20250929";
+    let haiku = "claude-haiku-4-5-20251001";
+    let s1 = "33333333-3333-4333-8333-333333333333";
+    let s2 = "44444444-4444-4444-8444-444444444444";
+    let project = t.claude_dir().join("projects/-home-dev-api");
+    std::fs::create_dir_all(project.join(s1).join("subagents")).unwrap();
+    let mut first = vec![prompt("p1", "2026-11-20T23:40:00.000Z", s1)];
+    first.extend(answer(
+        "msg_a",
+        sonnet,
+        "2026-11-20T23:40:05.000Z",
+        s1,
+        [1200, 30000, 4000, 800],
+        3,
+    ));
+    first.push(sidechain(
+        "msg_side",
+        haiku,
+        "2026-11-20T23:40:07.000Z",
+        s1,
+        [50, 0, 10, 20],
+    ));
+    first.push(prompt("p2", "2026-11-21T07:10:00.000Z", s1));
+    first.extend(answer(
+        "msg_b",
+        sonnet,
+        "2026-11-21T07:10:05.000Z",
+        s1,
+        [2000, 10000, 1000, 1500],
+        2,
+    ));
+    std::fs::write(project.join(format!("{s1}.jsonl")), first.join("\n") + "\n").unwrap();
+    let sub = answer(
+        "msg_sub",
+        haiku,
+        "2026-11-21T07:10:03.000Z",
+        s1,
+        [700, 0, 300, 200],
+        2,
+    );
+    std::fs::write(
+        project.join(s1).join("subagents/agent-a1b2.jsonl"),
+        sub.join("\n") + "\n",
+    )
+    .unwrap();
+    // Resumed on the 22nd: the earlier lines copied into the new session's file first.
+    let mut resumed = first.clone();
+    resumed.push(prompt("p3", "2026-11-22T12:00:00.000Z", s2));
+    resumed.extend(answer(
+        "msg_c",
+        sonnet,
+        "2026-11-22T12:00:05.000Z",
+        s2,
+        [40, 150000, 900, 2500],
+        1,
+    ));
+    std::fs::write(
+        project.join(format!("{s2}.jsonl")),
+        resumed.join("\n") + "\n",
+    )
+    .unwrap();
+    let sessions = t.home.join(".codex/sessions/2026/11");
+    std::fs::create_dir_all(sessions.join("25")).unwrap();
+    std::fs::create_dir_all(sessions.join("21")).unwrap();
+    std::fs::copy(
+        crate::support::data("codex-0.169.0/rollout.jsonl"),
+        sessions.join("25/rollout-2026-11-25T05-07-01-01a21119.jsonl"),
+    )
+    .unwrap();
+    std::fs::write(
+        sessions.join("21/rollout-2026-11-21T08-00-00-0199aaaa.jsonl"),
+        old_rollout(
+            "0199aaaa-0000-7000-8000-000000000001",
+            "2026-11-21",
+            &[[5000, 1000, 700, 100], [8000, 6000, 300, 0]],
+        ),
+    )
+    .unwrap();
+
+    let out = t.run(&["import"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for tz in ["UTC", "America/Los_Angeles"] {
+        let out = t.run(&["report", "daily", "--json", "--tz", tz]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let ours: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let out = t
+            .agent_cmd(&ccusage)
+            .args(["daily", "--json", "--offline", "--timezone", tz])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let theirs: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let days = |v: &Value, key: &str, fields: [&str; 4]| -> Vec<(String, [u64; 4])> {
+            v[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| {
+                    let day = d["key"].as_str().or(d["period"].as_str()).unwrap();
+                    let n = |f: &str| d.pointer(f).and_then(Value::as_u64).unwrap_or(0);
+                    (
+                        day.to_string(),
+                        [n(fields[0]), n(fields[1]), n(fields[2]), n(fields[3])],
+                    )
+                })
+                .collect()
+        };
+        // Cost per day, where every model of the day has a price in both snapshots.
+        let mut compared = 0;
+        for (row, day) in ours["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(theirs["daily"].as_array().unwrap())
+        {
+            let Some(cost) = row["cost_usd"].as_f64() else {
+                continue;
+            };
+            if !row["unpriced_models"].as_array().unwrap().is_empty() {
+                continue;
+            }
+            let their_cost = day["totalCost"].as_f64().unwrap();
+            assert!(
+                (their_cost - cost).abs() <= 0.005 * their_cost,
+                "{tz} {}: telemhq ${cost}, ccusage ${their_cost}",
+                row["key"]
+            );
+            compared += 1;
+        }
+        assert!(compared >= 3, "{tz}: {ours:#}");
+        let ours = days(
+            &ours,
+            "rows",
+            [
+                "/usage/input_tokens",
+                "/usage/output_tokens",
+                "/usage/cache_read_input_tokens",
+                "/usage/cache_creation_input_tokens",
+            ],
+        );
+        let theirs = days(
+            &theirs,
+            "daily",
+            [
+                "/inputTokens",
+                "/outputTokens",
+                "/cacheReadTokens",
+                "/cacheCreationTokens",
+            ],
+        );
+        assert!(ours.len() >= 3, "{tz}: {ours:?}");
+        assert_eq!(
+            ours, theirs,
+            "{tz}: per day [input, output, cache read, cache write], telemhq then ccusage"
+        );
+    }
+}

@@ -15,10 +15,9 @@ use serde::Deserialize;
 use serde_json::{Map, json};
 
 use crate::ping::queue::UsageSource;
-use crate::usage::{Call, Turn};
+use crate::usage::{Call, MAX_LINE, Turn};
 
 const BLOCK: usize = 256 * 1024;
-const MAX_LINE: usize = 8 * 1024 * 1024;
 /// However the turn looks, never read more than this much of the file.
 const MAX_SCAN: u64 = 256 * 1024 * 1024;
 /// Later turns' prompts passed before giving up on finding the event's own.
@@ -308,7 +307,6 @@ impl Building {
 /// is one turn; older versions' side-chain lines in the main transcript are a turn of
 /// their own beside the one they ran in. A line still being written is left for later.
 pub fn turns(path: &Path, from: u64) -> (Vec<crate::usage::TurnUsage>, u64) {
-    use std::io::BufRead;
     let mut out = Vec::new();
     let Ok(mut file) = crate::fsutil::open_regular(path) else {
         return (out, from);
@@ -330,17 +328,16 @@ pub fn turns(path: &Path, from: u64) -> (Vec<crate::usage::TurnUsage>, u64) {
     let mut whole: Option<Building> = None;
     let mut raw = Vec::new();
     loop {
-        raw.clear();
-        let Ok(n) = reader.read_until(b'\n', &mut raw) else {
+        let Ok(line) = crate::usage::read_line_bounded(&mut reader, &mut raw, MAX_LINE) else {
             break;
         };
-        if n == 0 || raw.last() != Some(&b'\n') {
+        if !line.ended {
             break; // the end, or a line still being written
         }
         let start = pos;
-        pos += n as u64;
+        pos += line.len as u64;
         let has = |needle: &[u8]| raw.windows(needle.len()).any(|w| w == needle);
-        if raw.len() > MAX_LINE || !(has(b"\"assistant\"") || has(b"\"user\"")) {
+        if !line.kept || !(has(b"\"assistant\"") || has(b"\"user\"")) {
             continue;
         }
         let Ok(line) = serde_json::from_slice::<Line>(&raw) else {

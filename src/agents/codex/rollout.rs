@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::usage::{Call, TurnUsage, name, scan_lines};
+use crate::usage::{Call, Span, TurnUsage, name, scan_lines};
 
 /// Line kinds worth parsing; every other line is skipped unparsed.
 const WORTH_PARSING: [&str; 7] = [
@@ -33,7 +33,7 @@ pub fn turn_usage(path: &Path, turn_id: &str) -> Option<TurnUsage> {
     };
     let mut in_turn = false;
     let mut found = false;
-    let read = scan_lines(path, &WORTH_PARSING, |v| {
+    let read = scan_lines(path, Span::Tail, &WORTH_PARSING, |v| {
         found |= take_line(v, turn_id, &mut usage, &mut in_turn);
     });
     (read && found).then_some(usage)
@@ -50,7 +50,7 @@ pub fn turns(path: &Path) -> Vec<TurnUsage> {
     let mut current: Option<String> = None;
     let mut counted: Vec<(String, Call)> = Vec::new();
     let mut records = false;
-    scan_lines(path, &worth, |v| {
+    scan_lines(path, Span::Whole, &worth, |v| {
         let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
         let payload = v.get("payload").unwrap_or(&Value::Null);
         let sub = payload.get("type").and_then(Value::as_str);

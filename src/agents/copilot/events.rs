@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::usage::{Call, TurnUsage, name, scan_lines};
+use crate::usage::{Call, Span, TurnUsage, name, scan_lines};
 
 const WORTH_PARSING: [&str; 5] = [
     "\"session.start\"",
@@ -21,23 +21,23 @@ const WORTH_PARSING: [&str; 5] = [
 /// The usage of the turn that ended at `event_ms` (Unix ms). None when the file cannot
 /// be read or holds no prompt before then.
 pub fn turn_usage(path: &Path, event_ms: i64) -> Option<TurnUsage> {
-    let (mut turns, read) = read_turns(path, event_ms);
+    let (mut turns, read) = read_turns(path, event_ms, Span::Tail);
     turns.pop().filter(|_| read)
 }
 
 /// Every turn of a session's events, for `import` (a session still running, or killed,
 /// has no closing record: its last turn is what the file holds).
 pub fn turns(path: &Path) -> Vec<TurnUsage> {
-    let (turns, _) = read_turns(path, i64::MAX);
+    let (turns, _) = read_turns(path, i64::MAX, Span::Whole);
     turns.into_iter().filter(|t| !t.calls.is_empty()).collect()
 }
 
 /// The turns up to `until_ms` (each from a user message), and whether the file read.
-fn read_turns(path: &Path, until_ms: i64) -> (Vec<TurnUsage>, bool) {
+fn read_turns(path: &Path, until_ms: i64, span: Span) -> (Vec<TurnUsage>, bool) {
     let (mut version, mut session, mut cwd) = (None, None, None);
     let mut done: Vec<TurnUsage> = Vec::new();
     let mut turn: Option<TurnUsage> = None;
-    let read = scan_lines(path, &WORTH_PARSING, |v| {
+    let read = scan_lines(path, span, &WORTH_PARSING, |v| {
         let at_ms = v
             .get("timestamp")
             .and_then(Value::as_str)

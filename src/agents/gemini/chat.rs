@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::usage::{Call, TurnUsage, name, scan_lines};
+use crate::usage::{Call, Span, TurnUsage, name, scan_lines};
 
 const WORTH_PARSING: [&str; 4] = [
     "\"type\":\"gemini\"",
@@ -31,17 +31,16 @@ struct Message {
     tools: Vec<String>,
 }
 
-/// The messages of a chat file, each id once (its last copy), in order.
 /// Message ids in file order, the latest version of each message, and the session id.
 type Messages = (Vec<String>, HashMap<String, Message>, Option<String>);
 
-fn messages(path: &Path) -> Option<Messages> {
+fn messages(path: &Path, span: Span) -> Option<Messages> {
     let mut order: Vec<String> = Vec::new();
     let mut messages: HashMap<String, Message> = HashMap::new();
     let mut session = None;
     let mut worth = WORTH_PARSING.to_vec();
     worth.push("\"sessionId\"");
-    let read = scan_lines(path, &worth, |v| {
+    let read = scan_lines(path, span, &worth, |v| {
         if session.is_none() {
             session = v.get("sessionId").and_then(name);
         }
@@ -61,7 +60,7 @@ fn messages(path: &Path) -> Option<Messages> {
 /// Every turn of a chat file, for `import`: each user prompt and the model's messages
 /// after it. The project is the name of the chat file's project folder.
 pub fn turns(path: &Path) -> Vec<TurnUsage> {
-    let Some((order, messages, session)) = self::messages(path) else {
+    let Some((order, messages, session)) = self::messages(path, Span::Whole) else {
         return Vec::new();
     };
     let project = path
@@ -114,7 +113,7 @@ fn turn_of(messages: &[&Message]) -> TurnUsage {
 /// The usage of the turn that ended at `event_ms` (Unix ms). None when the file cannot
 /// be read or holds no prompt before then.
 pub fn turn_usage(path: &Path, event_ms: i64) -> Option<TurnUsage> {
-    let (order, messages, _) = self::messages(path)?;
+    let (order, messages, _) = self::messages(path, Span::Tail)?;
     let in_time: Vec<&Message> = order
         .iter()
         .map(|id| &messages[id])
