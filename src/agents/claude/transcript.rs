@@ -327,13 +327,10 @@ pub fn turns(path: &Path, from: u64) -> (Vec<crate::usage::TurnUsage>, u64) {
     let mut side: Option<Building> = None;
     let mut whole: Option<Building> = None;
     let mut raw = Vec::new();
-    loop {
-        let Ok(line) = crate::usage::read_line_bounded(&mut reader, &mut raw, MAX_LINE) else {
-            break;
-        };
-        if !line.ended {
-            break; // the end, or a line still being written
-        }
+    // Up to the end, or a line still being written.
+    while let Ok(line) = crate::usage::read_line_bounded(&mut reader, &mut raw, MAX_LINE)
+        && line.ended
+    {
         let start = pos;
         pos += line.len as u64;
         let has = |needle: &[u8]| raw.windows(needle.len()).any(|w| w == needle);
