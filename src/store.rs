@@ -163,17 +163,26 @@ impl Store {
         .map_err(|e| why(&path, &e))?;
         conn.busy_timeout(Duration::from_secs(3))
             .map_err(|e| why(&path, &e))?;
+        readable(&conn, &path)?;
         Ok(Some(Store { conn }))
     }
 
     /// Opens the store to look at it without changing a byte of telemhq's folder (no
-    /// journal files made: doctor changes no file).
+    /// journal files made: doctor changes no file). What a writer still has open in its
+    /// write-ahead log is not seen (see `in_use`).
     pub fn open_untouched(layout: &Layout) -> Result<Option<Store>, Why> {
         let path = path(layout);
         if !path.exists() {
             return Ok(None);
         }
-        let uri = format!("file:{}?immutable=1", path.display());
+        let mut uri = String::from("file:");
+        for c in path.to_string_lossy().chars() {
+            match c {
+                '%' | '?' | '#' => uri.push_str(&format!("%{:02X}", c as u32)),
+                c => uri.push(c),
+            }
+        }
+        uri.push_str("?immutable=1");
         let conn = Connection::open_with_flags(
             &uri,
             OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -181,7 +190,15 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| why(&path, &e))?;
+        readable(&conn, &path)?;
         Ok(Some(Store { conn }))
+    }
+
+    /// A writer has the store open now (its write-ahead log exists).
+    pub fn in_use(layout: &Layout) -> bool {
+        let mut wal = path(layout).into_os_string();
+        wal.push("-wal");
+        Path::new(&wal).exists()
     }
 
     fn prepare(conn: Connection, path: &Path) -> Result<Store, Why> {
@@ -288,6 +305,16 @@ impl Store {
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
+}
+
+/// SQLite opens lazily: read the schema now, so a damaged file is told apart from an
+/// empty result.
+fn readable(conn: &Connection, path: &Path) -> Result<(), Why> {
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|_| ())
+    .map_err(|e| why(path, &e))
 }
 
 fn why(path: &Path, e: &rusqlite::Error) -> Why {

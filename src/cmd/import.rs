@@ -178,6 +178,11 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
     } else {
         indicatif::ProgressBar::hidden()
     };
+    let keep_days = config.keep_days.unwrap_or(crate::store::DEFAULT_KEEP_DAYS);
+    let kept_from = crate::time::now_ms() - i64::from(keep_days) * 86_400_000;
+    store
+        .prune(keep_days, crate::time::now_ms())
+        .map_err(Error::new)?;
     let mut counted = store.counted_calls().map_err(Error::new)?;
     let mut imported: Vec<(Map<String, Value>, Option<String>)> = Vec::new();
     let (mut turns, mut copies) = (0usize, 0usize);
@@ -188,7 +193,8 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
         let (found, next) = f.agent.history_turns(&f.path, f.from);
         let mut batch: Vec<Imported> = Vec::new();
         for mut t in found {
-            if since.is_some_and(|s| t.ended_ms.unwrap_or(0) < s) {
+            // Older than --since, or than the store keeps.
+            if t.ended_ms.unwrap_or(0) < since.unwrap_or(0).max(kept_from) {
                 continue;
             }
             let Some(key) = t.key.clone() else { continue };

@@ -38,7 +38,10 @@ pub fn run(args: &LogArgs, env: &Env) -> Result<i32> {
         ) {
             Ok(rows) => shown.extend(rows.into_iter().map(|r| Shown {
                 at: crate::time::rfc3339(r.at_ms),
-                state: r.state,
+                state: match (r.state.as_str(), &r.tracker) {
+                    ("pending", None) => "pending (no tracker yet)".to_string(),
+                    _ => r.state,
+                },
                 source: if r.source == "import" {
                     "import"
                 } else {

@@ -346,9 +346,18 @@ pub fn settle(layout: &Layout, pending: &Path, mut entry: Entry, state: State) -
 
 /// Records an event in the local store (a store that cannot be written never stops
 /// delivery: the reason is kept for doctor). The store is opened once per process.
+/// The store this process writes to, opened at its first event.
+static STORE: std::sync::Mutex<Option<crate::store::Store>> = std::sync::Mutex::new(None);
+
+/// Closes this process's store (its write-ahead log is then folded into the main file,
+/// which is what a reader that changes no file sees).
+pub fn close_store() {
+    let mut slot = STORE.lock().unwrap_or_else(|e| e.into_inner());
+    *slot = None;
+}
+
 pub fn remember(layout: &Layout, entry: &Entry, state: &str) {
     use crate::store::{Record, Store};
-    static STORE: std::sync::Mutex<Option<Store>> = std::sync::Mutex::new(None);
     let uid = entry
         .payload
         .get("turn_uid")

@@ -183,6 +183,7 @@ pub fn drain(layout: &Layout, patience: Patience, read_usage: ReadUsage) -> Repo
     say_who_holds(&lock);
     let mut seen: HashSet<PathBuf> = queue::list(&layout.queue).into_iter().collect();
     drain_locked(layout, patience, read_usage, &mut report, &mut seen);
+    queue::close_store();
     drop(lock);
     // Only now, with the lock let go: an emit that found it held started no sender, so
     // an event it queued while this drain ran is this drain's to hand on. (Looking

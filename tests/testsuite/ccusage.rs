@@ -14,11 +14,11 @@ fn ccusage_bin() -> Option<std::path::PathBuf> {
 
 /// Claude Code writes compact JSON, one line per content block of a message while it
 /// streams (the same message id, each line with the message's usage).
-fn line(v: Value) -> String {
+pub(crate) fn line(v: Value) -> String {
     serde_json::to_string(&v).unwrap()
 }
 
-fn prompt(pid: &str, ts: &str, sid: &str) -> String {
+pub(crate) fn prompt(pid: &str, ts: &str, sid: &str) -> String {
     line(
         json!({"type": "user", "promptId": pid, "timestamp": ts, "sessionId": sid,
         "version": "2.1.328", "isSidechain": false, "uuid": format!("{pid}-u"),
@@ -26,7 +26,7 @@ fn prompt(pid: &str, ts: &str, sid: &str) -> String {
     )
 }
 
-fn answer(
+pub(crate) fn answer(
     id: &str,
     model: &str,
     ts: &str,

@@ -21,5 +21,6 @@ mod install;
 mod install_property;
 mod run;
 mod seam;
+mod store;
 mod trackers;
 mod usage;

@@ -388,11 +388,15 @@ fn read_store(layout: &Layout) -> Result<Option<u64>, String> {
     let Some(store) = crate::store::Store::open_untouched(layout)? else {
         return Ok(None);
     };
-    store
+    match store
         .conn()
         .query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
-        .map(|n| Some(n as u64))
-        .map_err(|e| format!("the store cannot be read: {e}"))
+    {
+        Ok(n) => Ok(Some(n as u64)),
+        // A new store whose first events are still in its writer's log.
+        Err(_) if crate::store::Store::in_use(layout) => Ok(Some(0)),
+        Err(e) => Err(format!("the store cannot be read: {e}")),
+    }
 }
 
 /// The highest settings layer of Claude Code that sets `env.TELEMHQ_PING_URL` (Claude
