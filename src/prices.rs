@@ -228,6 +228,26 @@ pub fn lookup(model: &str, overrides: &Overrides) -> Option<(Rates, Found)> {
     if let Some((name, o)) = overrides.iter().find(|(name, _)| normalise(name) == norm) {
         return Some((from_override(o), Found::Override(name.clone())));
     }
+    from_table(model, &norm)
+}
+
+/// The table's prices of a model, each name looked up once per process (an import
+/// prices thousands of calls of a handful of models; the table is scanned as text).
+fn from_table(model: &str, norm: &str) -> Option<(Rates, Found)> {
+    type Seen = Vec<(String, Option<(Rates, Found)>)>;
+    static SEEN: std::sync::Mutex<Seen> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, found)) = seen.iter().find(|(m, _)| m == model) {
+        return found.clone();
+    }
+    let found = scan_table(model, norm);
+    if seen.len() < 256 {
+        seen.push((model.to_string(), found.clone()));
+    }
+    found
+}
+
+fn scan_table(model: &str, norm: &str) -> Option<(Rates, Found)> {
     if let Some((_, _, rates)) = entries(|name| name == model).next() {
         return Some((rates, Found::Exact(model.to_string())));
     }

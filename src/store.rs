@@ -56,6 +56,11 @@ pub struct Store {
     conn: Connection,
 }
 
+/// The layout of the store (`PRAGMA user_version`), for later versions to migrate from.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Turns' figures in `events` (narrow rows: a report reads only its covering index),
+/// what was or would be sent in `payloads`.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     uid TEXT PRIMARY KEY,
@@ -79,11 +84,15 @@ CREATE TABLE IF NOT EXISTS events (
     source TEXT NOT NULL,
     state TEXT NOT NULL,
     tracker TEXT,
-    note TEXT,
+    note TEXT
+);
+CREATE INDEX IF NOT EXISTS events_report ON events (turn, at_ms, tool, project, input, output,
+    cache_read, cache_write, reasoning, cost_usd, unpriced, status, tool_calls);
+CREATE INDEX IF NOT EXISTS events_at ON events (at_ms);
+CREATE TABLE IF NOT EXISTS payloads (
+    uid TEXT PRIMARY KEY,
     payload TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_turns ON events (turn, at_ms);
-CREATE INDEX IF NOT EXISTS events_at ON events (at_ms);
 CREATE TABLE IF NOT EXISTS models (
     uid TEXT NOT NULL,
     model TEXT NOT NULL,
@@ -208,7 +217,21 @@ impl Store {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;",
         )
         .map_err(|e| why(path, &e))?;
-        conn.execute_batch(SCHEMA).map_err(|e| why(path, &e))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| why(path, &e))?;
+        if version > SCHEMA_VERSION {
+            return Err(format!(
+                "the store {} was made by a later telemhq (layout {version}): update telemhq",
+                crate::term::path(path)
+            ));
+        }
+        if version < SCHEMA_VERSION {
+            conn.execute_batch(&format!(
+                "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))
+            .map_err(|e| why(path, &e))?;
+        }
         Ok(Store { conn })
     }
 
@@ -230,21 +253,43 @@ impl Store {
         tx.commit().map_err(|e| e.to_string())
     }
 
-    /// Records many events in transactions short enough not to hold other writers (a
-    /// sender) waiting long.
-    pub fn record_all(&self, records: &[Record]) -> Result<(), Why> {
-        records.chunks(2_000).try_for_each(|c| self.record_many(c))
+    /// Records the turns read from a history file and how far it was read, together (a
+    /// failure leaves both as they were: the next import reads that part again).
+    pub fn record_file(
+        &self,
+        records: &[Record],
+        file: &str,
+        (size, mtime_ms, offset): (u64, i64, u64),
+    ) -> Result<(), Why> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| e.to_string())?;
+        for r in records {
+            insert(&tx, r).map_err(|e| e.to_string())?;
+        }
+        tx.prepare_cached(
+            "INSERT INTO imported (path, size, mtime_ms, offset) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(path) DO UPDATE SET size = ?2, mtime_ms = ?3, offset = ?4",
+        )
+        .and_then(|mut st| st.execute(params![file, size as i64, mtime_ms, offset as i64]))
+        .map_err(|e| e.to_string())?;
+        tx.commit().map_err(|e| e.to_string())
     }
 
     /// Drops turns older than `keep_days`.
     pub fn prune(&self, keep_days: u32, now_ms: i64) -> Result<usize, Why> {
         let before = now_ms - i64::from(keep_days) * 86_400_000;
-        self.conn
-            .execute(
-                "DELETE FROM models WHERE uid IN (SELECT uid FROM events WHERE at_ms < ?1)",
-                params![before],
-            )
-            .map_err(|e| e.to_string())?;
+        for table in ["models", "payloads"] {
+            self.conn
+                .execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE uid IN (SELECT uid FROM events WHERE at_ms < ?1)"
+                    ),
+                    params![before],
+                )
+                .map_err(|e| e.to_string())?;
+        }
         self.conn
             .execute("DELETE FROM events WHERE at_ms < ?1", params![before])
             .map_err(|e| e.to_string())
@@ -288,23 +333,6 @@ impl Store {
             )
             .ok()
     }
-
-    pub fn set_imported(
-        &self,
-        file: &str,
-        size: u64,
-        mtime_ms: i64,
-        offset: u64,
-    ) -> Result<(), Why> {
-        self.conn
-            .execute(
-                "INSERT INTO imported (path, size, mtime_ms, offset) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(path) DO UPDATE SET size = ?2, mtime_ms = ?3, offset = ?4",
-                params![file, size as i64, mtime_ms, offset as i64],
-            )
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
 }
 
 /// SQLite opens lazily: read the schema now, so a damaged file is told apart from an
@@ -345,61 +373,60 @@ fn insert(tx: &Connection, r: &Record) -> rusqlite::Result<()> {
     let cost = p.get("cost_usd").and_then(Value::as_f64);
     // A turn a hook recorded (and delivered) stays as it is when import meets it again.
     if r.source == "import" {
-        let exists: bool = tx
-            .query_row(
-                "SELECT 1 FROM events WHERE uid = ?1 AND source = 'hook'",
-                params![r.uid],
-                |_| Ok(true),
-            )
-            .unwrap_or(false);
+        let exists = tx
+            .prepare_cached("SELECT 1 FROM events WHERE uid = ?1 AND source = 'hook'")?
+            .exists(params![r.uid])?;
         if exists {
             return Ok(());
         }
     }
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO events (uid, event_id, at_ms, tool, event, turn, status, session, project,
              model, input, output, cache_read, cache_write, reasoning, cost_usd, unpriced,
-             tool_calls, source, state, tracker, note, payload)
+             tool_calls, source, state, tracker, note)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19, ?20, ?21, ?23, ?22)
+             ?18, ?19, ?20, ?21, ?22)
          ON CONFLICT(uid) DO UPDATE SET event_id = ?2, at_ms = ?3, tool = ?4, event = ?5,
              turn = ?6, status = ?7, session = ?8, project = ?9, model = ?10, input = ?11,
              output = ?12, cache_read = ?13, cache_write = ?14, reasoning = ?15,
              cost_usd = ?16, unpriced = ?17, tool_calls = ?18, source = ?19, state = ?20,
-             tracker = ?21, note = ?23, payload = ?22",
-        params![
+             tracker = ?21, note = ?22",
+    )?
+    .execute(params![
+        r.uid,
+        s("event_id").unwrap_or_default(),
+        at_ms,
+        s("tool").unwrap_or_default(),
+        s("event").unwrap_or_default(),
+        turn,
+        s("status").unwrap_or_default(),
+        s("session_id"),
+        s("project"),
+        s("model"),
+        n(&usage, "input_tokens"),
+        n(&usage, "output_tokens"),
+        n(&usage, "cache_read_input_tokens"),
+        n(&usage, "cache_creation_input_tokens"),
+        n(&usage, "reasoning_output_tokens"),
+        cost,
+        unpriced,
+        tool_calls,
+        r.source,
+        r.state,
+        r.tracker,
+        r.note,
+    ])?;
+    tx.prepare_cached("INSERT OR REPLACE INTO payloads (uid, payload) VALUES (?1, ?2)")?
+        .execute(params![
             r.uid,
-            s("event_id").unwrap_or_default(),
-            at_ms,
-            s("tool").unwrap_or_default(),
-            s("event").unwrap_or_default(),
-            turn,
-            s("status").unwrap_or_default(),
-            s("session_id"),
-            s("project"),
-            s("model"),
-            n(&usage, "input_tokens"),
-            n(&usage, "output_tokens"),
-            n(&usage, "cache_read_input_tokens"),
-            n(&usage, "cache_creation_input_tokens"),
-            n(&usage, "reasoning_output_tokens"),
-            cost,
-            unpriced,
-            tool_calls,
-            r.source,
-            r.state,
-            r.tracker,
-            serde_json::to_string(p).expect("a payload serialises"),
-            r.note,
-        ],
-    )?;
+            serde_json::to_string(p).expect("a payload serialises")
+        ])?;
     for id in r.call_ids {
-        tx.execute(
-            "INSERT OR IGNORE INTO calls (id, uid) VALUES (?1, ?2)",
-            params![id, r.uid],
-        )?;
+        tx.prepare_cached("INSERT OR IGNORE INTO calls (id, uid) VALUES (?1, ?2)")?
+            .execute(params![id, r.uid])?;
     }
-    tx.execute("DELETE FROM models WHERE uid = ?1", params![r.uid])?;
+    tx.prepare_cached("DELETE FROM models WHERE uid = ?1")?
+        .execute(params![r.uid])?;
     // Per model: the turn's `models` where it used several, else its one model.
     let per: Vec<(String, Value, Option<f64>)> = match p.get("models").and_then(Value::as_object) {
         Some(models) => models
@@ -426,20 +453,20 @@ fn insert(tx: &Connection, r: &Record) -> rusqlite::Result<()> {
         .collect();
     for (model, u, cost) in per {
         let cost = cost.filter(|_| !unpriced_list.contains(&model.as_str()));
-        tx.execute(
+        tx.prepare_cached(
             "INSERT OR REPLACE INTO models (uid, model, input, output, cache_read, cache_write,
                  reasoning, cost_usd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                r.uid,
-                model,
-                n(&u, "input_tokens"),
-                n(&u, "output_tokens"),
-                n(&u, "cache_read_input_tokens"),
-                n(&u, "cache_creation_input_tokens"),
-                n(&u, "reasoning_output_tokens"),
-                cost,
-            ],
-        )?;
+        )?
+        .execute(params![
+            r.uid,
+            model,
+            n(&u, "input_tokens"),
+            n(&u, "output_tokens"),
+            n(&u, "cache_read_input_tokens"),
+            n(&u, "cache_creation_input_tokens"),
+            n(&u, "reasoning_output_tokens"),
+            cost,
+        ])?;
     }
     Ok(())
 }
@@ -465,7 +492,8 @@ pub fn recent(
     let mut stmt = store
         .conn
         .prepare(
-            "SELECT at_ms, state, source, tracker, payload, note FROM events
+            "SELECT e.at_ms, e.state, e.source, e.tracker, p.payload, e.note
+             FROM events e JOIN payloads p ON p.uid = e.uid
              WHERE (?1 IS NULL OR tool = ?1) AND (?2 IS NULL OR state = ?2)
                AND (?3 IS NULL OR instr(ifnull(tracker, ''), ?3) > 0)
              ORDER BY at_ms DESC LIMIT ?4",

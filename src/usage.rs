@@ -209,7 +209,7 @@ pub fn read_line_bounded(
                 kept,
             });
         }
-        let (used, ended) = match available.iter().position(|&b| b == b'\n') {
+        let (used, ended) = match memchr::memchr(b'\n', available) {
             Some(i) => (i + 1, true),
             None => (available.len(), false),
         };

@@ -105,6 +105,51 @@ struct File<'a> {
     from: u64,
 }
 
+/// Reads the files on every core, and hands each file's turns to `take` in the files'
+/// order (so which copy of a call counts never depends on timing).
+fn read_in_parallel(
+    files: &[File],
+    take: &mut dyn FnMut(&File, (Vec<TurnUsage>, u64)) -> Result<()>,
+) -> Result<()> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(workers * 4);
+        for _ in 0..workers {
+            let (tx, next) = (tx.clone(), &next);
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(f) = files.get(i) else { break };
+                    if tx
+                        .send((i, f.agent.history_turns(&f.path, f.from)))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut due = 0;
+        for (i, read) in rx {
+            waiting.insert(i, read);
+            while let Some(read) = waiting.remove(&due) {
+                if let Err(e) = take(&files[due], read) {
+                    // Stop the readers: nothing more is taken.
+                    next.store(files.len(), std::sync::atomic::Ordering::Relaxed);
+                    return Err(e);
+                }
+                due += 1;
+            }
+        }
+        Ok(())
+    })
+}
+
 pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
     let layout = env.layout()?;
     let tz = jiff::tz::TimeZone::system();
@@ -186,11 +231,10 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
     let mut counted = store.counted_calls().map_err(Error::new)?;
     let mut imported: Vec<(Map<String, Value>, Option<String>)> = Vec::new();
     let (mut turns, mut copies) = (0usize, 0usize);
-    for f in &files {
+    let mut take = |f: &File, (found, next): (Vec<TurnUsage>, u64)| -> Result<()> {
         bar.set_message(crate::term::safe(
             &f.path.file_name().unwrap_or_default().to_string_lossy(),
         ));
-        let (found, next) = f.agent.history_turns(&f.path, f.from);
         let mut batch: Vec<Imported> = Vec::new();
         for mut t in found {
             // Older than --since, or than the store keeps.
@@ -238,16 +282,21 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
                 call_ids: ids,
             })
             .collect();
-        store.record_all(&records).map_err(Error::new)?;
         store
-            .set_imported(&f.path.to_string_lossy(), f.size, f.mtime_ms, next)
+            .record_file(
+                &records,
+                &f.path.to_string_lossy(),
+                (f.size, f.mtime_ms, next),
+            )
             .map_err(Error::new)?;
         turns += batch.len();
         if args.send {
             imported.extend(batch.into_iter().map(|(_, p, _, cwd)| (p, cwd)));
         }
         bar.inc(f.size - f.from);
-    }
+        Ok(())
+    };
+    read_in_parallel(&files, &mut take)?;
     bar.finish_and_clear();
     eprintln!(
         "Imported {turns} turn(s) from {} file(s){}{} into {}.",

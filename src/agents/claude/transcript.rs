@@ -333,8 +333,11 @@ pub fn turns(path: &Path, from: u64) -> (Vec<crate::usage::TurnUsage>, u64) {
     {
         let start = pos;
         pos += line.len as u64;
-        let has = |needle: &[u8]| raw.windows(needle.len()).any(|w| w == needle);
-        if !line.kept || !(has(b"\"assistant\"") || has(b"\"user\"")) {
+        let has = |needle: &[u8]| memchr::memmem::find(&raw, needle).is_some();
+        // (A quoted name matches a key or a whole value, never text inside a string, whose
+        // quotes are escaped.) A tool's result is neither a prompt nor an answer: the
+        // largest lines are skipped unparsed.
+        if !line.kept || !(has(b"\"assistant\"") || has(b"\"user\"")) || has(b"\"toolUseResult\"") {
             continue;
         }
         let Ok(line) = serde_json::from_slice::<Line>(&raw) else {
@@ -465,7 +468,7 @@ impl Scan<'_> {
     /// Takes one line (met from the end backwards). Returns true when the turn's prompt
     /// was reached and reading can stop.
     fn line(&mut self, raw: &[u8]) -> bool {
-        let has = |needle: &[u8]| raw.windows(needle.len()).any(|w| w == needle);
+        let has = |needle: &[u8]| memchr::memmem::find(&raw, needle).is_some();
         let interesting = has(b"\"assistant\"") || has(b"\"user\"") || has(b"\"cost-state\"");
         if !interesting {
             return false;
