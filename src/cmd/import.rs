@@ -105,12 +105,12 @@ struct File<'a> {
     from: u64,
 }
 
+/// A history file's turns, and the offset the next import starts from.
+type Read = (Vec<TurnUsage>, u64);
+
 /// Reads the files on every core, and hands each file's turns to `take` in the files'
 /// order (so which copy of a call counts never depends on timing).
-fn read_in_parallel(
-    files: &[File],
-    take: &mut dyn FnMut(&File, (Vec<TurnUsage>, u64)) -> Result<()>,
-) -> Result<()> {
+fn read_in_parallel(files: &[File], take: &mut dyn FnMut(&File, Read) -> Result<()>) -> Result<()> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8);
@@ -231,7 +231,7 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
     let mut counted = store.counted_calls().map_err(Error::new)?;
     let mut imported: Vec<(Map<String, Value>, Option<String>)> = Vec::new();
     let (mut turns, mut copies) = (0usize, 0usize);
-    let mut take = |f: &File, (found, next): (Vec<TurnUsage>, u64)| -> Result<()> {
+    let mut take = |f: &File, (found, next): Read| -> Result<()> {
         bar.set_message(crate::term::safe(
             &f.path.file_name().unwrap_or_default().to_string_lossy(),
         ));

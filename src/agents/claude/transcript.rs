@@ -468,7 +468,7 @@ impl Scan<'_> {
     /// Takes one line (met from the end backwards). Returns true when the turn's prompt
     /// was reached and reading can stop.
     fn line(&mut self, raw: &[u8]) -> bool {
-        let has = |needle: &[u8]| memchr::memmem::find(&raw, needle).is_some();
+        let has = |needle: &[u8]| memchr::memmem::find(raw, needle).is_some();
         let interesting = has(b"\"assistant\"") || has(b"\"user\"") || has(b"\"cost-state\"");
         if !interesting {
             return false;
