@@ -21,7 +21,7 @@ pub mod hookfile;
 pub mod jsonfile;
 mod ping;
 mod prices;
-mod store;
+pub mod store;
 mod term;
 mod time;
 pub mod transaction;

@@ -59,8 +59,8 @@ pub struct Store {
 /// The layout of the store (`PRAGMA user_version`), for later versions to migrate from.
 const SCHEMA_VERSION: i64 = 1;
 
-/// Turns' figures in `events` (narrow rows: a report reads only its covering index),
-/// what was or would be sent in `payloads`.
+/// Turns' figures in `events`, each model's part of them in `models` (a report reads
+/// only their covering indexes), what was or would be sent in `payloads`.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
     uid TEXT PRIMARY KEY,
@@ -86,8 +86,8 @@ CREATE TABLE IF NOT EXISTS events (
     tracker TEXT,
     note TEXT
 );
-CREATE INDEX IF NOT EXISTS events_report ON events (turn, at_ms, tool, project, input, output,
-    cache_read, cache_write, reasoning, cost_usd, unpriced, status, tool_calls);
+CREATE INDEX IF NOT EXISTS events_report ON events (turn, at_ms, tool, project, session, input,
+    output, cache_read, cache_write, reasoning, cost_usd, unpriced, status, tool_calls);
 CREATE INDEX IF NOT EXISTS events_at ON events (at_ms);
 CREATE TABLE IF NOT EXISTS payloads (
     uid TEXT PRIMARY KEY,
@@ -96,6 +96,12 @@ CREATE TABLE IF NOT EXISTS payloads (
 CREATE TABLE IF NOT EXISTS models (
     uid TEXT NOT NULL,
     model TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    turn INTEGER NOT NULL,
+    tool TEXT NOT NULL,
+    project TEXT,
+    status TEXT NOT NULL,
+    tool_calls INTEGER NOT NULL,
     input INTEGER NOT NULL,
     output INTEGER NOT NULL,
     cache_read INTEGER NOT NULL,
@@ -104,6 +110,8 @@ CREATE TABLE IF NOT EXISTS models (
     cost_usd REAL,
     PRIMARY KEY (uid, model)
 );
+CREATE INDEX IF NOT EXISTS models_report ON models (turn, at_ms, tool, project, model, input,
+    output, cache_read, cache_write, reasoning, cost_usd, status, tool_calls);
 CREATE TABLE IF NOT EXISTS calls (
     id TEXT PRIMARY KEY,
     uid TEXT NOT NULL
@@ -455,7 +463,8 @@ fn insert(tx: &Connection, r: &Record) -> rusqlite::Result<()> {
         let cost = cost.filter(|_| !unpriced_list.contains(&model.as_str()));
         tx.prepare_cached(
             "INSERT OR REPLACE INTO models (uid, model, input, output, cache_read, cache_write,
-                 reasoning, cost_usd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 reasoning, cost_usd, at_ms, turn, tool, project, status, tool_calls)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?
         .execute(params![
             r.uid,
@@ -466,6 +475,12 @@ fn insert(tx: &Connection, r: &Record) -> rusqlite::Result<()> {
             n(&u, "cache_creation_input_tokens"),
             n(&u, "reasoning_output_tokens"),
             cost,
+            at_ms,
+            turn,
+            s("tool").unwrap_or_default(),
+            s("project"),
+            s("status").unwrap_or_default(),
+            tool_calls,
         ])?;
     }
     Ok(())

@@ -210,7 +210,8 @@ fn say_where_pings_go(env: &Env, scope: Scope, ping_url: Option<&str>) -> Result
             route.source
         ),
         None => eprintln!(
-            "No tracker is set for this folder: events stay on this machine, queued in {}, until \
+            "No tracker is set for this folder: events are kept on this machine (`telemhq report` \
+             shows your usage; `telemhq import` adds your agents' history), and wait in {} until \
              you set one with `telemhq install {} --ping-url URL`.",
             env.show(&layout.queue),
             scope.flag()

@@ -77,51 +77,6 @@ impl Sums {
     }
 }
 
-/// Rows of the query: a group key (as SQL gives it) and its sums.
-fn query(store: &Store, sql: &str, bind: &[&dyn rusqlite::ToSql]) -> Result<Vec<(Value, Sums)>> {
-    let mut stmt = store
-        .conn()
-        .prepare(sql)
-        .map_err(|e| Error::new(format!("cannot read the local store: {e}")))?;
-    let rows = stmt
-        .query_map(bind, |r| {
-            let key: rusqlite::types::Value = r.get(0)?;
-            let key = match key {
-                rusqlite::types::Value::Integer(i) => json!(i),
-                rusqlite::types::Value::Text(t) => json!(t),
-                _ => Value::Null,
-            };
-            let unpriced: Option<String> = r.get(8)?;
-            let mut unpriced: Vec<String> = unpriced
-                .unwrap_or_default()
-                .split(',')
-                .filter(|m| !m.is_empty())
-                .map(str::to_string)
-                .collect();
-            unpriced.sort();
-            unpriced.dedup();
-            Ok((
-                key,
-                Sums {
-                    turns: r.get::<_, i64>(1)? as u64,
-                    input: r.get::<_, i64>(2)? as u64,
-                    output: r.get::<_, i64>(3)? as u64,
-                    cache_read: r.get::<_, i64>(4)? as u64,
-                    cache_write: r.get::<_, i64>(5)? as u64,
-                    reasoning: r.get::<_, i64>(6)? as u64,
-                    cost: r.get::<_, Option<f64>>(7)?.unwrap_or(0.0),
-                    unpriced,
-                    failed: r.get::<_, i64>(9)? as u64,
-                    tool_calls: r.get::<_, i64>(10)? as u64,
-                    priced: r.get::<_, i64>(11)? as u64,
-                },
-            ))
-        })
-        .map_err(|e| Error::new(format!("cannot read the local store: {e}")))?;
-    rows.collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::new(format!("cannot read the local store: {e}")))
-}
-
 /// 15 minutes: every time zone's offset is a whole number of them, so turns bucketed by
 /// quarter-hour in SQL fall into the right local day.
 const BUCKET_MS: i64 = 15 * 60 * 1000;
@@ -160,71 +115,50 @@ pub fn run(args: &ReportArgs, env: &Env) -> Result<i32> {
             )));
         }
     };
-    let filter = "turn = 1 AND at_ms >= ?1 AND at_ms < ?2 AND (?3 IS NULL OR tool = ?3)
-        AND (?4 IS NULL OR project = ?4)";
-    let sums = "count(*), sum(input), sum(output), sum(cache_read), sum(cache_write),
-        sum(reasoning), sum(cost_usd), group_concat(unpriced), sum(status = 'failed'),
-        sum(tool_calls), sum(cost_usd IS NOT NULL)";
-    let bind: [&dyn rusqlite::ToSql; 4] = [&since, &until, &tool, &args.project];
+    let filter = Filter {
+        since,
+        until,
+        tool,
+        project: args.project.as_deref(),
+    };
     let rows: Vec<(String, Sums)> = match &store {
         None => Vec::new(),
-        Some(store) => {
-            let grouped = |column: &str| -> Result<Vec<(String, Sums)>> {
-                let sql = format!(
-                    "SELECT {column}, {sums} FROM events WHERE {filter} GROUP BY 1 ORDER BY 1"
-                );
-                Ok(query(store, &sql, &bind)?
-                    .into_iter()
-                    .map(|(k, s)| (k.as_str().unwrap_or("unknown").to_string(), s))
-                    .collect())
-            };
-            match args.by {
-                Grouping::Daily | Grouping::Weekly | Grouping::Monthly => {
-                    let mut by: BTreeMap<String, Sums> = BTreeMap::new();
-                    let buckets = quarter_hours(&layout, store, since, until, tool, &args.project)?;
-                    for (bucket, s) in buckets {
-                        let key = period(args.by, bucket * BUCKET_MS, &tz);
-                        by.entry(key).or_default().add(&s);
-                    }
-                    by.into_iter().collect()
+        Some(store) => match args.by {
+            Grouping::Daily | Grouping::Weekly | Grouping::Monthly => {
+                let mut by: BTreeMap<String, Sums> = BTreeMap::new();
+                for (key, s) in sums_by(&layout, store, Source::Quarter, &filter)? {
+                    let Key::At(bucket) = key else { continue };
+                    by.entry(period(args.by, bucket * BUCKET_MS, &tz))
+                        .or_default()
+                        .add(&s);
                 }
-                Grouping::Session => grouped("ifnull(session, 'unknown')")?,
-                Grouping::Project => grouped("ifnull(project, 'unknown')")?,
-                Grouping::Agent => grouped("tool")?,
-                Grouping::Model => {
-                    let sql = format!(
-                        "SELECT m.model, count(DISTINCT m.uid), sum(m.input), sum(m.output),
-                             sum(m.cache_read), sum(m.cache_write), sum(m.reasoning),
-                             sum(m.cost_usd), group_concat(CASE WHEN m.cost_usd IS NULL THEN m.model END),
-                             sum(e.status = 'failed'), sum(e.tool_calls),
-                             sum(m.cost_usd IS NOT NULL)
-                         FROM models m JOIN events e ON e.uid = m.uid
-                         WHERE {} GROUP BY 1 ORDER BY 1",
-                        filter.replace("turn", "e.turn").replace("at_ms", "e.at_ms")
-                            .replace("tool =", "e.tool =").replace("project", "e.project")
-                    );
-                    query(store, &sql, &bind)?
-                        .into_iter()
-                        .map(|(k, s)| (k.as_str().unwrap_or("unknown").to_string(), s))
-                        .collect()
-                }
+                by.into_iter().collect()
             }
-        }
+            Grouping::Session => {
+                named(sums_by(&layout, store, Source::Events("session"), &filter)?)
+            }
+            Grouping::Project => {
+                named(sums_by(&layout, store, Source::Events("project"), &filter)?)
+            }
+            Grouping::Agent => named(sums_by(&layout, store, Source::Events("tool"), &filter)?),
+            Grouping::Model => named(sums_by(&layout, store, Source::Models, &filter)?),
+        },
     };
     let mut totals = Sums::default();
     for (_, s) in &rows {
         totals.add(s);
     }
-    if args.by == Grouping::Model {
+    if args.by == Grouping::Model
+        && let Some(store) = &store
+    {
         // A turn of several models is one turn in the totals.
-        if let Some(store) = &store {
-            let sql = format!("SELECT 0, {sums} FROM events WHERE {filter}");
-            if let Some((_, all)) = query(store, &sql, &bind)?.into_iter().next() {
-                totals.turns = all.turns;
-                totals.failed = all.failed;
-                totals.tool_calls = all.tool_calls;
-            }
+        let mut all = Sums::default();
+        for (_, s) in sums_by(&layout, store, Source::Events("tool"), &filter)? {
+            all.add(&s);
         }
+        totals.turns = all.turns;
+        totals.failed = all.failed;
+        totals.tool_calls = all.tool_calls;
     }
     if args.json {
         let out = json!({
@@ -313,32 +247,75 @@ pub fn run(args: &ReportArgs, env: &Env) -> Result<i32> {
     Ok(0)
 }
 
-/// The turns' sums per quarter-hour. Read from the store's covering index and summed
-/// here (SQLite's GROUP BY sorts), over as many parts of the time span as there are
-/// cores, each on its own connection.
-fn quarter_hours(
-    layout: &crate::env::Layout,
-    store: &Store,
+/// Which turns a report counts.
+struct Filter<'a> {
     since: i64,
     until: i64,
-    tool: Option<&str>,
-    project: &Option<String>,
-) -> Result<HashMap<i64, Sums>> {
+    tool: Option<&'a str>,
+    project: Option<&'a str>,
+}
+
+/// What rows are grouped by, and where their figures are.
+#[derive(Clone, Copy)]
+enum Source {
+    /// Turns, by the quarter-hour they ended in.
+    Quarter,
+    /// Turns, by a column of theirs (`session`, `project`, `tool`).
+    Events(&'static str),
+    /// Each model's part of the turns, by model.
+    Models,
+}
+
+/// A group's key as read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    At(i64),
+    Name(String),
+}
+
+fn named(sums: Vec<(Key, Sums)>) -> Vec<(String, Sums)> {
+    let mut out: Vec<(String, Sums)> = sums
+        .into_iter()
+        .map(|(k, s)| match k {
+            Key::Name(n) => (n, s),
+            Key::At(n) => (n.to_string(), s),
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Sums per group. The figures are read from the store's covering indexes and summed
+/// here (SQLite's GROUP BY sorts every row first), over as many parts of the time span as
+/// there are cores, each part on its own connection.
+fn sums_by(
+    layout: &crate::env::Layout,
+    store: &Store,
+    source: Source,
+    filter: &Filter,
+) -> Result<Vec<(Key, Sums)>> {
     let unreadable = |e: rusqlite::Error| Error::new(format!("cannot read the local store: {e}"));
+    let (table, index) = match source {
+        Source::Models => ("models", "models_report"),
+        _ => ("events", "events_report"),
+    };
     let (first, last): (Option<i64>, Option<i64>) = store
         .conn()
         .query_row(
-            "SELECT min(at_ms), max(at_ms) FROM events WHERE turn = 1",
+            &format!("SELECT min(at_ms), max(at_ms) FROM {table} WHERE turn = 1"),
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .map_err(unreadable)?;
     let (Some(first), Some(last)) = (first, last) else {
-        return Ok(HashMap::new());
+        return Ok(Vec::new());
     };
-    let (from, to) = (since.max(first), until.min(last.saturating_add(1)));
+    let (from, to) = (
+        filter.since.max(first),
+        filter.until.min(last.saturating_add(1)),
+    );
     if from >= to {
-        return Ok(HashMap::new());
+        return Ok(Vec::new());
     }
     let parts = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -352,55 +329,73 @@ fn quarter_hours(
         })
         .filter(|(a, b)| a < b)
         .collect();
-    let sum_part =
-        |(a, b): (i64, i64), conn: &rusqlite::Connection| -> Result<HashMap<i64, Sums>> {
-            let mut stmt = conn
-                .prepare(
-                    "SELECT at_ms, input, output, cache_read, cache_write, reasoning, cost_usd,
-                     unpriced, status = 'failed', tool_calls
-                 FROM events INDEXED BY events_report
-                 WHERE turn = 1 AND at_ms >= ?1 AND at_ms < ?2 AND (?3 IS NULL OR tool = ?3)
-                     AND (?4 IS NULL OR project = ?4)",
-                )
-                .map_err(unreadable)?;
-            let mut rows = stmt
-                .query(rusqlite::params![a, b, tool, project])
-                .map_err(unreadable)?;
-            let mut out: HashMap<i64, Sums> = HashMap::new();
-            while let Some(r) = rows.next().map_err(unreadable)? {
-                let at: i64 = r.get(0).map_err(unreadable)?;
-                let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
-                let s = out.entry(at.div_euclid(BUCKET_MS)).or_default();
-                s.turns += 1;
-                s.input += n(1).map_err(unreadable)?;
-                s.output += n(2).map_err(unreadable)?;
-                s.cache_read += n(3).map_err(unreadable)?;
-                s.cache_write += n(4).map_err(unreadable)?;
-                s.reasoning += n(5).map_err(unreadable)?;
-                if let Some(c) = r.get::<_, Option<f64>>(6).map_err(unreadable)? {
-                    s.cost += c;
-                    s.priced += 1;
+    let (key, unpriced) = match source {
+        Source::Quarter => ("at_ms", "unpriced"),
+        Source::Events(column) => (column, "unpriced"),
+        Source::Models => ("model", "CASE WHEN cost_usd IS NULL THEN model END"),
+    };
+    let sql = format!(
+        "SELECT {key}, input, output, cache_read, cache_write, reasoning, cost_usd, {unpriced},
+             status = 'failed', tool_calls
+         FROM {table} INDEXED BY {index}
+         WHERE turn = 1 AND at_ms >= ?1 AND at_ms < ?2 AND (?3 IS NULL OR tool = ?3)
+             AND (?4 IS NULL OR project = ?4)"
+    );
+    let sum_part = |(a, b): (i64, i64),
+                    conn: &rusqlite::Connection|
+     -> Result<HashMap<Key, Sums>> {
+        let mut stmt = conn.prepare(&sql).map_err(unreadable)?;
+        let mut rows = stmt
+            .query(rusqlite::params![a, b, filter.tool, filter.project])
+            .map_err(unreadable)?;
+        let (mut at, mut by_name): (HashMap<i64, Sums>, HashMap<String, Sums>) = Default::default();
+        while let Some(r) = rows.next().map_err(unreadable)? {
+            let s = match r.get_ref(0).map_err(unreadable)? {
+                rusqlite::types::ValueRef::Integer(ms) if matches!(source, Source::Quarter) => {
+                    at.entry(ms.div_euclid(BUCKET_MS)).or_default()
                 }
-                if let Some(u) = r
-                    .get_ref(7)
-                    .map_err(unreadable)?
-                    .as_str_or_null()
-                    .ok()
-                    .flatten()
-                {
-                    for m in u.split(',').filter(|m| !m.is_empty()) {
-                        if !s.unpriced.iter().any(|x| x == m) {
-                            s.unpriced.push(m.to_string());
-                            s.unpriced.sort();
+                v => {
+                    let name = match v {
+                        rusqlite::types::ValueRef::Text(t) => {
+                            std::str::from_utf8(t).unwrap_or("unknown")
                         }
+                        _ => "unknown",
+                    };
+                    if !by_name.contains_key(name) {
+                        by_name.insert(name.to_string(), Sums::default());
+                    }
+                    by_name.get_mut(name).expect("just added")
+                }
+            };
+            let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+            s.turns += 1;
+            s.input += n(1).map_err(unreadable)?;
+            s.output += n(2).map_err(unreadable)?;
+            s.cache_read += n(3).map_err(unreadable)?;
+            s.cache_write += n(4).map_err(unreadable)?;
+            s.reasoning += n(5).map_err(unreadable)?;
+            if let Some(c) = r.get::<_, Option<f64>>(6).map_err(unreadable)? {
+                s.cost += c;
+                s.priced += 1;
+            }
+            if let rusqlite::types::ValueRef::Text(t) = r.get_ref(7).map_err(unreadable)? {
+                for m in std::str::from_utf8(t).unwrap_or("").split(',') {
+                    if !m.is_empty() && !s.unpriced.iter().any(|x| x == m) {
+                        s.unpriced.push(m.to_string());
+                        s.unpriced.sort();
                     }
                 }
-                s.failed += n(8).map_err(unreadable)?;
-                s.tool_calls += n(9).map_err(unreadable)?;
             }
-            Ok(out)
-        };
-    let results: Vec<Result<HashMap<i64, Sums>>> = if ranges.len() == 1 {
+            s.failed += n(8).map_err(unreadable)?;
+            s.tool_calls += n(9).map_err(unreadable)?;
+        }
+        Ok(at
+            .into_iter()
+            .map(|(k, s)| (Key::At(k), s))
+            .chain(by_name.into_iter().map(|(k, s)| (Key::Name(k), s)))
+            .collect())
+    };
+    let results: Vec<Result<HashMap<Key, Sums>>> = if ranges.len() == 1 {
         vec![sum_part(ranges[0], store.conn())]
     } else {
         std::thread::scope(|scope| {
@@ -424,13 +419,13 @@ fn quarter_hours(
                 .collect()
         })
     };
-    let mut all: HashMap<i64, Sums> = HashMap::new();
+    let mut all: HashMap<Key, Sums> = HashMap::new();
     for part in results {
-        for (bucket, s) in part? {
-            all.entry(bucket).or_default().add(&s);
+        for (key, s) in part? {
+            all.entry(key).or_default().add(&s);
         }
     }
-    Ok(all)
+    Ok(all.into_iter().collect())
 }
 
 fn key_name(by: Grouping) -> &'static str {

@@ -411,8 +411,8 @@ pub fn remember(layout: &Layout, entry: &Entry, state: &str) {
     crate::store::note(layout, written.err());
 }
 
-/// Keeps an event that waits for a tracker in the local store, once (nothing is lost
-/// locally, whatever the queue's bound).
+/// Keeps an event that waits (for a tracker, or for its tracker to answer) in the local
+/// store, once: nothing is lost locally, whatever the queue's bound.
 pub fn remember_waiting(layout: &Layout, path: &Path, entry: &mut Entry) {
     if entry.stored || entry.usage_from.is_some() {
         return;

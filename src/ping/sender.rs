@@ -311,6 +311,8 @@ fn drain_locked(
                     report.last_error = Some(reason.clone());
                     asked = asked.max(*after);
                     failing.insert(route.url);
+                    // Kept in the store meanwhile: a report counts it while it waits.
+                    queue::remember_waiting(layout, &path, &mut entry);
                 }
             }
         }

@@ -338,7 +338,7 @@ fn without_a_ping_url_hooks_are_installed_and_it_says_events_stay_local() {
     let t = TestHome::new();
     let out = t.install(&["--global"]);
     assert!(
-        stderr(&out).contains("events stay on this machine"),
+        stderr(&out).contains("events are kept on this machine (`telemhq report`"),
         "{}",
         stderr(&out)
     );

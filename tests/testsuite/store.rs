@@ -877,3 +877,33 @@ fn a_damaged_store_never_stops_a_hook_and_report_and_doctor_say_what_to_do() {
         "the damaged file is left as it was"
     );
 }
+
+/// A turn whose tracker does not answer yet is in the store (and the report) while it
+/// waits, then recorded as delivered once it goes.
+#[test]
+fn a_turn_waiting_for_its_tracker_is_counted_and_then_delivered() {
+    let r = Receiver::start(Mode::Status(503));
+    let t = TestHome::new();
+    let url = format!("{}/waiting", r.url());
+    t.install(&["--global", "--ping-url", &url]);
+    let (event, args) = turn_end(&t, agents::ALL[0], |_| {});
+    emit(&t, &args, &event, false);
+    wait_until(Duration::from_secs(20), || {
+        t.run(&["report", "--json"]).status.success() && report(&t, &[])["totals"]["turns"] == 1
+    });
+    let rows = logged(&t);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0]["state"], "pending", "{rows:#?}");
+    assert!(
+        rows[0]["payload"]["usage"]["input_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    r.set_mode(Mode::Ok);
+    ok(&t, &["flush", "--wait", "20"]);
+    let rows = logged(&t);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0]["state"], "delivered", "{rows:#?}");
+    assert_eq!(report(&t, &[])["totals"]["turns"], 1);
+}
