@@ -109,13 +109,13 @@ CREATE TABLE IF NOT EXISTS models (
     reasoning INTEGER NOT NULL,
     cost_usd REAL,
     PRIMARY KEY (uid, model)
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS models_report ON models (turn, at_ms, tool, project, model, input,
     output, cache_read, cache_write, reasoning, cost_usd, status, tool_calls);
 CREATE TABLE IF NOT EXISTS calls (
     id TEXT PRIMARY KEY,
     uid TEXT NOT NULL
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS imported (
     path TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -261,28 +261,25 @@ impl Store {
         tx.commit().map_err(|e| e.to_string())
     }
 
-    /// Records the turns read from a history file and how far it was read, together (a
-    /// failure leaves both as they were: the next import reads that part again).
-    pub fn record_file(
-        &self,
-        records: &[Record],
-        file: &str,
-        (size, mtime_ms, offset): (u64, i64, u64),
-    ) -> Result<(), Why> {
+    /// Starts recording what import reads: files' turns and how far each was read, in
+    /// one transaction per batch of files.
+    pub fn import_batch(&self) -> Result<ImportBatch<'_>, Why> {
+        // Turns' identities are hashes, so inserts land all over the indexes: a page cache
+        // that holds them (64 MiB at most) keeps pages from being spilled and read again.
+        // Checkpoints (copying the log into the main file) once at the end rather than
+        // every 4 MiB: pages written many times are copied once.
+        let _ = self
+            .conn
+            .execute_batch("PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 50000;");
         let tx = self
             .conn
             .unchecked_transaction()
             .map_err(|e| e.to_string())?;
-        for r in records {
-            insert(&tx, r).map_err(|e| e.to_string())?;
-        }
-        tx.prepare_cached(
-            "INSERT INTO imported (path, size, mtime_ms, offset) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(path) DO UPDATE SET size = ?2, mtime_ms = ?3, offset = ?4",
-        )
-        .and_then(|mut st| st.execute(params![file, size as i64, mtime_ms, offset as i64]))
-        .map_err(|e| e.to_string())?;
-        tx.commit().map_err(|e| e.to_string())
+        Ok(ImportBatch {
+            tx,
+            turns: 0,
+            started: std::time::Instant::now(),
+        })
     }
 
     /// Drops turns older than `keep_days`.
@@ -351,6 +348,47 @@ fn readable(conn: &Connection, path: &Path) -> Result<(), Why> {
     })
     .map(|_| ())
     .map_err(|e| why(path, &e))
+}
+
+/// Files read by import, recorded together: their turns and how far each was read are
+/// written (or, on a failure, not) at once, so the next import reads again exactly what
+/// was not recorded.
+pub struct ImportBatch<'a> {
+    tx: rusqlite::Transaction<'a>,
+    turns: usize,
+    started: std::time::Instant,
+}
+
+impl ImportBatch<'_> {
+    pub fn record_file(
+        &mut self,
+        records: &[Record],
+        file: &str,
+        (size, mtime_ms, offset): (u64, i64, u64),
+    ) -> Result<(), Why> {
+        for r in records {
+            insert(&self.tx, r).map_err(|e| e.to_string())?;
+        }
+        self.turns += records.len();
+        self.tx
+            .prepare_cached(
+                "INSERT INTO imported (path, size, mtime_ms, offset) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(path) DO UPDATE SET size = ?2, mtime_ms = ?3, offset = ?4",
+            )
+            .and_then(|mut st| st.execute(params![file, size as i64, mtime_ms, offset as i64]))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Big or old enough to commit: a sender waiting to write meanwhile waits at most
+    /// about a second.
+    pub fn full(&self) -> bool {
+        self.turns >= 20_000 || self.started.elapsed() >= Duration::from_millis(500)
+    }
+
+    pub fn commit(self) -> Result<(), Why> {
+        self.tx.commit().map_err(|e| e.to_string())
+    }
 }
 
 fn why(path: &Path, e: &rusqlite::Error) -> Why {

@@ -105,12 +105,24 @@ struct File<'a> {
     from: u64,
 }
 
-/// A history file's turns, and the offset the next import starts from.
-type Read = (Vec<TurnUsage>, u64);
+/// A turn read from history, made ready off the main thread: its identity, its payload
+/// as a hook would have built it, and what it was made from (to make it again without a
+/// call another turn already counted).
+struct Prepared {
+    uid: String,
+    payload: Map<String, Value>,
+    call_ids: Vec<String>,
+    turn: TurnUsage,
+}
 
-/// Reads the files on every core, and hands each file's turns to `take` in the files'
-/// order (so which copy of a call counts never depends on timing).
-fn read_in_parallel(files: &[File], take: &mut dyn FnMut(&File, Read) -> Result<()>) -> Result<()> {
+/// Reads the files on every core (`read` makes each one's turns ready), and hands each
+/// file's to `take` in the files' order (so which copy of a call counts never depends on
+/// timing).
+fn read_in_parallel<T: Send>(
+    files: &[File],
+    read: &(dyn Fn(&File) -> T + Sync),
+    take: &mut dyn FnMut(&File, T) -> Result<()>,
+) -> Result<()> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8);
@@ -123,10 +135,7 @@ fn read_in_parallel(files: &[File], take: &mut dyn FnMut(&File, Read) -> Result<
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(f) = files.get(i) else { break };
-                    if tx
-                        .send((i, f.agent.history_turns(&f.path, f.from)))
-                        .is_err()
-                    {
+                    if tx.send((i, read(f))).is_err() {
                         break;
                     }
                 }
@@ -135,10 +144,10 @@ fn read_in_parallel(files: &[File], take: &mut dyn FnMut(&File, Read) -> Result<
         drop(tx);
         let mut waiting = std::collections::BTreeMap::new();
         let mut due = 0;
-        for (i, read) in rx {
-            waiting.insert(i, read);
-            while let Some(read) = waiting.remove(&due) {
-                if let Err(e) = take(&files[due], read) {
+        for (i, ready) in rx {
+            waiting.insert(i, ready);
+            while let Some(ready) = waiting.remove(&due) {
+                if let Err(e) = take(&files[due], ready) {
                     // Stop the readers: nothing more is taken.
                     next.store(files.len(), std::sync::atomic::Ordering::Relaxed);
                     return Err(e);
@@ -231,44 +240,71 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
     let mut counted = store.counted_calls().map_err(Error::new)?;
     let mut imported: Vec<(Map<String, Value>, Option<String>)> = Vec::new();
     let (mut turns, mut copies) = (0usize, 0usize);
-    let mut take = |f: &File, (found, next): Read| -> Result<()> {
+    let mut batch_open: Option<crate::store::ImportBatch> = None;
+    let from_ms = since.unwrap_or(0).max(kept_from);
+    let read = |f: &File| -> (Vec<Prepared>, u64) {
+        let (found, next) = f.agent.history_turns(&f.path, f.from);
+        let ready = found
+            .into_iter()
+            .filter_map(|mut t| {
+                // Older than --since, or than the store keeps.
+                if t.ended_ms.unwrap_or(0) < from_ms {
+                    return None;
+                }
+                let key = t.key.clone()?;
+                let session = t.session.clone().unwrap_or_else(|| {
+                    f.path
+                        .file_stem()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned()
+                });
+                t.session = Some(session.clone());
+                let uid = turn_uid(f.agent.tool(), &session, &key);
+                let call_ids = t.calls.iter().filter_map(|c| c.id.clone()).collect();
+                let payload = turn_payload(f.agent, t.clone(), &uid, &hasher, &config.prices);
+                Some(Prepared {
+                    uid,
+                    payload,
+                    call_ids,
+                    turn: t,
+                })
+            })
+            .collect();
+        (ready, next)
+    };
+    let mut take = |f: &File, (ready, next): (Vec<Prepared>, u64)| -> Result<()> {
         bar.set_message(crate::term::safe(
             &f.path.file_name().unwrap_or_default().to_string_lossy(),
         ));
         let mut batch: Vec<Imported> = Vec::new();
-        for mut t in found {
-            // Older than --since, or than the store keeps.
-            if t.ended_ms.unwrap_or(0) < since.unwrap_or(0).max(kept_from) {
-                continue;
-            }
-            let Some(key) = t.key.clone() else { continue };
-            let session = t.session.clone().unwrap_or_else(|| {
-                f.path
-                    .file_stem()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned()
-            });
-            t.session = Some(session.clone());
-            let uid = turn_uid(f.agent.tool(), &session, &key);
+        for Prepared {
+            uid,
+            mut payload,
+            mut call_ids,
+            mut turn,
+        } in ready
+        {
             // A call already counted in another turn (a resumed session's copy) is not
-            // counted again.
-            let before = t.calls.len();
-            t.calls.retain(|c| {
-                c.id.as_ref()
-                    .is_none_or(|id| counted.get(id).is_none_or(|u| *u == uid))
-            });
-            if t.calls.is_empty() {
-                copies += usize::from(before > 0);
+            // counted again: the turn is made again without it.
+            let elsewhere = |id: &String| counted.get(id).is_some_and(|u| *u != uid);
+            if call_ids.iter().any(elsewhere) {
+                turn.calls
+                    .retain(|c| c.id.as_ref().is_none_or(|id| !elsewhere(id)));
+                if turn.calls.is_empty() {
+                    copies += 1;
+                    continue;
+                }
+                call_ids = turn.calls.iter().filter_map(|c| c.id.clone()).collect();
+                payload = turn_payload(f.agent, turn.clone(), &uid, &hasher, &config.prices);
+            }
+            if turn.calls.is_empty() {
                 continue;
             }
-            let ids: Vec<String> = t.calls.iter().filter_map(|c| c.id.clone()).collect();
-            for id in &ids {
+            for id in &call_ids {
                 counted.insert(id.clone(), uid.clone());
             }
-            let cwd = t.cwd.clone();
-            let p = turn_payload(f.agent, t, &uid, &hasher, &config.prices);
-            batch.push((uid, p, ids, cwd));
+            batch.push((uid, payload, call_ids, turn.cwd));
         }
         let records: Vec<Record> = batch
             .iter()
@@ -282,13 +318,23 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
                 call_ids: ids,
             })
             .collect();
-        store
-            .record_file(
-                &records,
-                &f.path.to_string_lossy(),
-                (f.size, f.mtime_ms, next),
-            )
-            .map_err(Error::new)?;
+        if batch_open.is_none() {
+            batch_open = Some(store.import_batch().map_err(Error::new)?);
+        }
+        let open = batch_open.as_mut().expect("just opened");
+        open.record_file(
+            &records,
+            &f.path.to_string_lossy(),
+            (f.size, f.mtime_ms, next),
+        )
+        .map_err(Error::new)?;
+        if open.full() {
+            batch_open
+                .take()
+                .expect("open")
+                .commit()
+                .map_err(Error::new)?;
+        }
         turns += batch.len();
         if args.send {
             imported.extend(batch.into_iter().map(|(_, p, _, cwd)| (p, cwd)));
@@ -296,7 +342,10 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
         bar.inc(f.size - f.from);
         Ok(())
     };
-    read_in_parallel(&files, &mut take)?;
+    read_in_parallel(&files, &read, &mut take)?;
+    if let Some(open) = batch_open.take() {
+        open.commit().map_err(Error::new)?;
+    }
     bar.finish_and_clear();
     eprintln!(
         "Imported {turns} turn(s) from {} file(s){}{} into {}.",
