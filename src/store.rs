@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::{Map, Value};
 
 use crate::env::Layout;
@@ -60,10 +60,13 @@ pub struct Store {
 const SCHEMA_VERSION: i64 = 1;
 
 /// Turns' figures in `events`, each model's part of them in `models` (a report reads
-/// only their covering indexes), what was or would be sent in `payloads`.
+/// only their covering indexes), what was or would be sent in `payloads` (by the event's
+/// row id), and every API call already counted in `calls` (64-bit digests of the call's
+/// and the turn's ids: small keys, as import writes tens of thousands).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
-    uid TEXT PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
+    uid TEXT NOT NULL UNIQUE,
     event_id TEXT NOT NULL,
     at_ms INTEGER NOT NULL,
     tool TEXT NOT NULL,
@@ -88,13 +91,12 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_report ON events (turn, at_ms, tool, project, session, input,
     output, cache_read, cache_write, reasoning, cost_usd, unpriced, status, tool_calls);
-CREATE INDEX IF NOT EXISTS events_at ON events (at_ms);
 CREATE TABLE IF NOT EXISTS payloads (
-    uid TEXT PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
     payload TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS models (
-    uid TEXT NOT NULL,
+    id INTEGER NOT NULL,
     model TEXT NOT NULL,
     at_ms INTEGER NOT NULL,
     turn INTEGER NOT NULL,
@@ -108,14 +110,14 @@ CREATE TABLE IF NOT EXISTS models (
     cache_write INTEGER NOT NULL,
     reasoning INTEGER NOT NULL,
     cost_usd REAL,
-    PRIMARY KEY (uid, model)
+    PRIMARY KEY (id, model)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS models_report ON models (turn, at_ms, tool, project, model, input,
     output, cache_read, cache_write, reasoning, cost_usd, status, tool_calls);
 CREATE TABLE IF NOT EXISTS calls (
-    id TEXT PRIMARY KEY,
-    uid TEXT NOT NULL
-) WITHOUT ROWID;
+    call INTEGER PRIMARY KEY,
+    turn INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS imported (
     path TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -282,21 +284,24 @@ impl Store {
         })
     }
 
-    /// Drops turns older than `keep_days`.
+    /// Drops events older than `keep_days`.
     pub fn prune(&self, keep_days: u32, now_ms: i64) -> Result<usize, Why> {
         let before = now_ms - i64::from(keep_days) * 86_400_000;
+        // (`turn IN (0, 1)` lets the report index find them.)
+        let old = "SELECT id FROM events WHERE turn IN (0, 1) AND at_ms < ?1";
         for table in ["models", "payloads"] {
             self.conn
                 .execute(
-                    &format!(
-                        "DELETE FROM {table} WHERE uid IN (SELECT uid FROM events WHERE at_ms < ?1)"
-                    ),
+                    &format!("DELETE FROM {table} WHERE id IN ({old})"),
                     params![before],
                 )
                 .map_err(|e| e.to_string())?;
         }
         self.conn
-            .execute("DELETE FROM events WHERE at_ms < ?1", params![before])
+            .execute(
+                "DELETE FROM events WHERE turn IN (0, 1) AND at_ms < ?1",
+                params![before],
+            )
             .map_err(|e| e.to_string())
     }
 
@@ -309,11 +314,11 @@ impl Store {
         &self.conn
     }
 
-    /// Every call already counted, and the turn that counted it.
-    pub fn counted_calls(&self) -> Result<std::collections::HashMap<String, String>, Why> {
+    /// Every call already counted, and the turn that counted it (as `digest`s).
+    pub fn counted_calls(&self) -> Result<std::collections::HashMap<i64, i64>, Why> {
         let mut stmt = self
             .conn
-            .prepare("SELECT id, uid FROM calls")
+            .prepare("SELECT call, turn FROM calls")
             .map_err(|e| e.to_string())?;
         let rows = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -362,14 +367,14 @@ pub struct ImportBatch<'a> {
 impl ImportBatch<'_> {
     pub fn record_file(
         &mut self,
-        records: &[Record],
+        rows: &[Row],
         file: &str,
         (size, mtime_ms, offset): (u64, i64, u64),
     ) -> Result<(), Why> {
-        for r in records {
-            insert(&self.tx, r).map_err(|e| e.to_string())?;
+        for r in rows {
+            write_row(&self.tx, r).map_err(|e| e.to_string())?;
         }
-        self.turns += records.len();
+        self.turns += rows.len();
         self.tx
             .prepare_cached(
                 "INSERT INTO imported (path, size, mtime_ms, offset) VALUES (?1, ?2, ?3, ?4)
@@ -395,133 +400,218 @@ fn why(path: &Path, e: &rusqlite::Error) -> Why {
     format!("the store {} cannot be used: {e}", crate::term::path(path))
 }
 
-fn insert(tx: &Connection, r: &Record) -> rusqlite::Result<()> {
-    let p = r.payload;
-    let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
-    let usage = p.get("usage").cloned().unwrap_or(Value::Null);
-    let at_ms = s("emitted_at")
-        .as_deref()
-        .and_then(crate::time::parse_rfc3339_ms)
-        .unwrap_or(0);
-    // A turn's end carries its calls (a run ping sums other turns: not one itself).
-    let turn = p.contains_key("api_calls") && p.get("event").and_then(Value::as_str) != Some("Run");
-    let tool_calls: i64 = p
-        .get("tool_calls")
-        .and_then(Value::as_object)
-        .map(|o| o.values().filter_map(Value::as_i64).sum())
-        .unwrap_or(0);
-    let unpriced = p.get("unpriced_models").and_then(Value::as_array).map(|a| {
-        a.iter()
+/// Everything written for one event: its columns, its payload's text, each model's part
+/// and the digests of its calls. Made from a `Record` without I/O (import makes its rows
+/// on every core; only the writing is one at a time).
+pub struct Row {
+    uid: String,
+    event_id: String,
+    at_ms: i64,
+    tool: String,
+    event: String,
+    turn: bool,
+    status: String,
+    session: Option<String>,
+    project: Option<String>,
+    model: Option<String>,
+    tokens: Tokens,
+    cost: Option<f64>,
+    unpriced: Option<String>,
+    tool_calls: i64,
+    source: String,
+    state: String,
+    tracker: Option<String>,
+    note: Option<String>,
+    payload: String,
+    models: Vec<(String, Tokens, Option<f64>)>,
+    turn_digest: i64,
+    call_digests: Vec<i64>,
+}
+
+/// Input, output, cache read, cache write, reasoning.
+#[derive(Clone, Copy)]
+struct Tokens([i64; 5]);
+
+impl Tokens {
+    fn of(usage: Option<&Value>) -> Tokens {
+        let n = |key| usage.map_or(0, |u| n(u, key));
+        Tokens([
+            n("input_tokens"),
+            n("output_tokens"),
+            n("cache_read_input_tokens"),
+            n("cache_creation_input_tokens"),
+            n("reasoning_output_tokens"),
+        ])
+    }
+}
+
+impl Row {
+    pub fn new(r: &Record) -> Row {
+        let p = r.payload;
+        let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
+        let cost = p.get("cost_usd").and_then(Value::as_f64);
+        let unpriced: Vec<&str> = p
+            .get("unpriced_models")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
             .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(",")
-    });
-    let cost = p.get("cost_usd").and_then(Value::as_f64);
-    // A turn a hook recorded (and delivered) stays as it is when import meets it again.
-    if r.source == "import" {
-        let exists = tx
-            .prepare_cached("SELECT 1 FROM events WHERE uid = ?1 AND source = 'hook'")?
-            .exists(params![r.uid])?;
-        if exists {
-            return Ok(());
+            .collect();
+        // Per model: the turn's `models` where it used several, else its one model.
+        let models = match p.get("models").and_then(Value::as_object) {
+            Some(models) => models
+                .iter()
+                .map(|(m, v)| {
+                    let cost = v.get("cost_usd").and_then(Value::as_f64);
+                    (m.clone(), Tokens::of(Some(v)), cost)
+                })
+                .collect(),
+            None => match (text("model"), p.get("usage")) {
+                (Some(m), Some(u)) => vec![(m, Tokens::of(Some(u)), cost)],
+                _ => Vec::new(),
+            },
+        }
+        .into_iter()
+        .map(|(m, t, c)| {
+            let c = c.filter(|_| !unpriced.contains(&m.as_str()));
+            (m, t, c)
+        })
+        .collect();
+        Row {
+            uid: r.uid.to_string(),
+            event_id: text("event_id").unwrap_or_default(),
+            at_ms: text("emitted_at")
+                .as_deref()
+                .and_then(crate::time::parse_rfc3339_ms)
+                .unwrap_or(0),
+            tool: text("tool").unwrap_or_default(),
+            event: text("event").unwrap_or_default(),
+            // A turn's end carries its calls (a run ping sums other turns: not one itself).
+            turn: p.contains_key("api_calls")
+                && p.get("event").and_then(Value::as_str) != Some("Run"),
+            status: text("status").unwrap_or_default(),
+            session: text("session_id"),
+            project: text("project"),
+            model: text("model"),
+            tokens: Tokens::of(p.get("usage")),
+            cost,
+            unpriced: (!unpriced.is_empty()).then(|| unpriced.join(",")),
+            tool_calls: p
+                .get("tool_calls")
+                .and_then(Value::as_object)
+                .map(|o| o.values().filter_map(Value::as_i64).sum())
+                .unwrap_or(0),
+            source: r.source.to_string(),
+            state: r.state.to_string(),
+            tracker: r.tracker.map(str::to_string),
+            note: r.note.map(str::to_string),
+            payload: serde_json::to_string(p).expect("a payload serialises"),
+            models,
+            turn_digest: digest(r.uid),
+            call_digests: r.call_ids.iter().map(|c| digest(c)).collect(),
         }
     }
-    tx.prepare_cached(
-        "INSERT INTO events (uid, event_id, at_ms, tool, event, turn, status, session, project,
-             model, input, output, cache_read, cache_write, reasoning, cost_usd, unpriced,
-             tool_calls, source, state, tracker, note)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19, ?20, ?21, ?22)
-         ON CONFLICT(uid) DO UPDATE SET event_id = ?2, at_ms = ?3, tool = ?4, event = ?5,
-             turn = ?6, status = ?7, session = ?8, project = ?9, model = ?10, input = ?11,
-             output = ?12, cache_read = ?13, cache_write = ?14, reasoning = ?15,
-             cost_usd = ?16, unpriced = ?17, tool_calls = ?18, source = ?19, state = ?20,
-             tracker = ?21, note = ?22",
-    )?
-    .execute(params![
-        r.uid,
-        s("event_id").unwrap_or_default(),
-        at_ms,
-        s("tool").unwrap_or_default(),
-        s("event").unwrap_or_default(),
-        turn,
-        s("status").unwrap_or_default(),
-        s("session_id"),
-        s("project"),
-        s("model"),
-        n(&usage, "input_tokens"),
-        n(&usage, "output_tokens"),
-        n(&usage, "cache_read_input_tokens"),
-        n(&usage, "cache_creation_input_tokens"),
-        n(&usage, "reasoning_output_tokens"),
-        cost,
-        unpriced,
-        tool_calls,
-        r.source,
-        r.state,
-        r.tracker,
-        r.note,
-    ])?;
-    tx.prepare_cached("INSERT OR REPLACE INTO payloads (uid, payload) VALUES (?1, ?2)")?
-        .execute(params![
-            r.uid,
-            serde_json::to_string(p).expect("a payload serialises")
-        ])?;
-    for id in r.call_ids {
-        tx.prepare_cached("INSERT OR IGNORE INTO calls (id, uid) VALUES (?1, ?2)")?
-            .execute(params![id, r.uid])?;
+
+    /// The digests of the turn's calls, and of the turn (see `Store::counted_calls`).
+    pub fn digests(&self) -> (&[i64], i64) {
+        (&self.call_digests, self.turn_digest)
     }
-    tx.prepare_cached("DELETE FROM models WHERE uid = ?1")?
-        .execute(params![r.uid])?;
-    // Per model: the turn's `models` where it used several, else its one model.
-    let per: Vec<(String, Value, Option<f64>)> = match p.get("models").and_then(Value::as_object) {
-        Some(models) => models
-            .iter()
-            .map(|(m, v)| {
-                (
-                    m.clone(),
-                    v.clone(),
-                    v.get("cost_usd").and_then(Value::as_f64),
-                )
-            })
-            .collect(),
-        None => match (s("model"), p.get("usage")) {
-            (Some(m), Some(u)) => vec![(m, u.clone(), cost)],
-            _ => Vec::new(),
-        },
+}
+
+fn insert(tx: &Connection, r: &Record) -> rusqlite::Result<()> {
+    write_row(tx, &Row::new(r))
+}
+
+fn write_row(tx: &Connection, r: &Row) -> rusqlite::Result<()> {
+    let [input, output, cache_read, cache_write, reasoning] = r.tokens.0;
+    // A turn a hook recorded (and delivered) stays as it is when import meets it again:
+    // then nothing is returned, and nothing else written.
+    let id: Option<i64> = tx
+        .prepare_cached(
+            "INSERT INTO events (uid, event_id, at_ms, tool, event, turn, status, session,
+                 project, model, input, output, cache_read, cache_write, reasoning, cost_usd,
+                 unpriced, tool_calls, source, state, tracker, note)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                 ?18, ?19, ?20, ?21, ?22)
+             ON CONFLICT(uid) DO UPDATE SET event_id = ?2, at_ms = ?3, tool = ?4, event = ?5,
+                 turn = ?6, status = ?7, session = ?8, project = ?9, model = ?10, input = ?11,
+                 output = ?12, cache_read = ?13, cache_write = ?14, reasoning = ?15,
+                 cost_usd = ?16, unpriced = ?17, tool_calls = ?18, source = ?19, state = ?20,
+                 tracker = ?21, note = ?22
+                 WHERE ?19 = 'hook' OR events.source != 'hook'
+             RETURNING id",
+        )?
+        .query_row(
+            params![
+                r.uid,
+                r.event_id,
+                r.at_ms,
+                r.tool,
+                r.event,
+                r.turn,
+                r.status,
+                r.session,
+                r.project,
+                r.model,
+                input,
+                output,
+                cache_read,
+                cache_write,
+                reasoning,
+                r.cost,
+                r.unpriced,
+                r.tool_calls,
+                r.source,
+                r.state,
+                r.tracker,
+                r.note,
+            ],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let Some(id) = id else {
+        return Ok(());
     };
-    let unpriced_list: Vec<&str> = p
-        .get("unpriced_models")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    for (model, u, cost) in per {
-        let cost = cost.filter(|_| !unpriced_list.contains(&model.as_str()));
+    tx.prepare_cached("INSERT OR REPLACE INTO payloads (id, payload) VALUES (?1, ?2)")?
+        .execute(params![id, r.payload])?;
+    for call in &r.call_digests {
+        tx.prepare_cached("INSERT OR IGNORE INTO calls (call, turn) VALUES (?1, ?2)")?
+            .execute(params![call, r.turn_digest])?;
+    }
+    tx.prepare_cached("DELETE FROM models WHERE id = ?1")?
+        .execute(params![id])?;
+    for (model, tokens, cost) in &r.models {
+        let [input, output, cache_read, cache_write, reasoning] = tokens.0;
         tx.prepare_cached(
-            "INSERT OR REPLACE INTO models (uid, model, input, output, cache_read, cache_write,
+            "INSERT OR REPLACE INTO models (id, model, input, output, cache_read, cache_write,
                  reasoning, cost_usd, at_ms, turn, tool, project, status, tool_calls)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?
         .execute(params![
-            r.uid,
+            id,
             model,
-            n(&u, "input_tokens"),
-            n(&u, "output_tokens"),
-            n(&u, "cache_read_input_tokens"),
-            n(&u, "cache_creation_input_tokens"),
-            n(&u, "reasoning_output_tokens"),
+            input,
+            output,
+            cache_read,
+            cache_write,
+            reasoning,
             cost,
-            at_ms,
-            turn,
-            s("tool").unwrap_or_default(),
-            s("project"),
-            s("status").unwrap_or_default(),
-            tool_calls,
+            r.at_ms,
+            r.turn,
+            r.tool,
+            r.project,
+            r.status,
+            r.tool_calls,
         ])?;
     }
     Ok(())
+}
+
+/// A 64-bit digest of an id (a call's or a turn's), for the `calls` table.
+pub fn digest(id: &str) -> i64 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(id.as_bytes());
+    i64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
 }
 
 /// A stored event, for `log`.
@@ -546,7 +636,7 @@ pub fn recent(
         .conn
         .prepare(
             "SELECT e.at_ms, e.state, e.source, e.tracker, p.payload, e.note
-             FROM events e JOIN payloads p ON p.uid = e.uid
+             FROM events e JOIN payloads p ON p.id = e.id
              WHERE (?1 IS NULL OR tool = ?1) AND (?2 IS NULL OR state = ?2)
                AND (?3 IS NULL OR instr(ifnull(tracker, ''), ?3) > 0)
              ORDER BY at_ms DESC LIMIT ?4",

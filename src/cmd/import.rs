@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::ping::payload::{self, PathHasher};
 use crate::ping::queue;
 use crate::ping::sender::{self, Patience};
-use crate::store::{Record, Store};
+use crate::store::{Record, Row, Store};
 use crate::usage::{TurnUsage, turn_uid};
 
 /// A day (`YYYY-MM-DD`, local time) or a span back from now (`7d`, `4w`, `3m`), as Unix ms.
@@ -94,9 +94,6 @@ fn turn_payload(
     p
 }
 
-/// A turn read from history: its identity, payload, call ids and folder.
-type Imported = (String, Map<String, Value>, Vec<String>, Option<String>);
-
 struct File<'a> {
     agent: &'a dyn Agent,
     path: std::path::PathBuf,
@@ -110,9 +107,25 @@ struct File<'a> {
 /// call another turn already counted).
 struct Prepared {
     uid: String,
-    payload: Map<String, Value>,
-    call_ids: Vec<String>,
+    /// What is written to the store.
+    row: Row,
+    /// The payload, kept only to send it (`--send`).
+    payload: Option<Map<String, Value>>,
     turn: TurnUsage,
+}
+
+/// The store's row of an imported turn.
+fn row_of(uid: &str, payload: &Map<String, Value>, turn: &TurnUsage) -> Row {
+    let call_ids: Vec<String> = turn.calls.iter().filter_map(|c| c.id.clone()).collect();
+    Row::new(&Record {
+        uid,
+        payload,
+        source: "import",
+        state: "local",
+        tracker: None,
+        note: None,
+        call_ids: &call_ids,
+    })
 }
 
 /// Reads the files on every core (`read` makes each one's turns ready), and hands each
@@ -128,7 +141,9 @@ fn read_in_parallel<T: Send>(
         .clamp(1, 8);
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel(workers * 4);
+        // Unbounded: a reader that finished a later file never waits for an earlier one
+        // still being read (what waits is small: turns made ready).
+        let (tx, rx) = std::sync::mpsc::channel();
         for _ in 0..workers {
             let (tx, next) = (tx.clone(), &next);
             scope.spawn(move || {
@@ -261,12 +276,11 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
                 });
                 t.session = Some(session.clone());
                 let uid = turn_uid(f.agent.tool(), &session, &key);
-                let call_ids = t.calls.iter().filter_map(|c| c.id.clone()).collect();
                 let payload = turn_payload(f.agent, t.clone(), &uid, &hasher, &config.prices);
                 Some(Prepared {
+                    row: row_of(&uid, &payload, &t),
                     uid,
-                    payload,
-                    call_ids,
+                    payload: args.send.then_some(payload),
                     turn: t,
                 })
             })
@@ -277,57 +291,49 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
         bar.set_message(crate::term::safe(
             &f.path.file_name().unwrap_or_default().to_string_lossy(),
         ));
-        let mut batch: Vec<Imported> = Vec::new();
+        let mut rows: Vec<Row> = Vec::new();
         for Prepared {
             uid,
+            mut row,
             mut payload,
-            mut call_ids,
             mut turn,
         } in ready
         {
             // A call already counted in another turn (a resumed session's copy) is not
             // counted again: the turn is made again without it.
-            let elsewhere = |id: &String| counted.get(id).is_some_and(|u| *u != uid);
-            if call_ids.iter().any(elsewhere) {
-                turn.calls
-                    .retain(|c| c.id.as_ref().is_none_or(|id| !elsewhere(id)));
+            let (calls, turn_digest) = row.digests();
+            let elsewhere = |call: &i64| counted.get(call).is_some_and(|t| *t != turn_digest);
+            if calls.iter().any(elsewhere) {
+                turn.calls.retain(|c| {
+                    c.id.as_ref()
+                        .is_none_or(|id| !elsewhere(&crate::store::digest(id)))
+                });
                 if turn.calls.is_empty() {
                     copies += 1;
                     continue;
                 }
-                call_ids = turn.calls.iter().filter_map(|c| c.id.clone()).collect();
-                payload = turn_payload(f.agent, turn.clone(), &uid, &hasher, &config.prices);
+                let p = turn_payload(f.agent, turn.clone(), &uid, &hasher, &config.prices);
+                row = row_of(&uid, &p, &turn);
+                payload = args.send.then_some(p);
             }
             if turn.calls.is_empty() {
                 continue;
             }
-            for id in &call_ids {
-                counted.insert(id.clone(), uid.clone());
+            let (calls, turn_digest) = row.digests();
+            for call in calls {
+                counted.insert(*call, turn_digest);
             }
-            batch.push((uid, payload, call_ids, turn.cwd));
+            rows.push(row);
+            if let Some(p) = payload {
+                imported.push((p, turn.cwd));
+            }
         }
-        let records: Vec<Record> = batch
-            .iter()
-            .map(|(uid, p, ids, _)| Record {
-                uid,
-                payload: p,
-                source: "import",
-                state: "local",
-                tracker: None,
-                note: None,
-                call_ids: ids,
-            })
-            .collect();
         if batch_open.is_none() {
             batch_open = Some(store.import_batch().map_err(Error::new)?);
         }
         let open = batch_open.as_mut().expect("just opened");
-        open.record_file(
-            &records,
-            &f.path.to_string_lossy(),
-            (f.size, f.mtime_ms, next),
-        )
-        .map_err(Error::new)?;
+        open.record_file(&rows, &f.path.to_string_lossy(), (f.size, f.mtime_ms, next))
+            .map_err(Error::new)?;
         if open.full() {
             batch_open
                 .take()
@@ -335,10 +341,7 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
                 .commit()
                 .map_err(Error::new)?;
         }
-        turns += batch.len();
-        if args.send {
-            imported.extend(batch.into_iter().map(|(_, p, _, cwd)| (p, cwd)));
-        }
+        turns += rows.len();
         bar.inc(f.size - f.from);
         Ok(())
     };

@@ -158,12 +158,13 @@ def million_turns(db_from, db_to, turns, rng):
     events, payloads, models = [], [], []
 
     def flush():
-        dst.executemany("INSERT INTO events (uid, event_id, at_ms, tool, event, turn, status, session, project, "
+        dst.executemany("INSERT INTO events (id, uid, event_id, at_ms, tool, event, turn, status, session, project, "
                         "model, input, output, cache_read, cache_write, reasoning, cost_usd, unpriced, tool_calls, "
-                        "source, state, tracker, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", events)
-        dst.executemany("INSERT INTO payloads (uid, payload) VALUES (?, ?)", payloads)
-        dst.executemany("INSERT INTO models (uid, model, input, output, cache_read, cache_write, reasoning, "
-                        "cost_usd) VALUES (?,?,?,?,?,?,?,?)", models)
+                        "source, state, tracker, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", events)
+        dst.executemany("INSERT INTO payloads (id, payload) VALUES (?, ?)", payloads)
+        dst.executemany("INSERT INTO models (id, model, input, output, cache_read, cache_write, reasoning, "
+                        "cost_usd, at_ms, turn, tool, project, status, tool_calls) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", models)
         events.clear(), payloads.clear(), models.clear()
 
     for i in range(turns):
@@ -172,10 +173,11 @@ def million_turns(db_from, db_to, turns, rng):
         m = rng.choice(MODELS)
         figures = (rng.randint(1, 5000), rng.randint(1, 4000), rng.randint(0, 150000), rng.randint(0, 20000), 0)
         cost = rng.random() / 10
-        events.append((uid, f"e{i}", at, "claude-code", "Stop", 1, "success", f"s{i // 30}", f"proj{i % 25}", m,
-                       *figures, cost, None, rng.randint(0, 5), "import", "local", None, None))
-        payloads.append((uid, sample))
-        models.append((uid, m, *figures, cost))
+        project, calls = f"proj{i % 25}", rng.randint(0, 5)
+        events.append((i + 1, uid, f"e{i}", at, "claude-code", "Stop", 1, "success", f"s{i // 30}", project, m,
+                       *figures, cost, None, calls, "import", "local", None, None))
+        payloads.append((i + 1, sample))
+        models.append((i + 1, m, *figures, cost, at, 1, "claude-code", project, "success", calls))
         if len(events) == 50000:
             flush()
     flush()
