@@ -305,14 +305,15 @@ fn drain_locked(
                     let _ = queue::settle(layout, &path, entry, State::Failed);
                 }
                 Attempt::Retry { reason, after } => {
+                    // Kept in the store meanwhile: a report counts it while it waits.
+                    // (Before the error is noted: by then the entry is as it will stay.)
+                    queue::remember_waiting(layout, &path, &mut entry);
                     all_refused &= reason == deliver::REFUSED;
                     let not_before = after.map(|a| crate::time::now_ms() + a.as_millis() as i64);
                     note_error(layout, reason, not_before);
                     report.last_error = Some(reason.clone());
                     asked = asked.max(*after);
                     failing.insert(route.url);
-                    // Kept in the store meanwhile: a report counts it while it waits.
-                    queue::remember_waiting(layout, &path, &mut entry);
                 }
             }
         }

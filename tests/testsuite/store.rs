@@ -907,3 +907,47 @@ fn a_turn_waiting_for_its_tracker_is_counted_and_then_delivered() {
     assert_eq!(rows[0]["state"], "delivered", "{rows:#?}");
     assert_eq!(report(&t, &[])["totals"]["turns"], 1);
 }
+
+/// A full disk, as SQLite meets it: the sender may not grow any file past 48 KiB (the
+/// store needs more; a queue entry does not). The ping is delivered all the same, and
+/// doctor says why the store has nothing.
+#[test]
+fn a_full_disk_for_the_store_never_holds_up_delivery() {
+    let r = Receiver::start(Mode::Ok);
+    let t = TestHome::new();
+    let url = format!("{}/full", r.url());
+    t.install(&["--global", "--ping-url", &url]);
+    let (event, args) = turn_end(&t, agents::ALL[0], |_| {});
+    // `ulimit -f` counts 512-byte blocks; an ignored SIGXFSZ makes a write past it fail
+    // with EFBIG, as on a full disk, instead of killing the process (both are inherited
+    // by the detached sender).
+    let command = format!(
+        "trap '' XFSZ; ulimit -f 96; exec {} emit {}",
+        crate::support::BIN,
+        args.join(" ")
+    );
+    let mut child = t
+        .hook_shell(&command)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(event.to_string().as_bytes()).unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    r.wait_for(1, Duration::from_secs(20));
+    assert_eq!(
+        r.pings().len(),
+        1,
+        "delivered although the store cannot grow"
+    );
+    t.wait_sender_idle(None);
+    let check = doctor_check(&t, "store.write");
+    assert_eq!(check["status"], "warn", "{check:#}");
+    // (SQLite says "disk I/O error" for EFBIG, "database or disk is full" for ENOSPC.)
+    let message = check["message"].as_str().unwrap();
+    assert!(message.contains("could not keep an event"), "{check:#}");
+    assert!(message.contains("disk"), "{check:#}");
+}

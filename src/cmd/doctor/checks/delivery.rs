@@ -156,7 +156,12 @@ pub(super) fn check_store(facts: &Facts, report: &mut Report) {
         report.warn(
             DELIVERY,
             "store.write",
-            format!("the last event could not be kept in the local store: {why}"),
+            match why.split_once(' ') {
+                Some((at, reason)) => {
+                    format!("the local store could not keep an event (at {at}): {reason}")
+                }
+                None => format!("the local store could not keep an event: {why}"),
+            },
             "check the disk has room and no other program holds the store; nothing else is affected",
         );
     }
