@@ -176,6 +176,13 @@ fn read_in_parallel<T: Send>(
 
 pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
     let layout = env.layout()?;
+    // Turns imported are not imported again: whether they may be sent is settled first.
+    if args.send && !args.yes && !crate::term::interactive() {
+        return Err(Error::usage(
+            "--send asks before sending past turns: add --yes to send them without asking \
+             (nothing was imported)",
+        ));
+    }
     let tz = jiff::tz::TimeZone::system();
     let since = args
         .since

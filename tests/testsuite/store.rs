@@ -951,3 +951,124 @@ fn a_full_disk_for_the_store_never_holds_up_delivery() {
     assert!(message.contains("could not keep an event"), "{check:#}");
     assert!(message.contains("disk"), "{check:#}");
 }
+
+/// `import --send`: each past turn goes to the tracker of the folder it ran in (as its
+/// hook's would have), marked `backfill`, and is recorded as delivered; without a
+/// terminal it sends only with `--yes`, and says so before importing anything.
+#[test]
+fn import_send_routes_each_turn_to_its_folders_tracker() {
+    let r = Receiver::start(Mode::Ok);
+    let t = TestHome::new();
+    t.install(&["--global", "--ping-url", &format!("{}/global", r.url())]);
+    t.install(&["--repo", "--ping-url", &format!("{}/repo", r.url())]);
+    let repo = t.repo.display().to_string();
+    let (a, b) = (
+        "cccccccc-0000-4000-8000-000000000003",
+        "dddddddd-0000-4000-8000-000000000004",
+    );
+    let mut s1 = vec![prompt_in("p1", "2026-11-27T09:00:00.000Z", a, &repo)];
+    s1.extend(answer(
+        "ma",
+        SONNET,
+        "2026-11-27T09:00:05.000Z",
+        a,
+        [100, 0, 0, 10],
+        1,
+    ));
+    write_lines(
+        &t.claude_dir().join(format!("projects/-api/{a}.jsonl")),
+        &s1,
+    );
+    let mut s2 = vec![prompt_in(
+        "p2",
+        "2026-11-27T10:00:00.000Z",
+        b,
+        "/home/dev/elsewhere",
+    )];
+    s2.extend(answer(
+        "mb",
+        SONNET,
+        "2026-11-27T10:00:05.000Z",
+        b,
+        [200, 0, 0, 20],
+        1,
+    ));
+    write_lines(
+        &t.claude_dir()
+            .join(format!("projects/-elsewhere/{b}.jsonl")),
+        &s2,
+    );
+
+    let out = t.run(&["import", "--send"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+    assert!(
+        !t.state_dir().join("telemhq.db").exists(),
+        "nothing imported"
+    );
+
+    let out = t.run(&["import", "--send", "--yes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Queued 2 past turn(s)"),
+        "{}",
+        stderr(&out)
+    );
+    let pings = r.wait_for(2, Duration::from_secs(20));
+    let to = |path: &str| -> Vec<Value> {
+        r.pings()
+            .iter()
+            .filter(|p| p.path.ends_with(path))
+            .map(|p| p.json())
+            .collect()
+    };
+    assert_eq!(pings.len(), 2);
+    let (repo_pings, global_pings) = (to("/repo"), to("/global"));
+    assert_eq!(repo_pings.len(), 1, "{pings:#?}");
+    assert_eq!(repo_pings[0]["session_id"], a);
+    assert_eq!(global_pings.len(), 1, "{pings:#?}");
+    assert_eq!(global_pings[0]["session_id"], b);
+    assert!(pings.iter().all(|p| p["backfill"] == true), "{pings:#?}");
+    t.wait_sender_idle(None);
+    let rows = logged(&t);
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert!(rows.iter().all(|r| r["state"] == "delivered"), "{rows:#?}");
+    assert!(rows.iter().all(|r| r["source"] == "import"), "{rows:#?}");
+}
+
+#[test]
+fn log_filters_by_agent_state_and_tracker_and_import_prints_one_line_when_piped() {
+    let r = Receiver::start(Mode::Ok);
+    let t = TestHome::new();
+    t.install(&["--global", "--ping-url", &format!("{}/mine-7f2c", r.url())]);
+    // Codex's history, imported (kept local); Claude Code's turn, delivered by its hook.
+    turn_end(&t, agents::by_id("codex").unwrap(), |_| {});
+    let out = t.run(&["import", "--agent", "codex"]);
+    assert!(out.status.success());
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    let (event, args) = turn_end(&t, agents::ALL[0], |_| {});
+    emit(&t, &args, &event, false);
+    ok(&t, &["flush", "--wait", "20"]);
+
+    let shown = |args: &[&str]| -> Vec<Value> {
+        let mut all = vec!["log", "--json"];
+        all.extend_from_slice(args);
+        ok(&t, &all)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    assert_eq!(shown(&[]).len(), 2);
+    let codex = shown(&["--agent", "codex"]);
+    assert_eq!(codex.len(), 1);
+    assert_eq!(codex[0]["payload"]["tool"], "codex");
+    assert_eq!(codex[0]["state"], "local");
+    let delivered = shown(&["--state", "delivered"]);
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0]["payload"]["tool"], "claude-code");
+    let tracker = delivered[0]["tracker"].as_str().unwrap().to_string();
+    let by_tracker = shown(&["--tracker", &tracker[..tracker.len().min(20)]]);
+    assert_eq!(by_tracker.len(), 1, "{tracker}: {by_tracker:#?}");
+    assert!(shown(&["--tracker", "no-such-tracker"]).is_empty());
+}
