@@ -1072,3 +1072,30 @@ fn log_filters_by_agent_state_and_tracker_and_import_prints_one_line_when_piped(
     assert_eq!(by_tracker.len(), 1, "{tracker}: {by_tracker:#?}");
     assert!(shown(&["--tracker", "no-such-tracker"]).is_empty());
 }
+
+/// A Copilot CLI session killed mid-turn has no closing record: its turns are read as
+/// they are, with the usage recorded so far.
+#[test]
+fn a_killed_copilot_session_is_imported_as_far_as_it_went() {
+    let t = TestHome::new();
+    let copilot = agents::by_id("copilot").unwrap();
+    turn_end(&t, copilot, |_| {});
+    let path = history_path(&t, copilot);
+    let text = std::fs::read_to_string(&path).unwrap();
+    // Everything after the second API call's usage record is gone (the process was
+    // killed): no turn end, no shutdown.
+    let kept: Vec<&str> = text
+        .lines()
+        .scan(0, |records, l| {
+            let keep = *records < 2;
+            *records += usize::from(l.contains("\"session.usage_record\""));
+            keep.then_some(l)
+        })
+        .collect();
+    assert!(kept.last().unwrap().contains("session.usage_record"));
+    std::fs::write(&path, kept.join("\n") + "\n").unwrap();
+    ok(&t, &["import"]);
+    let rows = logged(&t);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0]["payload"]["api_calls"], 2, "{rows:#?}");
+}
