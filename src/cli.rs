@@ -170,6 +170,36 @@ pub struct UninstallArgs {
     pub yes: bool,
 }
 
+impl EmitArgs {
+    /// The arguments of `telemhq emit` read without clap, for the hook's hot path (clap
+    /// builds every command's definition first). Only the forms hook commands use: None
+    /// for anything else, which clap then reads and explains.
+    pub fn from_hook_args(args: &[std::ffi::OsString]) -> Option<EmitArgs> {
+        let mut out = EmitArgs {
+            agent: crate::agents::by_id("claude")?,
+            event: None,
+            print: false,
+        };
+        let mut rest = args.iter().map(|a| a.to_str());
+        while let Some(arg) = rest.next() {
+            match arg? {
+                "--agent" => out.agent = crate::agents::by_id(rest.next()??)?,
+                "--event" => out.event = Some(rest.next()??.to_string()),
+                "--print" => out.print = true,
+                a => {
+                    let (flag, value) = a.split_once('=')?;
+                    match flag {
+                        "--agent" => out.agent = crate::agents::by_id(value)?,
+                        "--event" => out.event = Some(value.to_string()),
+                        _ => return None,
+                    }
+                }
+            }
+        }
+        Some(out)
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct EmitArgs {
     /// The agent that runs this hook (its hook command says so).
@@ -343,4 +373,52 @@ pub struct DoctorArgs {
     /// Send a real test ping and report the answer.
     #[arg(long)]
     pub ping: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(args: &[&str]) -> Option<EmitArgs> {
+        let args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+        EmitArgs::from_hook_args(&args)
+    }
+
+    /// The hook's fast path reads what clap reads, for every form a hook command uses.
+    #[test]
+    fn emit_arguments_read_without_clap_agree_with_clap() {
+        for args in [
+            &[][..],
+            &["--agent", "codex"],
+            &["--agent=gemini"],
+            &["--agent", "copilot", "--event", "agentStop"],
+            &["--event=agentStop", "--agent", "copilot", "--print"],
+            &["--print"],
+        ] {
+            let fast = hook(args).unwrap_or_else(|| panic!("{args:?} falls back to clap"));
+            let mut all = vec!["telemhq", "emit"];
+            all.extend_from_slice(args);
+            let Command::Emit(slow) = Cli::try_parse_from(all).unwrap().command else {
+                panic!("not emit");
+            };
+            assert_eq!(fast.agent.id(), slow.agent.id(), "{args:?}");
+            assert_eq!(fast.event, slow.event, "{args:?}");
+            assert_eq!(fast.print, slow.print, "{args:?}");
+        }
+    }
+
+    /// Anything else is left to clap, which explains it.
+    #[test]
+    fn other_emit_arguments_go_to_clap() {
+        for args in [
+            &["--agent"][..],
+            &["--agent", "nobody"],
+            &["--help"],
+            &["--bogus"],
+            &["extra"],
+            &["--event"],
+        ] {
+            assert!(hook(args).is_none(), "{args:?}");
+        }
+    }
 }

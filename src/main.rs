@@ -3,10 +3,16 @@ use clap::Parser;
 use telemhq::{cli, cmd, env};
 
 fn main() {
-    if std::env::args_os().nth(1).is_some_and(|a| a == "emit") {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "emit") {
         cmd::emit::outlive_the_agent();
+        // The hook's hot path: its own few flags, without building every command.
+        if let Some(emit) = cli::EmitArgs::from_hook_args(&args[2..]) {
+            cmd::emit::run(&emit, &env::Env::from_process());
+            std::process::exit(0);
+        }
     }
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_from(args);
     let env = env::Env::from_process();
     let result = match cli.command {
         cli::Command::Emit(args) => {

@@ -214,8 +214,9 @@ pub fn ensure_dirs(layout: &Layout) -> Result<()> {
     Ok(())
 }
 
-/// Adds an event to the queue, first dropping the oldest entries past the bound and
-/// counting them for the next delivered ping.
+/// Adds an event to the queue: one file, written whole under a temporary name and
+/// renamed in, so no lock and no listing of the queue (the hook's cost must not grow with
+/// the queue). The bound is kept by the sender (`trim`), which every emit starts.
 pub fn enqueue(
     layout: &Layout,
     event_id: &str,
@@ -225,24 +226,6 @@ pub fn enqueue(
     folder: &str,
 ) -> Result<PathBuf> {
     ensure_dirs(layout)?;
-    let _lock = fsutil::lock_file(&layout.queue_lock, true)?;
-    let pending = list(&layout.queue);
-    let mut bytes: u64 = pending.iter().map(|p| size_from_name(p)).sum();
-    let mut drop_count = 0usize;
-    // Make room for one more: the oldest go first.
-    while pending.len() - drop_count >= MAX_PENDING_EVENTS
-        || (bytes >= MAX_PENDING_BYTES && drop_count < pending.len())
-    {
-        bytes = bytes.saturating_sub(size_from_name(&pending[drop_count]));
-        let _ = fs::remove_file(&pending[drop_count]);
-        drop_count += 1;
-    }
-    if drop_count > 0 {
-        let mut dropped = Dropped::load(layout);
-        dropped.total += drop_count as u64;
-        dropped.unreported += drop_count as u64;
-        dropped.save(layout)?;
-    }
     let entry = Entry {
         event_id: event_id.to_string(),
         queued_at: crate::time::rfc3339_now(),
@@ -260,6 +243,29 @@ pub fn enqueue(
     };
     let body = serde_json::to_vec(&entry).expect("an entry serialises");
     put(&layout.queue, &file_name(event_id, body.len()), &body)
+}
+
+/// Drops the oldest entries past the bound (1,000 events, 4 MiB), counting them for the
+/// next delivered ping. The sender calls it before each pass over the queue.
+pub fn trim(layout: &Layout) -> Result<usize> {
+    let _lock = fsutil::lock_file(&layout.queue_lock, true)?;
+    let pending = list(&layout.queue);
+    let mut bytes: u64 = pending.iter().map(|p| size_from_name(p)).sum();
+    let mut drop_count = 0usize;
+    while pending.len() - drop_count > MAX_PENDING_EVENTS
+        || (bytes > MAX_PENDING_BYTES && drop_count < pending.len())
+    {
+        bytes = bytes.saturating_sub(size_from_name(&pending[drop_count]));
+        let _ = fs::remove_file(&pending[drop_count]);
+        drop_count += 1;
+    }
+    if drop_count > 0 {
+        let mut dropped = Dropped::load(layout);
+        dropped.total += drop_count as u64;
+        dropped.unreported += drop_count as u64;
+        dropped.save(layout)?;
+    }
+    Ok(drop_count)
 }
 
 /// Events dropped at the bound: in all, and not yet reported by a delivered ping.

@@ -242,6 +242,8 @@ fn drain_locked(
         let mut asked: Option<Duration> = None;
         let mut all_refused = true;
         report.no_url = false;
+        // The bound, kept here rather than by the hook (see `queue::enqueue`).
+        let _ = queue::trim(layout);
         for path in queue::list(&layout.queue) {
             seen.insert(path.clone());
             let Some(mut entry) = queue::read_entry(&path) else {

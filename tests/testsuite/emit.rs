@@ -527,10 +527,11 @@ fn the_queue_is_bounded_and_the_next_delivered_ping_reports_every_drop_once() {
     fill_queue(&t, 1009);
     let event = fixture("SessionStart.json");
     let t0 = crate::support::now_ms();
-    emit(&t, &event); // makes room: the 10 oldest go
-    emit(&t, &event); // and one more
-    assert_eq!(pending(&t), 1000);
+    emit(&t, &event);
+    emit(&t, &event);
+    // The sender each emit starts keeps the bound: the 11 oldest go.
     t.wait_sender_idle(Some(t0));
+    assert_eq!(pending(&t), 1000);
     let receiver = Receiver::start(Mode::Ok);
     t.install(&["--global", "--ping-url", &receiver.url()]);
     assert!(t.run(&["flush"]).status.success());
@@ -560,8 +561,11 @@ fn junk_files_in_the_queue_are_not_counted_evicted_or_removed() {
     let event = fixture("SessionStart.json");
     let t0 = crate::support::now_ms();
     emit(&t, &event); // 1000 real events now: nothing dropped
+    t.wait_sender_idle(Some(t0));
     assert!(real[0].exists(), "no real event was evicted for junk");
+    let t0 = crate::support::now_ms();
     emit(&t, &event); // one over: the oldest real event goes, not junk
+    t.wait_sender_idle(Some(t0));
     assert!(!real[0].exists());
     assert!(real[1].exists());
     for i in 0..50 {
