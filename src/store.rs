@@ -183,6 +183,13 @@ impl Store {
         conn.busy_timeout(Duration::from_secs(3))
             .map_err(|e| why(&path, &e))?;
         readable(&conn, &path)?;
+        // A store being made this moment (its tables not written yet) is an empty one.
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| why(&path, &e))?;
+        if version == 0 {
+            return Ok(None);
+        }
         Ok(Some(Store { conn }))
     }
 
