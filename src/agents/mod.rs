@@ -22,6 +22,7 @@ pub mod claude;
 pub mod codex;
 pub mod copilot;
 pub mod gemini;
+pub mod qwen;
 
 use std::path::{Path, PathBuf};
 
@@ -35,11 +36,12 @@ use crate::usage::Turn;
 
 /// Every agent telemhq serves, in the order help and doctor show them. A new agent is
 /// one module and one line here.
-pub static ALL: [&dyn Agent; 4] = [
+pub static ALL: [&dyn Agent; 5] = [
     &claude::ClaudeCode,
     &codex::Codex,
     &gemini::GeminiCli,
     &copilot::CopilotCli,
+    &qwen::QwenCode,
 ];
 
 /// Where telemhq installs: the user's settings, a repository's shared settings, or the
@@ -200,7 +202,7 @@ pub fn ids() -> impl Iterator<Item = &'static str> {
     ALL.iter().map(|a| a.id())
 }
 
-/// "Claude Code, Codex CLI, Gemini CLI and Copilot CLI".
+/// "Claude Code, Codex CLI, Gemini CLI, Copilot CLI and Qwen Code".
 pub fn display_names() -> String {
     let names: Vec<&str> = ALL.iter().map(|a| a.display_name()).collect();
     match names.split_last() {
@@ -305,6 +307,10 @@ mod tests {
             r#""${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit --agent gemini || true"#
         );
         assert_eq!(
+            qwen::HOOK_COMMAND,
+            r#""${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit --agent qwen || true"#
+        );
+        assert_eq!(
             copilot::command("agentStop"),
             r#""${CLAUDE_CONFIG_DIR:-$HOME/.claude}/hooks/telemhq" emit --agent copilot --event agentStop || true"#
         );
@@ -321,7 +327,7 @@ mod tests {
         }
         assert_eq!(
             display_names(),
-            "Claude Code, Codex CLI, Gemini CLI and Copilot CLI"
+            "Claude Code, Codex CLI, Gemini CLI, Copilot CLI and Qwen Code"
         );
     }
 }

@@ -123,7 +123,7 @@ fn help_is_made_from_the_list_of_agents() {
     }
     let top = stdout(&t.run(&["--help"]));
     assert!(
-        top.contains("Codex CLI, Gemini CLI and Copilot CLI"),
+        top.contains("Gemini CLI, Copilot CLI and Qwen Code"),
         "{top}"
     );
 }

@@ -72,6 +72,9 @@ fn history_path(t: &TestHome, agent: &dyn Agent) -> PathBuf {
         "copilot" => t
             .home
             .join(".copilot/session-state/9cc16784-0428-4daa-907f-3851f2cf654c/events.jsonl"),
+        "qwen" => t.home.join(
+            ".qwen/projects/-home-dev-projects-api/chats/6596f7a6-3ebf-4dec-9ed6-c159e6b922a8.jsonl",
+        ),
         other => panic!("{other} has no history layout in this test: add it"),
     }
 }
@@ -157,16 +160,15 @@ fn import_reads_each_agents_session_files_as_its_hook_does_and_keeps_one_record_
         );
         let out = t.run(&["import"]);
         assert!(out.status.success(), "{id}: {}", stderr(&out));
-        assert!(
-            stderr(&out).contains("Imported 1 turn(s)"),
-            "{id}: {}",
-            stderr(&out)
-        );
         let rows = logged(&t);
-        assert_eq!(rows.len(), 1, "{id}: {rows:#?}");
-        assert_eq!(rows[0]["source"], "import");
-        assert_eq!(rows[0]["state"], "local");
-        assert_eq!(turn_fields(&rows[0]["payload"]), turn_fields(&hook), "{id}");
+        let turn: Vec<&Value> = rows
+            .iter()
+            .filter(|r| r["payload"]["turn_uid"] == hook["turn_uid"])
+            .collect();
+        assert_eq!(turn.len(), 1, "{id}: {rows:#?}");
+        assert_eq!(turn[0]["source"], "import");
+        assert_eq!(turn[0]["state"], "local");
+        assert_eq!(turn_fields(&turn[0]["payload"]), turn_fields(&hook), "{id}");
 
         // Idempotent: a second import adds nothing.
         let out = t.run(&["import"]);
@@ -175,7 +177,7 @@ fn import_reads_each_agents_session_files_as_its_hook_does_and_keeps_one_record_
             "{id}: {}",
             stderr(&out)
         );
-        assert_eq!(logged(&t).len(), 1, "{id}");
+        assert_eq!(logged(&t).len(), rows.len(), "{id}");
 
         // Hook first (no tracker: the store is where it goes), then import: one record,
         // the hook's.
@@ -198,8 +200,9 @@ fn import_reads_each_agents_session_files_as_its_hook_does_and_keeps_one_record_
             turn_fields(&hook),
             "{id}"
         );
+        // Every turn of the file once: the hook's, and the others import found.
         let r = report(&t, &["agent"]);
-        assert_eq!(r["totals"]["turns"], 1, "{id}: {r:#}");
+        assert_eq!(r["totals"]["turns"], rows.len(), "{id}: {r:#}");
     }
 }
 
@@ -221,11 +224,8 @@ fn imported_history_keeps_no_free_text() {
         turn_end(&t, agent, |v| fill(v, canary));
     }
     let out = t.run(&["import"]);
-    assert!(
-        stderr(&out).contains("Imported 4 turn(s)"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(logged(&t).len() >= agents::ALL.len(), "{}", stderr(&out));
     let mut seen = String::new();
     for args in [
         &["log", "--json"][..],

@@ -1,0 +1,179 @@
+//! Usage of Qwen Code's turns, read from the session's chat file (JSON Lines, the hook's
+//! `transcript_path`): per model call a `ui_telemetry` line `qwen-code.api_response`
+//! tagged with the turn's `prompt_id`, per tool call a `qwen-code.tool_call` line. Lines
+//! are read for their numbers and names only, never their content.
+//!
+//! A turn is its `prompt_id` (`<session>########<n>`). Calls Qwen makes on its own
+//! (`<session>#managed-auto-memory-extractor-…`, after the turn's Stop) belong to no turn.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::usage::{Call, Span, TurnUsage, name, scan_lines};
+
+const WORTH_PARSING: [&str; 2] = ["\"qwen-code.api_response\"", "\"qwen-code.tool_call\""];
+
+/// A turn's prompt id, as Qwen numbers the user's prompts (not its own background calls).
+fn is_turn(prompt_id: &str) -> bool {
+    prompt_id.contains("########")
+}
+
+/// One telemetry line: its prompt id, when, and what it says.
+struct Line {
+    prompt_id: String,
+    at_ms: i64,
+    session: Option<String>,
+    cwd: Option<String>,
+    version: Option<String>,
+    call: Option<(Call, Option<String>, u64)>,
+    tool: Option<String>,
+}
+
+fn line(v: &Value) -> Option<Line> {
+    let event = v.pointer("/systemPayload/uiEvent")?;
+    let prompt_id = event.get("prompt_id").and_then(Value::as_str)?.to_string();
+    let at_ms = v
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .and_then(crate::time::parse_rfc3339_ms)?;
+    let kind = event.get("event.name").and_then(Value::as_str)?;
+    let n = |k: &str| event.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let call = (kind == "qwen-code.api_response").then(|| {
+        // Qwen's input counts its cached tokens (Gemini's meaning) and its output leaves
+        // the thoughts out: in telemhq's meaning, input without cache reads, output with
+        // the reasoning in it.
+        let call = Call {
+            // Each line's own id: a response id may repeat (a provider's fixed one).
+            id: v.get("uuid").and_then(name),
+            model: None,
+            input: n("input_token_count").saturating_sub(n("cached_content_token_count")),
+            cache_read: n("cached_content_token_count"),
+            cache_write: 0,
+            cache_write_1h: 0,
+            output: n("output_token_count") + n("thoughts_token_count"),
+            reasoning: n("thoughts_token_count"),
+        };
+        (call, event.get("model").and_then(name), n("duration_ms"))
+    });
+    let tool = (kind == "qwen-code.tool_call")
+        .then(|| event.get("function_name").and_then(name))
+        .flatten();
+    Some(Line {
+        prompt_id,
+        at_ms,
+        session: v.get("sessionId").and_then(name),
+        cwd: v.get("cwd").and_then(Value::as_str).map(str::to_string),
+        version: v.get("version").and_then(name),
+        call,
+        tool,
+    })
+}
+
+fn add(turn: &mut TurnUsage, l: Line) {
+    if let Some((mut call, model, duration)) = l.call {
+        call.model = model.clone();
+        if turn.started_ms.is_none() {
+            turn.started_ms = Some(l.at_ms - duration as i64);
+        }
+        if model.is_some() {
+            turn.model = model;
+        }
+        turn.calls.push(call);
+    }
+    if let Some(tool) = l.tool {
+        turn.count_tool(tool);
+    }
+    turn.ended_ms = Some(turn.ended_ms.unwrap_or(l.at_ms).max(l.at_ms));
+    turn.session = turn.session.take().or(l.session);
+    turn.cwd = turn.cwd.take().or(l.cwd);
+    if turn.agent_version.is_none() {
+        turn.agent_version = l.version.map(|v| ("qwen_code_version", v));
+    }
+}
+
+/// The usage of the turn with this prompt id. None when the file cannot be read or
+/// holds nothing of that turn.
+pub fn turn_usage(path: &Path, prompt_id: &str) -> Option<TurnUsage> {
+    let mut turn = TurnUsage {
+        key: Some(prompt_id.to_string()),
+        ..TurnUsage::default()
+    };
+    let mut found = false;
+    let read = scan_lines(path, Span::Tail, &WORTH_PARSING, |v| {
+        if let Some(l) = line(v).filter(|l| l.prompt_id == prompt_id) {
+            found = true;
+            add(&mut turn, l);
+        }
+    });
+    (read && found).then_some(turn)
+}
+
+/// Every turn of a chat file, for `import`, in the order they started.
+pub fn turns(path: &Path) -> Vec<TurnUsage> {
+    let mut out: Vec<TurnUsage> = Vec::new();
+    scan_lines(path, Span::Whole, &WORTH_PARSING, |v| {
+        let Some(l) = line(v).filter(|l| is_turn(&l.prompt_id)) else {
+            return;
+        };
+        let turn = match out
+            .iter()
+            .position(|t| t.key.as_deref() == Some(&l.prompt_id))
+        {
+            Some(i) => &mut out[i],
+            None => {
+                out.push(TurnUsage {
+                    key: Some(l.prompt_id.clone()),
+                    ..TurnUsage::default()
+                });
+                out.last_mut().expect("just added")
+            }
+        };
+        add(turn, l);
+    });
+    out.retain(|t| !t.calls.is_empty());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/qwen-code-0.24.4/chat-two-turns.jsonl")
+    }
+
+    const SESSION: &str = "6596f7a6-3ebf-4dec-9ed6-c159e6b922a8";
+
+    #[test]
+    fn a_turn_is_the_calls_of_its_prompt_id() {
+        let u = turn_usage(&fixture(), &format!("{SESSION}########0")).unwrap();
+        let t = u.total();
+        // Two calls, each input 123 with 7 cached, output 45.
+        assert_eq!((t.input, t.cache_read, t.output), (232, 14, 90));
+        assert_eq!(u.calls.len(), 2);
+        assert_eq!(u.model.as_deref(), Some("mock-model"));
+        assert_eq!(u.tool_calls.get("run_shell_command"), Some(&1));
+        let second = turn_usage(&fixture(), &format!("{SESSION}########2")).unwrap();
+        assert_eq!(
+            second.calls.len(),
+            1,
+            "the background call after it is no turn's"
+        );
+    }
+
+    #[test]
+    fn import_reads_each_turn_and_leaves_background_calls_out() {
+        let turns = turns(&fixture());
+        assert_eq!(turns.len(), 2);
+        assert_eq!(turns[0].calls.len() + turns[1].calls.len(), 3);
+        assert_eq!(turns[0].session.as_deref(), Some(SESSION));
+        assert_eq!(turns[0].cwd.as_deref(), Some("/home/dev/projects/api"));
+        let ids: Vec<_> = turns
+            .iter()
+            .flat_map(|t| t.calls.iter().map(|c| c.id.clone()))
+            .collect();
+        assert!(ids.iter().all(Option::is_some));
+    }
+}
