@@ -40,9 +40,13 @@ fn line(v: &Value) -> Option<Line> {
     let kind = event.get("event.name").and_then(Value::as_str)?;
     let n = |k: &str| event.get(k).and_then(Value::as_u64).unwrap_or(0);
     let call = (kind == "qwen-code.api_response").then(|| {
-        // Qwen's input counts its cached tokens (Gemini's meaning) and its output leaves
-        // the thoughts out: in telemhq's meaning, input without cache reads, output with
-        // the reasoning in it.
+        // Qwen's input counts its cached tokens (Gemini's meaning). Its output has the
+        // thoughts in it from an OpenAI-style provider (whose total is input + output)
+        // and leaves them out from Gemini's (whose total adds them): in telemhq's
+        // meaning, input without cache reads, output with the reasoning in it.
+        let (output, thoughts) = (n("output_token_count"), n("thoughts_token_count"));
+        let apart =
+            thoughts > 0 && n("total_token_count") == n("input_token_count") + output + thoughts;
         let call = Call {
             // Each line's own id: a response id may repeat (a provider's fixed one).
             id: v.get("uuid").and_then(name),
@@ -51,8 +55,8 @@ fn line(v: &Value) -> Option<Line> {
             cache_read: n("cached_content_token_count"),
             cache_write: 0,
             cache_write_1h: 0,
-            output: n("output_token_count") + n("thoughts_token_count"),
-            reasoning: n("thoughts_token_count"),
+            output: if apart { output + thoughts } else { output },
+            reasoning: thoughts,
         };
         (call, event.get("model").and_then(name), n("duration_ms"))
     });
@@ -138,6 +142,7 @@ pub fn turns(path: &Path) -> Vec<TurnUsage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn fixture() -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -161,6 +166,23 @@ mod tests {
             1,
             "the background call after it is no turn's"
         );
+    }
+
+    /// Thoughts are in the output when the total says so (an OpenAI-style provider), and
+    /// added to it when the total counts them apart (Gemini's API).
+    #[test]
+    fn reasoning_is_in_the_output_once() {
+        let record = |total: u64| {
+            json!({"type": "system", "subtype": "ui_telemetry", "timestamp": "2026-11-28T20:33:16.383Z",
+                "uuid": "u1", "systemPayload": {"uiEvent": {"event.name": "qwen-code.api_response",
+                "prompt_id": "s########0", "input_token_count": 123, "output_token_count": 45,
+                "cached_content_token_count": 7, "thoughts_token_count": 3,
+                "total_token_count": total}}})
+        };
+        let openai = line(&record(168)).unwrap().call.unwrap().0;
+        assert_eq!((openai.output, openai.reasoning), (45, 3));
+        let gemini = line(&record(171)).unwrap().call.unwrap().0;
+        assert_eq!((gemini.output, gemini.reasoning), (48, 3));
     }
 
     #[test]

@@ -84,7 +84,11 @@ fn chat(request: &Value) -> (Value, Vec<Value>) {
         .into_iter()
         .flatten()
         .filter_map(|t| t["function"]["name"].as_str())
-        .find(|n| n.to_ascii_lowercase().contains("bash"))
+        .find(|n| {
+            // Copilot CLI's bash, Qwen Code's run_shell_command, Factory Droid's Execute.
+            let n = n.to_ascii_lowercase();
+            n.contains("bash") || n == "run_shell_command" || n == "execute"
+        })
         .map(str::to_string);
     let model = request["model"]
         .as_str()
@@ -97,7 +101,7 @@ fn chat(request: &Value) -> (Value, Vec<Value>) {
     let (message, finish) = match shell {
         Some(name) if !has_result => (
             json!({"role": "assistant", "tool_calls": [{"index": 0, "id": "call_mock_1", "type": "function",
-                "function": {"name": name, "arguments": json!({"command": "echo mock-tool-ran", "description": "echo"}).to_string()}}]}),
+                "function": {"name": name, "arguments": shell_arguments(&name)}}]}),
             "tool_calls",
         ),
         _ => (json!({"role": "assistant", "content": "MOCK DONE"}), "stop"),
@@ -113,6 +117,18 @@ fn chat(request: &Value) -> (Value, Vec<Value>) {
         json!({"id": id, "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage}),
     ];
     (whole, chunks)
+}
+
+/// The shell call's arguments: Droid's `Execute` rejects a call without its summary and
+/// risk fields before any hook fires.
+fn shell_arguments(tool: &str) -> String {
+    let mut args = json!({"command": "echo mock-tool-ran", "description": "echo"});
+    if tool == "Execute" {
+        args["summary"] = json!("Print a mock line");
+        args["riskLevelReason"] = json!("Only prints a line.");
+        args["riskLevel"] = json!("low");
+    }
+    args.to_string()
 }
 
 /// A Gemini generateContent answer. Gemini CLI's own helper calls (which ask for JSON)
