@@ -88,7 +88,7 @@ fn qwen_turns_ping_with_the_mocks_usage_and_uninstall_gives_back_the_settings() 
     let out = q.turn(&t, &format!("run echo for me {canary}"));
     let answer = String::from_utf8_lossy(&out.stdout);
     assert!(answer.contains("MOCK DONE"), "{answer}");
-    let pings = r.wait_for(2, Duration::from_secs(30));
+    r.wait_for(2, Duration::from_secs(30));
     t.wait_sender_idle(None);
     let pings: Vec<Value> = r.delivered();
     let mut names = events(&pings);
