@@ -21,6 +21,7 @@ macro_rules! hook_link {
 pub mod claude;
 pub mod codex;
 pub mod copilot;
+pub mod cursor;
 pub mod gemini;
 pub mod qwen;
 
@@ -36,12 +37,13 @@ use crate::usage::Turn;
 
 /// Every agent telemhq serves, in the order help and doctor show them. A new agent is
 /// one module and one line here.
-pub static ALL: [&dyn Agent; 5] = [
+pub static ALL: [&dyn Agent; 6] = [
     &claude::ClaudeCode,
     &codex::Codex,
     &gemini::GeminiCli,
     &copilot::CopilotCli,
     &qwen::QwenCode,
+    &cursor::Cursor,
 ];
 
 /// Where telemhq installs: the user's settings, a repository's shared settings, or the
@@ -152,6 +154,16 @@ pub trait Agent: Sync {
     fn ran_by_other(&self, _event: &HookEvent) -> Option<&'static str> {
         None
     }
+    /// The turn's usage when the event itself carries it (Cursor's `stop`): then nothing
+    /// is read from the agent's records.
+    fn usage_in_event(&self, _event: &HookEvent) -> Option<crate::usage::TurnUsage> {
+        None
+    }
+    /// What makes an event the same one when several hooks run it (Cursor's own and
+    /// Claude Code's): emit pings it once. None: no such identity.
+    fn once_per(&self, _event: &HookEvent) -> Option<String> {
+        None
+    }
     /// Whether the agent may run the same hook twice for one event (from a user and a
     /// repository hook file), so that emit must drop the second run.
     fn runs_hooks_twice(&self) -> bool {
@@ -202,7 +214,7 @@ pub fn ids() -> impl Iterator<Item = &'static str> {
     ALL.iter().map(|a| a.id())
 }
 
-/// "Claude Code, Codex CLI, Gemini CLI, Copilot CLI and Qwen Code".
+/// "Claude Code, Codex CLI, Gemini CLI, Copilot CLI, Qwen Code and Cursor".
 pub fn display_names() -> String {
     let names: Vec<&str> = ALL.iter().map(|a| a.display_name()).collect();
     match names.split_last() {
@@ -327,7 +339,7 @@ mod tests {
         }
         assert_eq!(
             display_names(),
-            "Claude Code, Codex CLI, Gemini CLI, Copilot CLI and Qwen Code"
+            "Claude Code, Codex CLI, Gemini CLI, Copilot CLI, Qwen Code and Cursor"
         );
     }
 }

@@ -59,7 +59,7 @@ pub fn outlive_the_agent() {
 }
 
 fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
-    let agent = args.agent;
+    let mut agent = args.agent;
     let stdin = std::io::stdin().lock();
     // An agent that may run the hook twice for one event gives it byte for byte the same
     // input both times: the whole input is what tells duplicates apart.
@@ -85,9 +85,20 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
     {
         return Err("the same event already ran this hook (from another hook file)".into());
     }
-    // Another tool running this agent's hooks (Cursor, Claude Code's): its turns are its
-    // own, and its records are not this agent's.
-    let other = agent.ran_by_other(&event);
+    // Another tool running this agent's hooks (Cursor, Claude Code's): the event is
+    // that tool's, read as its own hooks' events are.
+    let mut other = agent.ran_by_other(&event);
+    if let Some(tool) = other.and_then(agents::by_id) {
+        agent = tool;
+        other = None;
+    }
+    // One event run by several hooks (Cursor's own and Claude Code's): pinged once.
+    if let Some(key) = agent.once_per(&event)
+        && !args.print
+        && !queue::claim_event(&layout, &format!("{}\n{key}", agent.id()))
+    {
+        return Err("this event was already taken by another of its hooks".into());
+    }
     let config = config::load_with_secret(&layout).unwrap_or_default();
     let hasher = match (&config.hash_secret, config.plain_path_hashes()) {
         (_, true) => PathHasher::Plain,
@@ -107,8 +118,11 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         .as_deref()
         .is_some_and(|e| agent.turn_end_events().contains(&e));
     let deliver_now = env.ci && env.run_id.is_none() && !args.print && turn_end;
-    let mut usage_from = usage_source(agent, &event, now_ms).filter(|_| other.is_none());
+    let in_event = agent.usage_in_event(&event).filter(|_| turn_end);
+    let mut usage_from =
+        usage_source(agent, &event, now_ms).filter(|_| other.is_none() && in_event.is_none());
     let usage = match &usage_from {
+        _ if in_event.is_some() => in_event.map(|u| u.read(now_ms)),
         Some(source) if args.print => agent.read_usage(source),
         Some(source) if deliver_now => {
             let usage = agent.read_usage_when_written(source, &event, started + TURN_END_WAIT);

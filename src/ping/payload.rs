@@ -45,9 +45,22 @@ pub struct HookEvent {
     pub tool_result_type: Option<String>,
     /// The tool's result carries an error (Gemini CLI's AfterTool).
     pub tool_error: bool,
-    /// Cursor running Claude Code's hooks: its payloads carry these.
+    /// Cursor: its session and turn (its payloads carry these, also when it runs Claude
+    /// Code's hooks), how a turn ended, and the turn's tokens (its `stop`).
     pub conversation_id: Option<String>,
     pub cursor_version: Option<String>,
+    pub generation_id: Option<String>,
+    pub status: Option<String>,
+    pub tokens: EventTokens,
+}
+
+/// Token counts a turn-end payload carries itself (Cursor's `stop`).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct EventTokens {
+    pub input: Option<u64>,
+    pub output: Option<u64>,
+    pub cache_read: Option<u64>,
+    pub cache_write: Option<u64>,
 }
 
 impl HookEvent {
@@ -98,6 +111,12 @@ impl HookEvent {
             }
             "conversation_id" => self.conversation_id = text(),
             "cursor_version" => self.cursor_version = text(),
+            "generation_id" => self.generation_id = text(),
+            "status" => self.status = text(),
+            "input_tokens" => self.tokens.input = value.as_u64(),
+            "output_tokens" => self.tokens.output = value.as_u64(),
+            "cache_read_tokens" => self.tokens.cache_read = value.as_u64(),
+            "cache_write_tokens" => self.tokens.cache_write = value.as_u64(),
             "last_assistant_message" => {
                 self.last_assistant_message_chars = value.as_str().map(|s| s.chars().count())
             }
@@ -106,7 +125,13 @@ impl HookEvent {
     }
 }
 
-const KEPT_FIELDS: [&str; 25] = [
+const KEPT_FIELDS: [&str; 31] = [
+    "generation_id",
+    "status",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
     "sessionId",
     "transcriptPath",
     "toolName",
@@ -362,7 +387,11 @@ pub fn build(event: &HookEvent, ctx: &Context) -> Map<String, Value> {
     );
     put("event", identifier(&Some(name)).or(Some(json!("other"))));
     put("project", Some(json!(project)));
-    put("session_id", identifier(&event.session_id));
+    // (Cursor names its session `conversation_id`.)
+    put(
+        "session_id",
+        identifier(&event.session_id).or_else(|| identifier(&event.conversation_id)),
+    );
     put("tool_name", identifier(&event.tool_name));
     put("tool_use_id", identifier(&event.tool_use_id));
     put("permission_mode", identifier(&event.permission_mode));

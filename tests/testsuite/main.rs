@@ -8,6 +8,7 @@ mod ccusage;
 mod codex;
 mod conformance;
 mod cost;
+mod cursor;
 mod doctor;
 mod e2e_all_agents;
 mod e2e_claude_code;
