@@ -254,7 +254,7 @@ fn each_kind_of_turn_sends_its_events_once_with_the_right_fields() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let pings = settle(&w.t, &receiver, 1, Duration::from_secs(20));
+    let pings = settle(&w.t, &receiver, 1, Duration::from_secs(45));
     assert_eq!(events(&pings), ["Stop"]);
     let stop = only(&pings, "Stop");
     assert_eq!(
@@ -264,7 +264,7 @@ fn each_kind_of_turn_sends_its_events_once_with_the_right_fields() {
     assert_usage(stop, 1);
 
     w.turn("TOOL:bash go");
-    let pings = settle(&w.t, &receiver, 3, Duration::from_secs(20));
+    let pings = settle(&w.t, &receiver, 3, Duration::from_secs(45));
     assert_eq!(events(&pings), ["PostToolUse", "Stop", "Stop"]);
     let tool = only(&pings, "PostToolUse");
     assert_eq!(tool["tool_name"], "Bash");
@@ -274,7 +274,7 @@ fn each_kind_of_turn_sends_its_events_once_with_the_right_fields() {
     assert_eq!(stop["tool_calls"], json!({"Bash": 1}));
 
     w.turn("TOOL:write go");
-    let pings = settle(&w.t, &receiver, 5, Duration::from_secs(20));
+    let pings = settle(&w.t, &receiver, 5, Duration::from_secs(45));
     assert_eq!(
         pings
             .iter()
@@ -284,7 +284,7 @@ fn each_kind_of_turn_sends_its_events_once_with_the_right_fields() {
     );
 
     w.turn("TOOL:fail go");
-    let pings = settle(&w.t, &receiver, 7, Duration::from_secs(20));
+    let pings = settle(&w.t, &receiver, 7, Duration::from_secs(45));
     let failure = only(&pings, "PostToolUseFailure");
     assert_eq!(
         (failure["status"].as_str(), failure["error"].as_str()),
@@ -296,7 +296,7 @@ fn each_kind_of_turn_sends_its_events_once_with_the_right_fields() {
         !out.status.success(),
         "an API error ends the run with an error"
     );
-    let pings = settle(&w.t, &receiver, 8, Duration::from_secs(20));
+    let pings = settle(&w.t, &receiver, 8, Duration::from_secs(45));
     let stop_failure = only(&pings, "StopFailure");
     assert_eq!(stop_failure["status"], "failed");
     assert!(stop_failure["error"].as_str().is_some());
@@ -406,7 +406,7 @@ fn a_global_plus_a_repo_install_pings_once_per_event() {
     w.t.install(&["--global", "--tool-activity", "--ping-url", &receiver.url()]);
     w.t.install(&["--repo", "--tool-activity"]);
     w.turn("TOOL:bash go");
-    let pings = settle(&w.t, &receiver, 2, Duration::from_secs(20));
+    let pings = settle(&w.t, &receiver, 2, Duration::from_secs(45));
     assert_eq!(events(&pings), ["PostToolUse", "Stop"], "{pings:#?}");
 }
 
@@ -416,7 +416,7 @@ fn after_uninstall_a_turn_sends_nothing() {
     let receiver = Receiver::start(Mode::Ok);
     w.t.install(&["--global", "--ping-url", &receiver.url()]);
     w.turn("hello");
-    assert_eq!(settle(&w.t, &receiver, 1, Duration::from_secs(20)).len(), 1);
+    assert_eq!(settle(&w.t, &receiver, 1, Duration::from_secs(45)).len(), 1);
     let out = w.t.run(&["uninstall", "--global"]);
     assert!(out.status.success());
     let queue = w.t.state_dir().join("queue");
