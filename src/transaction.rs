@@ -203,7 +203,7 @@ fn plan_one(env: &Env, target: Target, action: Action, records: &Records) -> Res
     let real = fsutil::resolve_symlinks(&path);
     let old = read_text(&real).map_err(|e| edit_error(agent, &path, e.into()))?;
     let record = records.get(&record_key(&real));
-    let format = agent.format();
+    let format = agent.format_for(&path);
     let change = |role, path: PathBuf, real: PathBuf, old: Option<String>, edited: Edited| Change {
         agent,
         role,

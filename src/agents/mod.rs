@@ -22,6 +22,7 @@ pub mod claude;
 pub mod codex;
 pub mod copilot;
 pub mod cursor;
+pub mod droid;
 pub mod gemini;
 pub mod qwen;
 
@@ -37,12 +38,13 @@ use crate::usage::Turn;
 
 /// Every agent telemhq serves, in the order help and doctor show them. A new agent is
 /// one module and one line here.
-pub static ALL: [&dyn Agent; 6] = [
+pub static ALL: [&dyn Agent; 7] = [
     &claude::ClaudeCode,
     &codex::Codex,
     &gemini::GeminiCli,
     &copilot::CopilotCli,
     &qwen::QwenCode,
+    &droid::FactoryDroid,
     &cursor::Cursor,
 ];
 
@@ -118,6 +120,10 @@ pub trait Agent: Sync {
     }
     /// How that file is written.
     fn format(&self) -> Format;
+    /// How a given one of the agent's files is written (Droid has two kinds per scope).
+    fn format_for(&self, _file: &Path) -> Format {
+        self.format()
+    }
     /// What is wrong with a file that does not read, and what the agent makes of it.
     fn read_problem(&self, e: &ReadError) -> String {
         e.problem()
@@ -157,6 +163,12 @@ pub trait Agent: Sync {
     /// The turn's usage when the event itself carries it (Cursor's `stop`): then nothing
     /// is read from the agent's records.
     fn usage_in_event(&self, _event: &HookEvent) -> Option<crate::usage::TurnUsage> {
+        None
+    }
+    /// A running total of the session's tokens that must be taken when the hook runs
+    /// (the agent keeps only that: Factory Droid), for `read_usage` to tell the turn's
+    /// part from it.
+    fn running_total(&self, _event: &HookEvent) -> Option<[u64; 5]> {
         None
     }
     /// What makes an event the same one when several hooks run it (Cursor's own and
@@ -214,7 +226,7 @@ pub fn ids() -> impl Iterator<Item = &'static str> {
     ALL.iter().map(|a| a.id())
 }
 
-/// "Claude Code, Codex CLI, Gemini CLI, Copilot CLI, Qwen Code and Cursor".
+/// "Claude Code, Codex CLI, Gemini CLI, Copilot CLI, Qwen Code, Factory Droid and Cursor".
 pub fn display_names() -> String {
     let names: Vec<&str> = ALL.iter().map(|a| a.display_name()).collect();
     match names.split_last() {
@@ -339,7 +351,7 @@ mod tests {
         }
         assert_eq!(
             display_names(),
-            "Claude Code, Codex CLI, Gemini CLI, Copilot CLI, Qwen Code and Cursor"
+            "Claude Code, Codex CLI, Gemini CLI, Copilot CLI, Qwen Code, Factory Droid and Cursor"
         );
     }
 }

@@ -121,6 +121,13 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
     let in_event = agent.usage_in_event(&event).filter(|_| turn_end);
     let mut usage_from =
         usage_source(agent, &event, now_ms).filter(|_| other.is_none() && in_event.is_none());
+    // What must be taken now, before the agent's records move on (Droid's running totals).
+    if let Some(source) = usage_from.as_mut()
+        && let Some(total) = agent.running_total(&event)
+    {
+        source.running_total = Some(total);
+        source.state_dir = Some(layout.state_dir.to_string_lossy().into_owned());
+    }
     let usage = match &usage_from {
         _ if in_event.is_some() => in_event.map(|u| u.read(now_ms)),
         Some(source) if args.print => agent.read_usage(source),
@@ -263,5 +270,7 @@ fn usage_source(agent: &dyn Agent, event: &HookEvent, now_ms: i64) -> Option<Usa
         subagent,
         agent: agent.queue_name().map(str::to_string),
         turn_id: event.turn_id.clone(),
+        running_total: None,
+        state_dir: None,
     })
 }

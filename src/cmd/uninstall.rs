@@ -110,7 +110,7 @@ fn forget_tracker(env: &Env, scope: Scope) -> Result<()> {
             let path = agent.hook_file(env, target.scope)?.ok()?;
             let bytes = crate::fsutil::read_regular(&path).ok()?;
             let text = String::from_utf8_lossy(&bytes);
-            (!agent.format().installed_events(&text).is_empty())
+            (!agent.format_for(&path).installed_events(&text).is_empty())
                 .then(|| format!("{} ({})", agent.display_name(), env.show(&path)))
         })
         .collect();

@@ -36,7 +36,45 @@ pub enum Format {
         set: &'static FlatSet,
         dialect: Dialect,
     },
+    /// Hook groups in Claude Code's shape, the hooks object being the whole file
+    /// (Factory Droid's `hooks.json`): edited as `{"hooks": <file>}` would be.
+    BareGroups {
+        set: &'static HookSet,
+        dialect: Dialect,
+    },
     CodexToml(&'static codex_toml::TomlSet),
+}
+
+/// A bare hooks object seen as the `hooks` member of a settings document.
+fn wrapped(doc: Value) -> Value {
+    serde_json::json!({ "hooks": doc })
+}
+
+/// A plan made on the wrapped document, for the bare one.
+fn unwrapped(plan: groups::Plan) -> groups::Plan {
+    let strip = |path: jsonedit::Path| -> jsonedit::Path {
+        match path.first() {
+            Some(jsonedit::Seg::Key(k)) if k == "hooks" => path[1..].to_vec(),
+            _ => path,
+        }
+    };
+    groups::Plan {
+        ops: plan
+            .ops
+            .into_iter()
+            .map(|op| match op {
+                Op::Set(p, v) => Op::Set(strip(p), v),
+                Op::Append(p, v) => Op::Append(strip(p), v),
+                Op::Remove(p) => Op::Remove(strip(p)),
+            })
+            .collect(),
+        new: plan
+            .new
+            .get("hooks")
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({})),
+        created: plan.created,
+    }
 }
 
 /// What install created in one file, kept in telemhq's `installs.json`, so that
@@ -119,6 +157,17 @@ impl Format {
             Format::Flat { set: _, dialect } => {
                 flat::check_shape(&jsonfile::parse(text, *dialect)?)?;
             }
+            Format::BareGroups { set: _, dialect } => {
+                let doc = jsonfile::parse(text, *dialect)?;
+                if !doc.is_object() {
+                    return Err(groups::shape_err(
+                        &[],
+                        "the hooks file must be a JSON object of events, like {\"Stop\": [...]}",
+                    )
+                    .into());
+                }
+                groups::check_shape(&wrapped(doc))?;
+            }
             Format::CodexToml(_) => {
                 codex_toml::parse(text)?;
             }
@@ -129,7 +178,9 @@ impl Format {
     /// Which JSON the agent accepts (None: not JSON).
     pub fn dialect(&self) -> Option<Dialect> {
         match self {
-            Format::Groups { dialect, .. } | Format::Flat { dialect, .. } => Some(*dialect),
+            Format::Groups { dialect, .. }
+            | Format::Flat { dialect, .. }
+            | Format::BareGroups { dialect, .. } => Some(*dialect),
             Format::CodexToml(_) => None,
         }
     }
@@ -143,6 +194,9 @@ impl Format {
             Format::Flat { set, dialect } => jsonfile::parse(text, *dialect)
                 .map(|v| flat::installed_events(&v, set))
                 .unwrap_or_default(),
+            Format::BareGroups { set, dialect } => jsonfile::parse(text, *dialect)
+                .map(|v| groups::installed_events(&wrapped(v), set))
+                .unwrap_or_default(),
             Format::CodexToml(set) => set.installed_events(text),
         }
     }
@@ -150,7 +204,9 @@ impl Format {
     /// Whether a hook command is exactly one that a telemhq release installs here.
     pub fn is_own_command(&self, command: &str) -> bool {
         match self {
-            Format::Groups { set, .. } => set.is_own_command(command),
+            Format::Groups { set, .. } | Format::BareGroups { set, .. } => {
+                set.is_own_command(command)
+            }
             Format::Flat { set, .. } => set.is_own_command(command),
             Format::CodexToml(set) => command == set.command,
         }
@@ -159,7 +215,7 @@ impl Format {
     /// Whether an own command is the one this release writes (not an earlier release's).
     pub fn is_current_command(&self, command: &str) -> bool {
         match self {
-            Format::Groups { set, .. } => command == set.command,
+            Format::Groups { set, .. } | Format::BareGroups { set, .. } => command == set.command,
             Format::Flat { set, .. } => set.is_own_command(command),
             Format::CodexToml(set) => command == set.command,
         }
@@ -169,7 +225,7 @@ impl Format {
     /// that it reaches telemhq).
     pub fn turn_command(&self) -> String {
         match self {
-            Format::Groups { set, .. } => set.command.to_string(),
+            Format::Groups { set, .. } | Format::BareGroups { set, .. } => set.command.to_string(),
             Format::Flat { set, .. } => (set.command)(set.turn_events[0]),
             Format::CodexToml(set) => set.command.to_string(),
         }
@@ -184,6 +240,9 @@ impl Format {
             Format::Flat { set, dialect } => jsonfile::parse(text, *dialect)
                 .map(|v| flat::commands(&v, set))
                 .unwrap_or_default(),
+            Format::BareGroups { dialect, .. } => jsonfile::parse(text, *dialect)
+                .map(|v| groups::commands(&wrapped(v)))
+                .unwrap_or_default(),
             Format::CodexToml(_) => codex_toml::commands(text),
         }
     }
@@ -196,7 +255,9 @@ impl Format {
             return Vec::new();
         }
         let (turn, tool): (Vec<String>, Vec<String>) = match self {
-            Format::Groups { set, .. } => (set.turn_events(), set.tool_events()),
+            Format::Groups { set, .. } | Format::BareGroups { set, .. } => {
+                (set.turn_events(), set.tool_events())
+            }
             Format::Flat { set, .. } => (
                 set.turn_events.iter().map(|e| e.to_string()).collect(),
                 set.tool_events.iter().map(|e| e.to_string()).collect(),
@@ -240,7 +301,7 @@ impl Format {
     /// The matcher telemhq writes for an event (None: none, or any).
     fn template_matcher(&self, event: &str) -> Option<String> {
         match self {
-            Format::Groups { set, .. } => set
+            Format::Groups { set, .. } | Format::BareGroups { set, .. } => set
                 .template_group(event)
                 .and_then(|g| g.get("matcher").and_then(Value::as_str).map(str::to_string)),
             Format::Flat { .. } => None,
@@ -263,6 +324,9 @@ impl Format {
             }),
             Format::Flat { set, dialect } => json_install(text, record, *dialect, |v, c| {
                 flat::plan_install(v, set, tool_activity, c)
+            }),
+            Format::BareGroups { set, dialect } => json_install(text, record, *dialect, |v, c| {
+                groups::plan_install(&wrapped(v.clone()), set, tool_activity, c).map(unwrapped)
             }),
             // The hooks only: their trust goes where the agent keeps it (`transaction`).
             Format::CodexToml(set) => set.install(text, record, tool_activity, None),
@@ -289,6 +353,13 @@ impl Format {
                 *dialect,
                 |v, c| flat::plan_uninstall(v, set, c),
                 flat::holds_nothing,
+            ),
+            Format::BareGroups { set, dialect } => json_uninstall(
+                text,
+                record,
+                *dialect,
+                |v, c| groups::plan_uninstall(&wrapped(v.clone()), set, c).map(unwrapped),
+                |v| v.as_object().is_some_and(|o| o.is_empty()),
             ),
             Format::CodexToml(set) => set.uninstall(text, record, None),
         }

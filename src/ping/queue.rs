@@ -74,6 +74,13 @@ pub struct UsageSource {
     /// Codex: the turn whose usage to read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turn_id: Option<String>,
+    /// Factory Droid: the session's running token totals when the hook ran (input,
+    /// output, cache read, cache write, reasoning), a turn's being the difference from
+    /// the session's previous turn end, kept in telemhq's folder (`state_dir`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_total: Option<[u64; 5]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

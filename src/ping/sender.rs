@@ -499,6 +499,8 @@ mod tests {
             subagent: false,
             agent: None,
             turn_id: None,
+            running_total: None,
+            state_dir: None,
         };
         enqueue(layout, FIRST, Some(usage));
     }

@@ -123,7 +123,7 @@ fn every_agent_gives_back_the_bytes_in_every_scope_and_installs_once() {
                 run_ok(&t, &args);
                 let installed = std::fs::read_to_string(&path).unwrap();
                 assert!(installed.contains("emit"), "{what}: {installed}");
-                let events = agent.format().installed_events(&installed);
+                let events = agent.format_for(&path).installed_events(&installed);
                 assert!(
                     events.len() >= 2,
                     "{what}: the turn's end and tool activity: {events:?}"
@@ -190,7 +190,10 @@ fn uninstalling_one_agent_keeps_the_others_and_the_repositorys_tracker() {
         let other_file = other.hook_file(&env, Scope::Repo).unwrap().unwrap();
         let text = std::fs::read_to_string(&other_file).unwrap();
         assert!(
-            !other.format().installed_events(&text).is_empty(),
+            !other
+                .format_for(&other_file)
+                .installed_events(&text)
+                .is_empty(),
             "{} lost {}'s hooks",
             agent.id(),
             other.id()

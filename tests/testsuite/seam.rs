@@ -122,5 +122,5 @@ fn help_is_made_from_the_list_of_agents() {
         assert!(install.contains(agent.global_file_help()), "{install}");
     }
     let top = stdout(&t.run(&["--help"]));
-    assert!(top.contains("Copilot CLI, Qwen Code and Cursor"), "{top}");
+    assert!(top.contains("Qwen Code, Factory Droid and Cursor"), "{top}");
 }

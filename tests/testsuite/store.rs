@@ -57,10 +57,13 @@ fn row<'a>(report: &'a Value, key: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no row {key}: {report:#}"))
 }
 
-/// Agents whose records hold their turns' usage (all but Cursor, whose `stop` payload
-/// carries it and whose transcript has none): the history `import` reads.
+/// Agents whose records hold each turn's usage: the history `import` reads. (Cursor's
+/// `stop` payload carries it and its transcript has none; Droid keeps only a session's
+/// running total.)
 fn with_history() -> impl Iterator<Item = &'static dyn Agent> {
-    agents::ALL.into_iter().filter(|a| a.id() != "cursor")
+    agents::ALL
+        .into_iter()
+        .filter(|a| !["cursor", "droid"].contains(&a.id()))
 }
 
 /// Where each agent keeps a session's file under HOME, as its history reader looks.
@@ -81,6 +84,9 @@ fn history_path(t: &TestHome, agent: &dyn Agent) -> PathBuf {
         "qwen" => t.home.join(
             ".qwen/projects/-home-dev-projects-api/chats/6596f7a6-3ebf-4dec-9ed6-c159e6b922a8.jsonl",
         ),
+        "droid" => t
+            .home
+            .join(".factory/sessions/-home-dev-projects-api/57413cee-babc-4559-975b-d863d109570e.jsonl"),
         other => panic!("{other} has no history layout in this test: add it"),
     }
 }
@@ -119,6 +125,13 @@ fn turn_end(t: &TestHome, agent: &dyn Agent, edit: impl Fn(&mut Value)) -> (Valu
         })
         .collect();
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    // Droid's running totals live beside the transcript.
+    let source = data(spec["session"].as_str().unwrap());
+    let beside = source.with_extension("settings.json");
+    if beside.exists() {
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        std::fs::copy(beside, path.with_file_name(format!("{stem}.settings.json"))).unwrap();
+    }
     // (Claude Code's captured Stop is of another turn than its captured transcript; the
     // transcript's own Stop was captured beside it.)
     let payload = match agent.id() {

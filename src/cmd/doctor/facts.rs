@@ -108,7 +108,7 @@ pub struct FileProblem {
 impl HookFile {
     /// The agent's own commands of telemhq in this file.
     pub fn own_commands(&self) -> Vec<&str> {
-        let format = self.agent.format();
+        let format = self.agent.format_for(&self.path);
         self.hooks
             .iter()
             .filter(|h| format.is_own_command(&h.command))
@@ -161,7 +161,7 @@ fn read_file(agent: &'static dyn Agent, scope: Scope, env: &Env) -> Option<HookF
             });
         }
     };
-    let format = agent.format();
+    let format = agent.format_for(&path);
     let (text, problem) = match jsonfile::utf8(bytes.clone()) {
         Ok(text) => {
             let problem = format.check(&text).err();

@@ -12,7 +12,7 @@ use crate::hookfile::looks_like_telemhq;
 
 pub(super) fn check_commands(facts: &Facts, env: &Env, report: &mut Report) {
     for f in &facts.files {
-        let format = f.agent.format();
+        let format = f.agent.format_for(&f.path);
         let foreign: Vec<_> = f
             .hooks
             .iter()
@@ -122,7 +122,7 @@ fn check_one_command(facts: &Facts, env: &Env, report: &mut Report) {
     let older: Vec<_> = with_own
         .iter()
         .filter(|f| {
-            let format = f.agent.format();
+            let format = f.agent.format_for(&f.path);
             f.own_commands()
                 .iter()
                 .any(|c| !format.is_current_command(c))
@@ -137,7 +137,7 @@ fn check_one_command(facts: &Facts, env: &Env, report: &mut Report) {
         return;
     }
     let has_todays = with_own.iter().any(|f| {
-        let format = f.agent.format();
+        let format = f.agent.format_for(&f.path);
         f.own_commands()
             .iter()
             .any(|c| format.is_current_command(c))
