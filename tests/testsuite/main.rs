@@ -14,6 +14,7 @@ mod e2e_all_agents;
 mod e2e_claude_code;
 mod e2e_codex;
 mod e2e_copilot;
+mod e2e_droid;
 mod e2e_gemini;
 mod e2e_qwen;
 mod emit;
