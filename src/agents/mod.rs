@@ -160,14 +160,10 @@ pub trait Agent: Sync {
     fn ran_by_other(&self, _event: &HookEvent) -> Option<&'static str> {
         None
     }
-    /// The turn's usage when the event itself carries it (Cursor's `stop`): then nothing
-    /// is read from the agent's records.
-    fn usage_in_event(&self, _event: &HookEvent) -> Option<crate::usage::TurnUsage> {
-        None
-    }
-    /// A running total of the session's tokens that must be taken when the hook runs
-    /// (the agent keeps only that: Factory Droid), for `read_usage` to tell the turn's
-    /// part from it.
+    /// Token counts that must be taken when the hook runs (input, output, cache read,
+    /// cache write, reasoning): Factory Droid's session running total (it keeps only
+    /// that), Cursor's turn tokens (its `stop` payload carries them). They travel with
+    /// the queued event to `read_usage`, which the sender calls off the hook's path.
     fn running_total(&self, _event: &HookEvent) -> Option<[u64; 5]> {
         None
     }

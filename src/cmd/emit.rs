@@ -118,18 +118,13 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         .as_deref()
         .is_some_and(|e| agent.turn_end_events().contains(&e));
     let deliver_now = env.ci && env.run_id.is_none() && !args.print && turn_end;
-    let in_event = agent.usage_in_event(&event).filter(|_| turn_end);
-    let mut usage_from =
-        usage_source(agent, &event, now_ms).filter(|_| other.is_none() && in_event.is_none());
-    // What must be taken now, before the agent's records move on (Droid's running totals).
+    let mut usage_from = usage_source(agent, &event, now_ms).filter(|_| other.is_none());
     if let Some(source) = usage_from.as_mut()
-        && let Some(total) = agent.running_total(&event)
+        && source.running_total.is_some()
     {
-        source.running_total = Some(total);
         source.state_dir = Some(layout.state_dir.to_string_lossy().into_owned());
     }
     let usage = match &usage_from {
-        _ if in_event.is_some() => in_event.map(|u| u.read(now_ms)),
         Some(source) if args.print => agent.read_usage(source),
         Some(source) if deliver_now => {
             let usage = agent.read_usage_when_written(source, &event, started + TURN_END_WAIT);
@@ -263,14 +258,24 @@ fn usage_source(agent: &dyn Agent, event: &HookEvent, now_ms: i64) -> Option<Usa
     } else {
         event.transcript_path.clone()
     };
+    // What must be taken now, before the agent's records move on (Droid's running
+    // totals), or what the event itself carries (Cursor's tokens).
+    let running_total = agent.running_total(event);
+    if transcript_path.is_none() && running_total.is_none() {
+        return None;
+    }
     Some(UsageSource {
-        transcript_path: transcript_path?,
+        transcript_path: transcript_path.unwrap_or_default(),
         prompt_id: event.prompt_id.clone(),
         event_ms: now_ms,
         subagent,
         agent: agent.queue_name().map(str::to_string),
-        turn_id: event.turn_id.clone(),
-        running_total: None,
+        turn_id: event
+            .turn_id
+            .clone()
+            .or_else(|| event.generation_id.clone()),
+        running_total,
         state_dir: None,
+        model: event.model.clone(),
     })
 }

@@ -81,6 +81,9 @@ pub struct UsageSource {
     pub running_total: Option<[u64; 5]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_dir: Option<String>,
+    /// The model the event names (Cursor's, whose usage the event carries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -501,6 +501,7 @@ mod tests {
             turn_id: None,
             running_total: None,
             state_dir: None,
+            model: None,
         };
         enqueue(layout, FIRST, Some(usage));
     }

@@ -42,12 +42,28 @@ def cases():
         return json.dumps(e).encode()
 
     fixed = lambda path: (lambda body=(DATA / path).read_bytes(): body)
+    cursor = json.loads((DATA / "cursor-documented/stop.json").read_text())
+
+    def cursor_event():
+        # Each run a new turn: an event already taken is dropped at once.
+        n["i"] += 1
+        e = dict(cursor)
+        e["generation_id"] = f"{cursor['generation_id']}-{n['i']}"
+        return json.dumps(e).encode()
+
+    # Droid's Stop reads the session's running totals when it runs: point it at a real one.
+    droid = json.loads((DATA / "droid-0.225.2/Stop.json").read_text())
+    droid["transcript_path"] = str(DATA / "droid-0.225.2/session-exec.jsonl")
+    droid_body = json.dumps(droid).encode()
     return [
         ("Claude Code Stop", [], fixed("claude-code-2.1.328/Stop.json")),
         ("Claude Code PostToolUse", [], fixed("claude-code-2.1.328/PostToolUse-Bash.json")),
         ("Codex Stop", ["--agent", "codex"], fixed("codex-0.169.0/Stop.json")),
         ("Gemini CLI AfterAgent", ["--agent", "gemini"], fixed("gemini-cli-0.61.0/AfterAgent.json")),
         ("Copilot CLI agentStop", ["--agent", "copilot", "--event", "agentStop"], copilot_event),
+        ("Qwen Code Stop", ["--agent", "qwen"], fixed("qwen-code-0.24.4/Stop.json")),
+        ("Factory Droid Stop", ["--agent", "droid"], lambda: droid_body),
+        ("Cursor stop", ["--agent", "cursor", "--event", "stop"], cursor_event),
     ]
 
 

@@ -110,12 +110,8 @@ impl Agent for Cursor {
         }
     }
 
-    /// Nothing to read later: the `stop` payload holds the turn's tokens.
-    fn read_usage(&self, _source: &UsageSource) -> Option<Turn> {
-        None
-    }
-
-    fn usage_in_event(&self, event: &HookEvent) -> Option<TurnUsage> {
+    /// The `stop` payload's own tokens, taken by the hook.
+    fn running_total(&self, event: &HookEvent) -> Option<[u64; 5]> {
         let t = &event.tokens;
         if t.input.is_none() && t.output.is_none() {
             return None;
@@ -123,27 +119,39 @@ impl Agent for Cursor {
         // Cursor's `input_tokens` is the turn's whole input, cache reads and writes in it
         // (as its users measured): in telemhq's meaning, input without them.
         let (cache_read, cache_write) = (t.cache_read.unwrap_or(0), t.cache_write.unwrap_or(0));
+        Some([
+            t.input
+                .unwrap_or(0)
+                .saturating_sub(cache_read + cache_write),
+            t.output.unwrap_or(0),
+            cache_read,
+            cache_write,
+            0,
+        ])
+    }
+
+    /// The tokens the hook took from the `stop` payload: one model call's worth (Cursor
+    /// gives the turn's sum).
+    fn read_usage(&self, source: &UsageSource) -> Option<Turn> {
+        let [input, output, cache_read, cache_write, reasoning] = source.running_total?;
         // "default" is Cursor's Auto, not a model.
-        let model = event.model.clone().filter(|m| m != "default");
-        Some(TurnUsage {
-            key: event.generation_id.clone(),
-            session: event.conversation_id.clone(),
+        let model = source.model.clone().filter(|m| m != "default");
+        let usage = TurnUsage {
+            key: source.turn_id.clone(),
             model: model.clone(),
             calls: vec![Call {
-                id: event.generation_id.clone(),
+                id: source.turn_id.clone(),
                 model,
-                input: t
-                    .input
-                    .unwrap_or(0)
-                    .saturating_sub(cache_read + cache_write),
+                input,
+                output,
                 cache_read,
                 cache_write,
                 cache_write_1h: 0,
-                output: t.output.unwrap_or(0),
-                reasoning: 0,
+                reasoning,
             }],
             ..TurnUsage::default()
-        })
+        };
+        Some(usage.read(source.event_ms))
     }
 
     /// A turn's events come once per Cursor event however many of its hooks (its own,
@@ -169,17 +177,30 @@ mod tests {
             "model": "claude-4.5-sonnet", "status": "completed", "loop_count": 0,
             "input_tokens": 20152, "output_tokens": 15, "cache_read_tokens": 8704,
             "cache_write_tokens": 0, "hook_event_name": "stop", "transcript_path": null}));
-        let u = Cursor.usage_in_event(&e).unwrap();
-        let t = u.total();
-        assert_eq!((t.input, t.cache_read, t.output), (20152 - 8704, 8704, 15));
-        assert_eq!(u.key.as_deref(), Some("g-1"));
+        let total = Cursor.running_total(&e).unwrap();
+        assert_eq!(total, [20152 - 8704, 15, 8704, 0, 0]);
+        let source = |model: &str| UsageSource {
+            transcript_path: String::new(),
+            prompt_id: None,
+            event_ms: 0,
+            subagent: false,
+            agent: Some("cursor".into()),
+            turn_id: Some("g-1".into()),
+            running_total: Some(total),
+            state_dir: None,
+            model: Some(model.into()),
+        };
+        let turn = Cursor.read_usage(&source("claude-4.5-sonnet")).unwrap();
+        assert_eq!(turn.key.as_deref(), Some("g-1"));
+        assert_eq!(turn.fields["usage"]["cache_read_input_tokens"], 8704);
+        assert_eq!(turn.fields["model"], "claude-4.5-sonnet");
+        let auto = Cursor.read_usage(&source("default")).unwrap();
+        assert!(auto.fields.get("model").is_none(), "Auto is not a model");
         assert_eq!(Cursor.failure(&e), None);
-        let auto = event(json!({"generation_id": "g", "model": "default", "input_tokens": 1}));
-        assert_eq!(Cursor.usage_in_event(&auto).unwrap().model, None);
         let failed = event(json!({"hook_event_name": "stop", "status": "error"}));
         assert_eq!(Cursor.failure(&failed).as_deref(), Some("error"));
         assert!(
-            Cursor.usage_in_event(&failed).is_none(),
+            Cursor.running_total(&failed).is_none(),
             "no tokens: no usage"
         );
     }

@@ -240,6 +240,7 @@ mod tests {
                 turn_id: None,
                 running_total: running_total(&transcript),
                 state_dir: Some(state.display().to_string()),
+                model: None,
             };
             turn_usage(&source).unwrap()
         };
