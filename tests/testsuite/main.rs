@@ -10,6 +10,7 @@ mod conformance;
 mod cost;
 mod cursor;
 mod doctor;
+mod droid_qwen;
 mod e2e_all_agents;
 mod e2e_claude_code;
 mod e2e_codex;
