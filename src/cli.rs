@@ -103,9 +103,20 @@ pub enum Command {
     /// Usage and cost from the local store, by day, week, month, session, project, model
     /// or agent.
     Report(ReportArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), for `man`.
+    Man,
     /// Internal: the detached background sender that emit starts.
     #[command(name = "__send", hide = true)]
     Send,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args, Clone, Copy)]
@@ -220,6 +231,10 @@ pub struct FlushArgs {
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "60",
           value_parser = clap::value_parser!(u64).range(..=MAX_WAIT))]
     pub wait: Option<u64>,
+    /// Print one JSON object: delivered, failed (each event's id and why), pending,
+    /// busy (a background sender was delivering), the last error.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -33,6 +33,8 @@ fn main() {
         cli::Command::Prices(args) => cmd::prices::run(&args, &env),
         cli::Command::Import(args) => cmd::import::run(&args, &env),
         cli::Command::Report(args) => cmd::report::run(&args, &env),
+        cli::Command::Completions(args) => cmd::completions::completions(&args),
+        cli::Command::Man => cmd::completions::man(),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -22,6 +22,34 @@ pub fn run(args: &FlushArgs, env: &Env) -> Result<i32> {
         // Queued while this flush held the lock: its emit started no sender.
         sender::start_detached(&layout);
     }
+    let clean = !report.busy
+        && report.failed.is_empty()
+        && report.pending == 0
+        && report.last_error.is_none();
+    if args.json {
+        let failed: Vec<serde_json::Value> = report
+            .failed
+            .iter()
+            .map(|(id, why)| serde_json::json!({"event_id": id, "why": why}))
+            .collect();
+        crate::outln!(
+            "{}",
+            serde_json::json!({
+                "delivered": report.delivered,
+                "failed": failed,
+                "pending": report.pending,
+                "busy": report.busy,
+                "no_tracker": report.no_url,
+                "last_error": report.last_error,
+            })
+        );
+        let waited_in_vain = args.wait.is_some() && report.pending > 0;
+        return Ok(if clean || (report.busy && !waited_in_vain) {
+            0
+        } else {
+            1
+        });
+    }
     if report.busy {
         crate::outln!(
             "A background sender is delivering right now; {} event(s) pending. Try again in a moment.",
@@ -55,7 +83,6 @@ pub fn run(args: &FlushArgs, env: &Env) -> Result<i32> {
     } else {
         crate::outln!("Nothing pending.");
     }
-    let clean = report.failed.is_empty() && report.pending == 0 && report.last_error.is_none();
     Ok(if clean { 0 } else { 1 })
 }
 

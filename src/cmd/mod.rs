@@ -1,4 +1,5 @@
 //! One file per subcommand; only commands here.
+pub mod completions;
 pub mod doctor;
 pub mod emit;
 pub mod flush;

@@ -28,3 +28,4 @@ mod seam;
 mod store;
 mod trackers;
 mod usage;
+mod ux;
