@@ -106,12 +106,18 @@ impl PingUrl {
     /// Checks a ping URL: valid, https (plain http only to a loopback address), and not
     /// the documentation placeholder. The error names the problem, never the token.
     pub fn parse(raw: &str) -> std::result::Result<PingUrl, String> {
+        const HOW: &str = "a ping URL starts with https:// — copy it from your TelemHQ job's page";
         let raw = raw.trim();
-        if raw.contains("YOUR_TRACKING_TOKEN") {
-            return Err("the ping URL still holds the YOUR_TRACKING_TOKEN placeholder: copy the real URL from your TelemHQ job".into());
+        if raw.contains("YOUR_TRACKING_TOKEN") || raw.starts_with('<') {
+            return Err(format!(
+                "the ping URL is still the README's placeholder: {HOW}"
+            ));
         }
-        let url =
-            url::Url::parse(raw).map_err(|e| format!("the ping URL is not a valid URL ({e})"))?;
+        if !raw.contains("://") {
+            return Err(format!("{:?} is not a ping URL: {HOW}", mask_url(raw)));
+        }
+        let url = url::Url::parse(raw)
+            .map_err(|e| format!("the ping URL is not a valid URL ({e}): {HOW}"))?;
         let loopback = match url.host() {
             Some(url::Host::Domain(d)) => d == "localhost",
             Some(url::Host::Ipv4(ip)) => ip.is_loopback(),

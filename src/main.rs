@@ -8,18 +8,14 @@ fn main() {
         cmd::emit::outlive_the_agent();
         // The hook's hot path: its own few flags, without building every command.
         if let Some(emit) = cli::EmitArgs::from_hook_args(&args[2..]) {
-            cmd::emit::run(&emit, &env::Env::from_process());
-            std::process::exit(0);
+            std::process::exit(cmd::emit::run(&emit, &env::Env::from_process()));
         }
     }
     let cli = cli::Cli::parse_from(args);
     let env = env::Env::from_process();
     let result = match cli.command {
-        cli::Command::Emit(args) => {
-            // The hook runtime never fails Claude Code, whatever happens.
-            cmd::emit::run(&args, &env);
-            Ok(0)
-        }
+        // The hook runtime never fails the agent, whatever happens (only --print can).
+        cli::Command::Emit(args) => Ok(cmd::emit::run(&args, &env)),
         cli::Command::Send => {
             cmd::flush::run_detached(&env);
             Ok(0)

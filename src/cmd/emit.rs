@@ -19,7 +19,9 @@ use crate::ping::sender::{self, Patience};
 /// agent's write to the pipe must complete; only the allowlisted fields are ever kept.
 pub const MAX_INPUT: u64 = 64 * 1024 * 1024;
 
-pub fn run(args: &EmitArgs, env: &Env) {
+/// Runs the hook: always exit status 0 (it never fails the agent). `--print`, which a
+/// person runs, says why it built no payload and exits 1.
+pub fn run(args: &EmitArgs, env: &Env) -> i32 {
     if std::env::var_os("TELEMHQ_DOCTOR_PROBE").is_some() {
         // `telemhq doctor` runs the hook command to see that it reaches telemhq: say
         // which telemhq it reached, and emit nothing.
@@ -28,20 +30,31 @@ pub fn run(args: &EmitArgs, env: &Env) {
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         crate::outln!("telemhq-probe {} {exe}", env!("CARGO_PKG_VERSION"));
-        return;
+        return 0;
     }
     if !env.debug {
         std::panic::set_hook(Box::new(|_| {}));
     }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| emit(args, env)));
     let reason = match outcome {
-        Ok(Ok(())) => return,
+        Ok(Ok(())) => return 0,
         Ok(Err(reason)) => reason,
         Err(_) => "internal error (panic)".to_string(),
     };
+    if args.print {
+        eprintln!("telemhq: no payload: {reason}");
+        if args.event.is_none() && reason.contains("no hook_event_name") {
+            eprintln!(
+                "telemhq: {}'s payloads do not name their event: add --event NAME (its hook command does)",
+                args.agent.display_name()
+            );
+        }
+        return 1;
+    }
     if env.debug {
         eprintln!("telemhq: ping skipped: {reason}");
     }
+    0
 }
 
 /// A headless agent that exits right after its turn signals its hooks' process group

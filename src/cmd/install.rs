@@ -314,11 +314,35 @@ pub(crate) fn ensure_link(link: &Path, exe: &Path) -> Result<()> {
         .ctx("replace", link)
 }
 
+/// The tracker the install's scope already has: the global one for `--global`, this
+/// repository's own for `--repo` and `--local`.
+fn scope_tracker(args: &InstallArgs, env: &Env) -> Option<String> {
+    let config = config::Config::load(&env.layout().ok()?).ok()?;
+    if args.scope.global {
+        return config.ping_url;
+    }
+    match config.tracker_for(&env.cwd)? {
+        config::Route {
+            url,
+            source: config::TrackerSource::Repository(_),
+        } => Some(url),
+        _ => None,
+    }
+}
+
 pub(crate) fn resolve_ping_url(args: &InstallArgs, env: &Env) -> Result<Option<String>> {
     let raw = match (&args.ping_url, &env.ping_url) {
         (Some(url), _) => Some(url.clone()),
         (None, Some(url)) => Some(url.clone()),
         (None, None) if term::interactive() && !args.dry_run && !args.yes => {
+            // A scope that has its tracker keeps it: nothing to ask (--ping-url changes it).
+            if let Some(url) = scope_tracker(args, env) {
+                eprintln!(
+                    "Keeping this scope's tracker ({}); --ping-url URL changes it.",
+                    config::mask_url(&url)
+                );
+                return Ok(None);
+            }
             term::secret("TelemHQ ping URL (input hidden; leave empty to set it later)")?
         }
         _ => None,

@@ -320,8 +320,18 @@ fn bad_ping_urls_are_refused_and_nothing_is_written() {
             "https://telemhq.example/ping/YOUR_TRACKING_TOKEN",
             "placeholder",
         ),
+        (
+            "<the ping URL of your TelemHQ job>",
+            "a ping URL starts with https://",
+        ),
+        (
+            "telemhq.example/ping/abc",
+            "a ping URL starts with https:// — copy it",
+        ),
+        ("", "a ping URL starts with https://"),
         ("http://telemhq.example/ping/abc", "https"),
-        ("not a url", "not a valid URL"),
+        ("not a url", "not a ping URL"),
+        ("https://", "a ping URL starts with https://"),
     ] {
         let t = TestHome::new();
         t.write_global(USER_SETTINGS);
@@ -767,6 +777,21 @@ fn on_a_terminal_the_ping_url_is_asked_for_without_echo() {
         !screen.contains(token),
         "the typed token was shown: {screen}"
     );
+    assert_eq!(json(&t.state_dir().join("config.json"))["ping_url"], url);
+}
+
+/// A second install on a terminal keeps the scope's tracker without asking again.
+#[test]
+fn on_a_terminal_a_scope_that_has_its_tracker_is_not_asked_again() {
+    let t = TestHome::new();
+    let url = "https://telemhq.example/ping/tok_keepme123456";
+    t.install(&["--global", "--ping-url", url]);
+    let screen = t.on_terminal("install --global --tool-activity", &["y"]);
+    assert!(
+        !screen.contains("TelemHQ ping URL"),
+        "asked again: {screen}"
+    );
+    assert!(screen.contains("Keeping this scope's tracker"), "{screen}");
     assert_eq!(json(&t.state_dir().join("config.json"))["ping_url"], url);
 }
 

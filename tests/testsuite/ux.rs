@@ -82,3 +82,21 @@ fn flush_reports_in_json() {
         assert!(report.get(key).is_some(), "{key}: {report:#}");
     }
 }
+
+/// `emit --print`, run by a person, says why it built no payload and exits 1; the hook
+/// itself (without --print) never fails the agent.
+#[test]
+fn emit_print_says_why_there_is_no_payload() {
+    let t = TestHome::new();
+    let out = t.run_with_stdin(
+        &["emit", "--print", "--agent", "copilot"],
+        br#"{"sessionId": "s"}"#,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("no hook_event_name"), "{err}");
+    assert!(err.contains("--event"), "{err}");
+    let out = t.run_with_stdin(&["emit", "--agent", "copilot"], br#"{"sessionId": "s"}"#);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stderr(&out).is_empty());
+}
