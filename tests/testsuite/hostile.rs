@@ -194,6 +194,9 @@ fn a_redirect_is_an_answer_not_a_delivery() {
             "{log}"
         );
         assert!(!log.contains("1234567890"), "the token is masked: {log}");
+        // (The sender settles the event, then records it in the local store: done when
+        // it lets go of its lock.)
+        t.wait_sender_idle(None);
         assert!(stdout(&t.run(&["flush"])).contains("Nothing pending"));
         assert_eq!(receiver.pings().len(), 1);
     }
