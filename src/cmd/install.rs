@@ -70,6 +70,7 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
         );
     }
     fsutil::ensure_private_dir(&layout.state_dir)?;
+    let exe = lasting_binary(&layout, &exe)?;
     ensure_link(&layout.link, &exe)?;
     let repo = tracker_repo(scope, env)?;
     store_tracker(&layout, repo.as_deref(), ping_url.as_deref())?;
@@ -218,6 +219,41 @@ fn say_where_pings_go(env: &Env, scope: Scope, ping_url: Option<&str>) -> Result
         ),
     }
     Ok(())
+}
+
+/// The binary the hook link is to point at: the running one, unless it lives in a cache
+/// that npm may clear (`npx` runs packages from `_npx/` in its cache): then a copy in
+/// telemhq's own folder, so that the hooks never lose it.
+fn lasting_binary(layout: &crate::env::Layout, exe: &Path) -> Result<PathBuf> {
+    let cached = exe
+        .components()
+        .any(|c| c.as_os_str() == "_npx" || c.as_os_str() == "_cacache");
+    if !cached {
+        return Ok(exe.to_path_buf());
+    }
+    let dir = layout.state_dir.join("bin");
+    fsutil::ensure_private_dir(&dir)?;
+    let copy = dir.join(format!("telemhq-{}", env!("CARGO_PKG_VERSION")));
+    let bytes = fs::read(exe).ctx("read", exe)?;
+    if fs::read(&copy).ok().as_deref() != Some(bytes.as_slice()) {
+        let tmp = dir.join(format!(".telemhq-{}", fsutil::unique_suffix()));
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o700)
+                .open(&tmp)
+                .ctx("create", &tmp)?;
+            std::io::Write::write_all(&mut f, &bytes).ctx("write", &tmp)?;
+        }
+        fs::rename(&tmp, &copy).ctx("replace", &copy)?;
+    }
+    eprintln!(
+        "This telemhq runs from npm's cache (npx), which npm may clear: the hooks run a copy in {}.",
+        crate::term::path(&copy)
+    );
+    Ok(copy)
 }
 
 /// The telemhq binary that is running, resolved: the hook link points at it.

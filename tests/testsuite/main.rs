@@ -23,6 +23,7 @@ mod gemini_copilot;
 mod hostile;
 mod install;
 mod install_property;
+mod npm;
 mod run;
 mod seam;
 mod store;
