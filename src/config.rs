@@ -114,7 +114,7 @@ impl PingUrl {
             ));
         }
         if !raw.contains("://") {
-            return Err(format!("{:?} is not a ping URL: {HOW}", mask_url(raw)));
+            return Err(format!("the ping URL has no https:// in front: {HOW}"));
         }
         let url = url::Url::parse(raw)
             .map_err(|e| format!("the ping URL is not a valid URL ({e}): {HOW}"))?;

@@ -330,7 +330,7 @@ fn bad_ping_urls_are_refused_and_nothing_is_written() {
         ),
         ("", "a ping URL starts with https://"),
         ("http://telemhq.example/ping/abc", "https"),
-        ("not a url", "not a ping URL"),
+        ("not a url", "no https:// in front"),
         ("https://", "a ping URL starts with https://"),
     ] {
         let t = TestHome::new();

@@ -107,6 +107,9 @@ fn help_is_made_from_the_list_of_agents() {
         &["log", "--help"],
         &["import", "--help"],
         &["report", "--help"],
+        &["prices", "--help"],
+        &["completions", "--help"],
+        &["man", "--help"],
         &["doctor", "--help"],
     ] {
         let out = t.run(args);

@@ -100,3 +100,28 @@ fn emit_print_says_why_there_is_no_payload() {
     assert_eq!(out.status.code(), Some(0));
     assert!(stderr(&out).is_empty());
 }
+
+/// The main error messages, as a user sees them (each says what to do).
+#[test]
+fn main_error_messages() {
+    let t = TestHome::new();
+    let mut all = String::new();
+    for args in [
+        &["install", "--global", "--ping-url", "telemhq.example/ping/abc"][..],
+        &["install", "--global", "--ping-url", "<the ping URL of your TelemHQ job>"],
+        &["install", "--global", "--ping-url", "http://telemhq.example/ping/abcdefgh"],
+        &["report", "--tz", "Mars/Olympus"],
+        &["report", "--since", "last tuesday"],
+        &["import", "--send"],
+        &["install", "--repo", "--agent", "claude"],
+    ] {
+        let out = t.run(args);
+        all.push_str(&format!(
+            "$ telemhq {}\nexit {}\n{}\n",
+            args.join(" "),
+            out.status.code().unwrap_or(-1),
+            stderr(&out).replace(&t.home.display().to_string(), "~")
+        ));
+    }
+    insta::assert_snapshot!("main_error_messages", all);
+}
