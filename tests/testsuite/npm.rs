@@ -30,13 +30,15 @@ fn npm() -> Option<()> {
     Some(())
 }
 
-/// The tarballs, built by pack.sh from the binary under test.
+/// The tarballs, built by pack.sh from the release binary CI built
+/// (`TELEMHQ_NPM_BINARY`), else from the binary under test.
 fn pack(out: &Path) -> Vec<PathBuf> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/npm/pack.sh");
+    let binary = std::env::var("TELEMHQ_NPM_BINARY").unwrap_or_else(|_| BIN.to_string());
     let run = Command::new("bash")
         .arg(script)
         .arg(out)
-        .arg(BIN)
+        .arg(binary)
         .output()
         .unwrap();
     assert!(run.status.success(), "pack.sh: {}", stderr(&run));

@@ -107,9 +107,24 @@ fn main_error_messages() {
     let t = TestHome::new();
     let mut all = String::new();
     for args in [
-        &["install", "--global", "--ping-url", "telemhq.example/ping/abc"][..],
-        &["install", "--global", "--ping-url", "<the ping URL of your TelemHQ job>"],
-        &["install", "--global", "--ping-url", "http://telemhq.example/ping/abcdefgh"],
+        &[
+            "install",
+            "--global",
+            "--ping-url",
+            "telemhq.example/ping/abc",
+        ][..],
+        &[
+            "install",
+            "--global",
+            "--ping-url",
+            "<the ping URL of your TelemHQ job>",
+        ],
+        &[
+            "install",
+            "--global",
+            "--ping-url",
+            "http://telemhq.example/ping/abcdefgh",
+        ],
         &["report", "--tz", "Mars/Olympus"],
         &["report", "--since", "last tuesday"],
         &["import", "--send"],
