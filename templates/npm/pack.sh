@@ -29,6 +29,9 @@ sed "s/@VERSION@/$version/g" "$here/telemhq/package.json" > "$work/telemhq/packa
 cp "$here/telemhq/bin/telemhq.js" "$work/telemhq/bin/telemhq.js"
 chmod 755 "$work/telemhq/bin/telemhq.js"
 cp "$root/README.md" "$work/telemhq/README.md"
+# The manual page, which npm links into its man folder on a global install.
+mkdir -p "$work/telemhq/man"
+"$binary" man > "$work/telemhq/man/telemhq.1"
 
 # The platform package.
 mkdir -p "$work/platform/bin"

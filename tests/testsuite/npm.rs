@@ -93,6 +93,8 @@ fn npm_packages_install_offline_and_the_hooks_run_the_native_binary() {
         stderr(&install)
     );
     let launcher = prefix.join("node_modules/.bin/telemhq");
+    let page = std::fs::read_to_string(prefix.join("node_modules/telemhq/man/telemhq.1")).unwrap();
+    assert!(page.contains(".TH telemhq 1"), "the manual page ships");
     let native =
         std::fs::canonicalize(prefix.join("node_modules/@telemhq/linux-x64/bin/telemhq")).unwrap();
 
