@@ -2,21 +2,9 @@
 //! a Droid `hooks.json` list that hides the same event's hooks in `settings.json`, and
 //! Qwen Code's folder trust for a repository's hooks.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{TestHome, stderr};
-
-fn check(t: &TestHome, id: &str) -> Value {
-    let out = t.run(&["doctor", "--json"]);
-    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
-    d["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .cloned()
-        .unwrap_or_else(|| panic!("no {id}: {d:#}"))
-}
+use crate::support::{TestHome, doctor_check, stderr};
 
 #[test]
 fn doctor_says_when_droids_hooks_json_hides_telemhqs_hooks_in_settings_json() {
@@ -31,14 +19,14 @@ fn doctor_says_when_droids_hooks_json_hides_telemhqs_hooks_in_settings_json() {
     .unwrap();
     let out = t.install(&["--global", "--agent", "droid"]);
     assert!(stderr(&out).contains("settings.json"), "{}", stderr(&out));
-    assert_eq!(check(&t, "droid.global")["status"], "ok");
+    assert_eq!(doctor_check(&t, "droid.global")["status"], "ok");
     // Later, a Stop list in hooks.json: Droid now runs that one alone.
     std::fs::write(
         factory.join("hooks.json"),
         serde_json::to_string_pretty(&json!({"Stop": [user_stop]})).unwrap(),
     )
     .unwrap();
-    let c = check(&t, "droid.global");
+    let c = doctor_check(&t, "droid.global");
     assert_ne!(c["status"], "ok", "{c:#}");
     let said = c.to_string();
     assert!(said.contains("hides"), "{c:#}");
@@ -56,7 +44,7 @@ fn doctor_says_when_qwen_code_does_not_trust_the_repository() {
     )
     .unwrap();
     t.install(&["--repo", "--agent", "qwen"]);
-    let c = check(&t, "qwen.repo");
+    let c = doctor_check(&t, "qwen.repo");
     assert_ne!(c["status"], "ok", "{c:#}");
     assert!(c.to_string().contains("does not trust"), "{c:#}");
     let repo = std::fs::canonicalize(&t.repo).unwrap();
@@ -65,6 +53,6 @@ fn doctor_says_when_qwen_code_does_not_trust_the_repository() {
         json!({repo.display().to_string(): "TRUST_FOLDER"}).to_string(),
     )
     .unwrap();
-    let c = check(&t, "qwen.repo");
+    let c = doctor_check(&t, "qwen.repo");
     assert!(!c.to_string().contains("does not trust"), "{c:#}");
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use telemhq::agents::{self, Agent};
 
 use crate::ccusage::{answer, line, prompt};
-use crate::support::{Mode, Receiver, TestHome, data, stderr, stdout, wait_until};
+use crate::support::{Mode, Receiver, TestHome, data, doctor_check, stderr, stdout, wait_until};
 
 fn ok(t: &TestHome, args: &[&str]) -> String {
     let out = t.run(args);
@@ -822,18 +822,6 @@ fn events_without_a_tracker_are_kept_in_the_store() {
         "{rows:#?}"
     );
     assert_eq!(report(&t, &[])["totals"]["turns"], 1);
-}
-
-fn doctor_check(t: &TestHome, id: &str) -> Value {
-    let out = t.run(&["doctor", "--json"]);
-    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
-    d["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .cloned()
-        .unwrap_or_else(|| panic!("no check {id}: {d:#}"))
 }
 
 #[test]

@@ -566,3 +566,16 @@ pub fn serve_on_loopback(serve: fn(TcpStream)) -> u16 {
     });
     port
 }
+
+/// One of doctor's checks by id, from `doctor --json`.
+pub fn doctor_check(t: &TestHome, id: &str) -> serde_json::Value {
+    let out = t.run(&["doctor", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no check {id}: {report:#}"))
+}
