@@ -151,6 +151,18 @@ pub struct InstallArgs {
     /// The TelemHQ ping URL (else TELEMHQ_PING_URL, else asked for on a terminal).
     #[arg(long, value_name = "URL")]
     pub ping_url: Option<String>,
+    /// Also export every event to this OpenTelemetry Collector (its OTLP/HTTP base URL).
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// A header the collector wants (KEY=VALUE; a secret: kept private, never printed).
+    #[arg(long, value_name = "KEY=VALUE", requires = "otlp_endpoint")]
+    pub otlp_header: Vec<String>,
+    /// A resource attribute of your own on every export (KEY=VALUE: team, cost centre).
+    #[arg(long, value_name = "KEY=VALUE", requires = "otlp_endpoint")]
+    pub otlp_resource_attribute: Vec<String>,
+    /// Stop exporting to the OpenTelemetry Collector.
+    #[arg(long, conflicts_with = "otlp_endpoint")]
+    pub no_otlp: bool,
     /// Show what would change and change nothing.
     #[arg(long)]
     pub dry_run: bool,

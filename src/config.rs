@@ -28,9 +28,54 @@ pub struct Config {
     /// How many days the local store keeps (default: `store::DEFAULT_KEEP_DAYS`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_days: Option<u32>,
+    /// An OpenTelemetry Collector that gets every event too (`install --otlp-endpoint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otlp: Option<Otlp>,
     /// The user's own prices per model (`telemhq prices set`), before the table's.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub prices: crate::prices::Overrides,
+}
+
+/// An OpenTelemetry Collector's OTLP/HTTP endpoint (its base URL: `/v1/logs` and
+/// `/v1/metrics` go under it), the headers it wants (secrets: masked everywhere), and the
+/// resource attributes the user adds (team, cost centre).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Otlp {
+    pub endpoint: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resource: BTreeMap<String, String>,
+}
+
+/// The OpenTelemetry destination of an event emitted now: `TELEMHQ_OTLP_ENDPOINT` (with
+/// `TELEMHQ_OTLP_HEADERS`, `key=value,…` as OpenTelemetry's own variable) before the
+/// stored one; the resource attributes of `OTEL_RESOURCE_ATTRIBUTES` before the stored
+/// ones. An endpoint telemhq refuses is no destination.
+pub fn otlp_target(config: &Config) -> Option<Otlp> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let mut otlp = match var("TELEMHQ_OTLP_ENDPOINT") {
+        Some(endpoint) => Otlp {
+            endpoint: PingUrl::parse_otlp(&endpoint)
+                .ok()?
+                .as_str()
+                .trim_end_matches('/')
+                .to_string(),
+            headers: var("TELEMHQ_OTLP_HEADERS")
+                .map(|h| crate::ping::otlp::parse_pairs(&h))
+                .unwrap_or_default(),
+            resource: config
+                .otlp
+                .as_ref()
+                .map(|o| o.resource.clone())
+                .unwrap_or_default(),
+        },
+        None => config.otlp.clone()?,
+    };
+    if let Some(attrs) = var("OTEL_RESOURCE_ATTRIBUTES") {
+        otlp.resource.extend(crate::ping::otlp::parse_pairs(&attrs));
+    }
+    Some(otlp)
 }
 
 impl Config {
@@ -106,33 +151,49 @@ impl PingUrl {
     /// Checks a ping URL: valid, https (plain http only to a loopback address), and not
     /// the documentation placeholder. The error names the problem, never the token.
     pub fn parse(raw: &str) -> std::result::Result<PingUrl, String> {
-        const HOW: &str = "a ping URL starts with https:// — copy it from your TelemHQ job's page";
+        Self::parse_as(
+            raw,
+            "ping URL",
+            "a ping URL starts with https:// — copy it from your TelemHQ job's page",
+        )
+    }
+
+    /// Checks an OpenTelemetry Collector's OTLP/HTTP endpoint by the same rules.
+    pub fn parse_otlp(raw: &str) -> std::result::Result<PingUrl, String> {
+        Self::parse_as(
+            raw,
+            "OTLP endpoint",
+            "an OTLP endpoint is the collector's base URL, like https://otel.example:4318 (plain http only to this machine)",
+        )
+    }
+
+    fn parse_as(raw: &str, noun: &str, how: &str) -> std::result::Result<PingUrl, String> {
         let raw = raw.trim();
         if raw.contains("YOUR_TRACKING_TOKEN") || raw.starts_with('<') {
             return Err(format!(
-                "the ping URL is still the README's placeholder: {HOW}"
+                "the {noun} is still the README's placeholder: {how}"
             ));
         }
         if !raw.contains("://") {
-            return Err(format!("the ping URL has no https:// in front: {HOW}"));
+            return Err(format!("the {noun} has no https:// in front: {how}"));
         }
         let url = url::Url::parse(raw)
-            .map_err(|e| format!("the ping URL is not a valid URL ({e}): {HOW}"))?;
+            .map_err(|e| format!("the {noun} is not a valid URL ({e}): {how}"))?;
         let loopback = match url.host() {
             Some(url::Host::Domain(d)) => d == "localhost",
             Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
             Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => return Err("the ping URL has no host".into()),
+            None => return Err(format!("the {noun} has no host")),
         };
         match url.scheme() {
             "https" => Ok(PingUrl(url)),
             "http" if loopback => Ok(PingUrl(url)),
             "http" => Err(format!(
-                "the ping URL must use https (plain http only to a loopback address), so that its token \
+                "the {noun} must use https (plain http only to a loopback address), so that its token \
                  and the pings are never sent in clear text: {}",
                 mask_url(raw)
             )),
-            other => Err(format!("the ping URL must be https, not {other}:")),
+            other => Err(format!("the {noun} must be https, not {other}:")),
         }
     }
 

@@ -187,6 +187,7 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         payload,
         route.clone(),
         &folder,
+        config::otlp_target(&config),
     )
     .map_err(|e| format!("cannot queue the event: {e}"))?;
     let Some(route) = route else {

@@ -432,7 +432,15 @@ fn send(
             let mut p = p.clone();
             p.insert("backfill".into(), json!(true));
             let id = p["event_id"].as_str().unwrap_or_default().to_string();
-            queue::enqueue(layout, &id, None, p, Some(route.clone()), folder)?;
+            queue::enqueue(
+                layout,
+                &id,
+                None,
+                p,
+                Some(route.clone()),
+                folder,
+                config::otlp_target(&config),
+            )?;
         }
         let report = sender::drain(
             layout,

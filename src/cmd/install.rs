@@ -2,6 +2,7 @@
 //! transaction for all of them), set up the private hooks folder and the link the hook
 //! command runs, and store the ping URL.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
     let exe = running_exe()?;
     // Asked for once (on a terminal), whatever the number of agents.
     let ping_url = resolve_ping_url(args, env)?;
+    let otlp = resolve_otlp(args)?;
 
     if args.dry_run && args.json_patch {
         print_json_patches(env, &changes);
@@ -74,6 +76,7 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
     ensure_link(&layout.link, &exe)?;
     let repo = tracker_repo(scope, env)?;
     store_tracker(&layout, repo.as_deref(), ping_url.as_deref())?;
+    store_otlp(&layout, &otlp, args.no_otlp)?;
 
     let written = transaction::commit(env, &layout, &targets, action, IfRecordDamaged::Refuse)?;
     report(env, &targets, &written);
@@ -282,6 +285,55 @@ pub(crate) fn store_tracker(
         }
         Ok(())
     })
+}
+
+/// The OpenTelemetry destination the flags give (checked before anything is written).
+fn resolve_otlp(args: &InstallArgs) -> Result<Option<config::Otlp>> {
+    let Some(raw) = &args.otlp_endpoint else {
+        return Ok(None);
+    };
+    let endpoint = config::PingUrl::parse_otlp(raw)
+        .map_err(|e| Error::new(format!("{e}; nothing was changed")))?;
+    let pairs = |flag: &str, values: &[String]| -> Result<BTreeMap<String, String>> {
+        values
+            .iter()
+            .map(|v| match v.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+                _ => Err(Error::usage(format!(
+                    "{flag} takes KEY=VALUE; nothing was changed"
+                ))),
+            })
+            .collect()
+    };
+    Ok(Some(config::Otlp {
+        endpoint: endpoint.as_str().trim_end_matches('/').to_string(),
+        headers: pairs("--otlp-header", &args.otlp_header)?,
+        resource: pairs("--otlp-resource-attribute", &args.otlp_resource_attribute)?,
+    }))
+}
+
+/// Stores (or, with --no-otlp, forgets) the OpenTelemetry destination.
+fn store_otlp(layout: &Layout, otlp: &Option<config::Otlp>, remove: bool) -> Result<()> {
+    if otlp.is_none() && !remove {
+        return Ok(());
+    }
+    config::update(layout, |config| {
+        config.otlp = otlp.clone();
+        Ok(())
+    })?;
+    match otlp {
+        Some(o) => eprintln!(
+            "OpenTelemetry export: every event also goes to {} (logs and metrics over OTLP/HTTP){}.",
+            config::mask_url(&o.endpoint),
+            if o.headers.is_empty() {
+                String::new()
+            } else {
+                format!(", with {} header(s) kept private", o.headers.len())
+            }
+        ),
+        None => eprintln!("OpenTelemetry export: off."),
+    }
+    Ok(())
 }
 
 /// The repository whose tracker a scope sets (None: the global tracker), by its root.

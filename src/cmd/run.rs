@@ -156,6 +156,7 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
         ping,
         route.clone(),
         &env.cwd.to_string_lossy(),
+        config::otlp_target(&config),
     );
     runs::forget(&layout, &run_id);
     let report = sender::drain(&layout, Patience::until(deadline), agents::read_usage);

@@ -141,6 +141,44 @@ pub fn post(agent: &ureq::Agent, url: &PingUrl, body: &[u8]) -> Attempt {
     }
 }
 
+/// Posts an OTLP/HTTP export (protobuf, gzipped) to a path under a collector's base
+/// URL, with the collector's headers.
+pub fn post_otlp(
+    agent: &ureq::Agent,
+    base: &PingUrl,
+    path: &str,
+    headers: &std::collections::BTreeMap<String, String>,
+    body: &[u8],
+) -> Attempt {
+    let url = format!("{}{path}", base.as_str().trim_end_matches('/'));
+    let mut request = agent
+        .post(&url)
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "gzip");
+    for (k, v) in headers {
+        request = request.header(k, v);
+    }
+    match request.send(body) {
+        Ok(mut response) => {
+            let _ = response
+                .body_mut()
+                .with_config()
+                .limit(64 * 1024)
+                .read_to_vec();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            classify(response.status().as_u16(), retry_after.as_deref(), None)
+        }
+        Err(err) => Attempt::Retry {
+            reason: describe(&err),
+            after: None,
+        },
+    }
+}
+
 /// A network error in words, for the debug line, flush and doctor.
 pub fn describe(err: &ureq::Error) -> String {
     match err {

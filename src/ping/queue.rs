@@ -54,6 +54,16 @@ pub struct Entry {
     /// The agent's ids of the turn's calls (for the store; never sent).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub call_ids: Vec<String>,
+    /// The OpenTelemetry Collector this event is exported to too, decided when it was
+    /// emitted (None: none). Local only: its headers are secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otlp: Option<crate::config::Otlp>,
+    /// With two destinations, what became of the one that finished first (`delivered`,
+    /// `failed`, `none`: no tracker) while the other is still to go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping_done: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otlp_done: Option<String>,
 }
 
 /// The transcript a turn-end event's usage comes from. Claude Code may still be writing
@@ -234,6 +244,7 @@ pub fn enqueue(
     payload: Map<String, Value>,
     route: Option<Route>,
     folder: &str,
+    otlp: Option<crate::config::Otlp>,
 ) -> Result<PathBuf> {
     ensure_dirs(layout)?;
     let entry = Entry {
@@ -250,6 +261,9 @@ pub fn enqueue(
         usage_from,
         stored: false,
         call_ids: Vec::new(),
+        otlp,
+        ping_done: None,
+        otlp_done: None,
     };
     let body = serde_json::to_vec(&entry).expect("an entry serialises");
     put(&layout.queue, &file_name(event_id, body.len()), &body)
@@ -381,11 +395,15 @@ pub fn remember(layout: &Layout, entry: &Entry, state: &str) {
         .unwrap_or(&entry.event_id)
         .to_string();
     let tracker = entry.ping_url.as_deref().map(crate::config::mask_url);
-    let note = match (entry.http_status, &entry.note) {
+    let mut note = match (entry.http_status, &entry.note) {
         (Some(s), Some(n)) => Some(format!("HTTP {s}  {n}")),
         (Some(s), None) => Some(format!("HTTP {s}")),
         (None, n) => n.clone(),
     };
+    if let Some(otlp) = &entry.otlp_done {
+        let said = format!("OpenTelemetry: {otlp}");
+        note = Some(note.map_or(said.clone(), |n| format!("{n}; {said}")));
+    }
     let mut slot = STORE.lock().unwrap_or_else(|e| e.into_inner());
     if slot.is_none() {
         match Store::open(layout) {

@@ -251,6 +251,18 @@ fn drain_locked(
                 let _ = fs::remove_file(&path);
                 continue;
             };
+            if entry.ping_done.is_some() {
+                continue; // only its export is left (below)
+            }
+            if entry.otlp.is_some() && destination(&entry, &config).is_none() {
+                // No tracker, but a collector: exported (below), it is done.
+                if entry.usage_from.is_some() {
+                    add_usage(&path, &mut entry, read_usage, &config.prices);
+                }
+                entry.ping_done = Some("none".into());
+                let _ = queue::rewrite(&path, &entry);
+                continue;
+            }
             let Some(route) = destination(&entry, &config) else {
                 // It waits for its folder's first tracker; meanwhile the store has it.
                 report.no_url = true;
@@ -269,7 +281,7 @@ fn drain_locked(
                     // Emitted for this URL, which can never be contacted: failed for good.
                     report.failed.push((entry.event_id.clone(), reason.clone()));
                     entry.note = Some(reason);
-                    let _ = queue::settle(layout, &path, entry, State::Failed);
+                    ping_finished(layout, &path, entry, State::Failed);
                     continue;
                 }
                 Err(reason) => {
@@ -296,7 +308,7 @@ fn drain_locked(
                 Attempt::Delivered(_) => {
                     report.delivered += 1;
                     let _ = queue::mark_drops_reported(layout, drops);
-                    let _ = queue::settle(layout, &path, entry, State::Delivered);
+                    ping_finished(layout, &path, entry, State::Delivered);
                 }
                 Attempt::Rejected(status) | Attempt::Redirected { status, .. } => {
                     let reason = attempt.refusal().expect("a refusal");
@@ -304,7 +316,7 @@ fn drain_locked(
                     report.failed.push((entry.event_id.clone(), reason.clone()));
                     entry.http_status = Some(*status);
                     entry.note = Some(reason);
-                    let _ = queue::settle(layout, &path, entry, State::Failed);
+                    ping_finished(layout, &path, entry, State::Failed);
                 }
                 Attempt::Retry { reason, after } => {
                     // Kept in the store meanwhile: a report counts it while it waits.
@@ -319,7 +331,13 @@ fn drain_locked(
                 }
             }
         }
-        if failing.is_empty() || !persistent || (patience.stop_when_refused && all_refused) {
+        // The OpenTelemetry Collectors, in batches.
+        let exporting = export(layout, &agent, read_usage, &config, report, patience);
+        all_refused &= exporting.as_deref().is_none_or(|r| r == deliver::REFUSED);
+        if (failing.is_empty() && exporting.is_none())
+            || !persistent
+            || (patience.stop_when_refused && all_refused)
+        {
             break;
         }
         let wait = next_wait(asked, retries);
@@ -331,6 +349,150 @@ fn drain_locked(
     }
     if report.delivered > 0 && report.last_error.is_none() {
         let _ = fs::remove_file(LastError::path(layout));
+    }
+}
+
+/// An entry's ping is done (delivered or failed for good): settled, unless its export is
+/// still to go (then kept, with the ping's outcome noted).
+fn ping_finished(layout: &Layout, path: &Path, mut entry: queue::Entry, state: State) {
+    if entry.otlp.is_some() && entry.otlp_done.is_none() {
+        entry.ping_done = Some(state.name().to_string());
+        let _ = queue::rewrite(path, &entry);
+    } else {
+        let _ = queue::settle(layout, path, entry, state);
+    }
+}
+
+/// An entry's export is done: settled if its ping is too (as the ping went: `failed`
+/// stays failed), else kept for its ping.
+fn export_finished(layout: &Layout, path: &Path, mut entry: queue::Entry, outcome: &str) {
+    entry.otlp_done = Some(outcome.to_string());
+    match entry.ping_done.as_deref() {
+        Some("failed") => {
+            let _ = queue::settle(layout, path, entry, State::Failed);
+        }
+        Some(_) => {
+            let _ = queue::settle(layout, path, entry, State::Delivered);
+        }
+        None => {
+            let _ = queue::rewrite(path, &entry);
+        }
+    }
+}
+
+/// At most this many events in one export request.
+const EXPORT_BATCH: usize = 200;
+
+/// Exports the queued events that have a collector and are not exported yet, in batches
+/// per collector: logs, then the metrics of the turn ends among them. Returns why the
+/// export must be tried again (None: nothing left to retry).
+fn export(
+    layout: &Layout,
+    agent: &ureq::Agent,
+    read_usage: ReadUsage,
+    config: &Config,
+    report: &mut Report,
+    patience: Patience,
+) -> Option<String> {
+    use crate::ping::otlp;
+    let mut groups: Vec<(crate::config::Otlp, Vec<(PathBuf, queue::Entry)>)> = Vec::new();
+    for path in queue::list(&layout.queue) {
+        let Some(mut entry) = queue::read_entry(&path) else {
+            continue;
+        };
+        let Some(target) = entry.otlp.clone().filter(|_| entry.otlp_done.is_none()) else {
+            continue;
+        };
+        if entry.usage_from.is_some() {
+            add_usage(&path, &mut entry, read_usage, &config.prices);
+        }
+        match groups
+            .iter_mut()
+            .find(|(t, _)| t.endpoint == target.endpoint && t.headers == target.headers)
+        {
+            Some((_, entries)) => entries.push((path, entry)),
+            None => groups.push((target, vec![(path, entry)])),
+        }
+    }
+    let host_id = host_id(config);
+    let mut retry = None;
+    for (target, entries) in groups {
+        let Ok(base) = PingUrl::parse_otlp(&target.endpoint) else {
+            for (path, entry) in entries {
+                export_finished(
+                    layout,
+                    &path,
+                    entry,
+                    "failed (the endpoint is not one telemhq sends to)",
+                );
+            }
+            continue;
+        };
+        for batch in entries.chunks(EXPORT_BATCH) {
+            if patience.left().is_some_and(|left| left.is_zero()) {
+                return Some("out of time".into());
+            }
+            let payloads: Vec<&serde_json::Map<String, serde_json::Value>> =
+                batch.iter().map(|(_, e)| &e.payload).collect();
+            let source = otlp::Source {
+                resource: &target.resource,
+                host_id: &host_id,
+            };
+            let logs = otlp::body(&otlp::logs(&payloads, &source));
+            let mut attempt = deliver::post_otlp(agent, &base, "/v1/logs", &target.headers, &logs);
+            if matches!(attempt, Attempt::Delivered(_))
+                && let Some(metrics) = otlp::metrics(&payloads, &source)
+            {
+                attempt = deliver::post_otlp(
+                    agent,
+                    &base,
+                    "/v1/metrics",
+                    &target.headers,
+                    &otlp::body(&metrics),
+                );
+            }
+            match &attempt {
+                Attempt::Delivered(_) => {
+                    for (path, entry) in batch.iter().cloned() {
+                        export_finished(layout, &path, entry, "delivered");
+                    }
+                }
+                Attempt::Rejected(_) | Attempt::Redirected { .. } => {
+                    let reason = format!(
+                        "OpenTelemetry export refused: {}",
+                        attempt.refusal().expect("a refusal")
+                    );
+                    note_error(layout, &reason, None);
+                    for (path, entry) in batch.iter().cloned() {
+                        report.failed.push((entry.event_id.clone(), reason.clone()));
+                        export_finished(layout, &path, entry, &format!("failed ({reason})"));
+                    }
+                }
+                Attempt::Retry { reason, .. } => {
+                    let why = format!("OpenTelemetry export: {reason}");
+                    note_error(layout, &why, None);
+                    report.last_error = Some(why);
+                    retry = Some(reason.clone());
+                    break; // this collector again in the next pass
+                }
+            }
+        }
+    }
+    retry
+}
+
+/// This machine's identity for the collector: a keyed hash of its name (never the name).
+fn host_id(config: &Config) -> String {
+    let name = fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    match &config.hash_secret {
+        Some(secret) => {
+            crate::ping::payload::PathHasher::Keyed(secret.as_bytes().to_vec()).hash(&name)
+        }
+        None => crate::ping::payload::PathHasher::Plain.hash(&name),
     }
 }
 
@@ -478,7 +640,7 @@ mod tests {
 
     fn enqueue(layout: &Layout, id: &str, usage_from: Option<UsageSource>) {
         let payload = serde_json::from_value(json!({"event": "Stop", "event_id": id})).unwrap();
-        queue::enqueue(layout, id, usage_from, payload, route(), "/").unwrap();
+        queue::enqueue(layout, id, usage_from, payload, route(), "/", None).unwrap();
     }
 
     /// Stands in for an emit that queues its event while the drain holds the lock.
