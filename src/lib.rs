@@ -20,6 +20,8 @@ mod gitindex;
 pub mod hookfile;
 pub mod jsonfile;
 mod ping;
+/// OTLP's messages as telemhq sends them (the tests decode what a collector forwards).
+pub use ping::otlp;
 mod prices;
 pub mod store;
 mod term;

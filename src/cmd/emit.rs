@@ -132,8 +132,10 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         .is_some_and(|e| agent.turn_end_events().contains(&e));
     let deliver_now = env.ci && env.run_id.is_none() && !args.print && turn_end;
     let mut usage_from = usage_source(agent, &event, now_ms).filter(|_| other.is_none());
+    // (What `--print` shows is not a turn's end seen: it leaves no state behind.)
     if let Some(source) = usage_from.as_mut()
         && source.running_total.is_some()
+        && !args.print
     {
         source.state_dir = Some(layout.state_dir.to_string_lossy().into_owned());
     }

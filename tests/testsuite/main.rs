@@ -24,6 +24,7 @@ mod hostile;
 mod install;
 mod install_property;
 mod npm;
+mod otlp;
 mod run;
 mod seam;
 mod store;
