@@ -27,12 +27,15 @@ enum Answer {
     Hang,
 }
 
+/// A request as the sink got it: path, headers, body (unzipped).
+type Got = (String, Vec<(String, String)>, Vec<u8>);
+
 /// An OTLP/HTTP endpoint of the test's own: records each request, decoded.
 #[derive(Clone)]
 struct Sink {
     port: u16,
     answer: Arc<Mutex<Answer>>,
-    requests: Arc<Mutex<Vec<(String, Vec<(String, String)>, Vec<u8>)>>>,
+    requests: Arc<Mutex<Vec<Got>>>,
 }
 
 impl Sink {
