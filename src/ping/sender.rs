@@ -482,7 +482,7 @@ fn export(
 }
 
 /// This machine's identity for the collector: a keyed hash of its name (never the name).
-fn host_id(config: &Config) -> String {
+pub fn host_id(config: &Config) -> String {
     let name = fs::read_to_string("/etc/hostname")
         .ok()
         .map(|n| n.trim().to_string())

@@ -434,6 +434,18 @@ fn headers_a_hanging_collector_and_a_refused_export() {
             "{headers:?}"
         );
     }
+    // doctor --ping tests the collector too.
+    let out = t.run(&["doctor", "--ping", "--json"]);
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let check = d["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "otlp")
+        .cloned()
+        .unwrap_or_else(|| panic!("{d:#}"));
+    assert_eq!(check["status"], "ok", "{check:#}");
+    assert!(!out.stdout.windows(9).any(|w| w == b"sekrit-42"));
     // A hanging collector: the hook returns, the ping still goes.
     sink.set(Answer::Hang);
     let n = pings.delivered().len();

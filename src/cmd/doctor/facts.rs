@@ -62,6 +62,10 @@ pub struct Facts {
     pub claude: Option<(PathBuf, String)>,
     /// With `--ping`: the masked URL, the answer and how long it took; or why none was sent.
     pub test_ping: Option<Result<(String, Attempt, u128), String>>,
+    /// The OpenTelemetry Collector events are exported to (masked), if any, and with
+    /// `--ping` a test export's answer.
+    pub otlp: Option<String>,
+    pub test_export: Option<Result<(String, Attempt, u128), String>>,
     /// The local store: how many events it holds, or why it cannot be read; and why it
     /// could last not be written.
     pub store: Result<Option<u64>, String>,
@@ -339,6 +343,13 @@ pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
     let test_ping = args
         .ping
         .then(|| send_test_ping(route.as_ref().map(|r| r.url.as_str()), deadline));
+    let loaded = config.as_ref().cloned().unwrap_or_default();
+    let otlp = crate::config::otlp_target(&loaded);
+    let test_export = otlp
+        .as_ref()
+        .filter(|_| args.ping)
+        .map(|o| send_test_export(o, &loaded, deadline));
+    let otlp = otlp.map(|o| crate::config::mask_url(&o.endpoint));
     Facts {
         files,
         managed_problem,
@@ -375,6 +386,8 @@ pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
             .collect(),
         claude,
         test_ping,
+        otlp,
+        test_export,
         store: read_store(&layout),
         store_write_error: crate::store::last_error(&layout),
         unfinished,
@@ -437,6 +450,43 @@ fn send_test_ping(url: Option<&str>, deadline: Instant) -> Result<(String, Attem
         &deliver::agent(Some(left)),
         &url,
         body.to_string().as_bytes(),
+    );
+    Ok((url.masked(), attempt, started.elapsed().as_millis()))
+}
+
+/// Sends one test export (a log record `telemhq.doctor`, `status: "test"`) to the
+/// collector.
+fn send_test_export(
+    otlp: &crate::config::Otlp,
+    config: &crate::config::Config,
+    deadline: Instant,
+) -> Result<(String, Attempt, u128), String> {
+    let url =
+        PingUrl::parse_otlp(&otlp.endpoint).map_err(|e| format!("no test export sent: {e}"))?;
+    let payload = serde_json::json!({
+        "status": "test",
+        "event": "doctor",
+        "event_id": crate::ping::payload::new_event_id()?,
+        "emitted_at": crate::time::rfc3339_now(),
+        "telemhq_version": env!("CARGO_PKG_VERSION"),
+    });
+    let payload = payload.as_object().expect("an object");
+    let host = crate::ping::sender::host_id(config);
+    let source = crate::ping::otlp::Source {
+        resource: &otlp.resource,
+        host_id: &host,
+    };
+    let body = crate::ping::otlp::body(&crate::ping::otlp::logs(&[payload], &source));
+    let started = Instant::now();
+    let left = deadline
+        .saturating_duration_since(started)
+        .max(Duration::from_secs(5));
+    let attempt = deliver::post_otlp(
+        &deliver::agent(Some(left)),
+        &url,
+        "/v1/logs",
+        &otlp.headers,
+        &body,
     );
     Ok((url.masked(), attempt, started.elapsed().as_millis()))
 }

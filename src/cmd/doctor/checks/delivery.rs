@@ -243,6 +243,44 @@ pub(super) fn check_budget(facts: &Facts, report: &mut Report) {
     );
 }
 
+/// The OpenTelemetry Collector: where events are exported, and with `--ping` what a test
+/// export got.
+pub(super) fn check_otlp(facts: &Facts, report: &mut Report) {
+    let Some(endpoint) = &facts.otlp else {
+        return;
+    };
+    match &facts.test_export {
+        None => report.info(
+            DELIVERY,
+            "otlp",
+            format!("every event is also exported to the OpenTelemetry Collector at {endpoint} (telemhq doctor --ping tests it)"),
+        ),
+        Some(Ok((masked, Attempt::Delivered(s), ms))) => report.ok(
+            DELIVERY,
+            "otlp",
+            format!("test export to {masked}: HTTP {s} in {ms} ms"),
+        ),
+        Some(Ok((masked, attempt, _))) => {
+            let why = match attempt {
+                Attempt::Retry { reason, .. } => reason.clone(),
+                other => other.refusal().unwrap_or_default(),
+            };
+            report.fail(
+                DELIVERY,
+                "otlp",
+                format!("test export to {masked}: {why}"),
+                "check the collector is up and its OTLP/HTTP port and headers: telemhq install --global --otlp-endpoint URL [--otlp-header KEY=VALUE]",
+            )
+        }
+        Some(Err(why)) => report.fail(
+            DELIVERY,
+            "otlp",
+            why.clone(),
+            "telemhq install --global --otlp-endpoint URL",
+        ),
+    }
+}
+
 pub(super) fn check_ping(facts: &Facts, report: &mut Report) {
     let Some(test) = &facts.test_ping else { return };
     let (masked, attempt, ms) = match test {

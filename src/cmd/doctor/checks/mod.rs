@@ -23,6 +23,7 @@ pub(super) fn all(facts: &Facts, args: &DoctorArgs, env: &Env) -> Report {
     delivery::check_store(facts, &mut report);
     delivery::check_agents(facts, &mut report);
     delivery::check_ping(facts, &mut report);
+    delivery::check_otlp(facts, &mut report);
     delivery::check_budget(facts, &mut report);
     report
 }

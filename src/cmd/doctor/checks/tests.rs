@@ -43,6 +43,8 @@ fn facts(files: Vec<HookFile>) -> Facts {
         found: Vec::new(),
         claude: None,
         test_ping: None,
+        otlp: None,
+        test_export: None,
         store: Ok(None),
         store_write_error: None,
         unfinished: Vec::new(),
