@@ -565,9 +565,6 @@ fn note_error(layout: &Layout, reason: &str, not_before_ms: Option<i64>) {
 /// events arrived that the last drain did not look at, so that an event queued while it
 /// held the lock (whose emit started no sender) is never left behind.
 pub fn run_detached(layout: &Layout, read_usage: ReadUsage) {
-    // Background work: it gives way to the agent and to the next hook (reading a turn,
-    // writing the store and delivering are never in a hurry by milliseconds).
-    let _ = rustix::process::nice(10);
     let patience = Patience {
         persistent: true,
         deadline: None,
