@@ -113,6 +113,24 @@ struct Message {
     content: Vec<Block>,
 }
 
+impl Message {
+    /// The message's tool calls by name, each with a key that is the same in every copy
+    /// of the message (the call's id, else the message's id and the name).
+    fn tool_uses(&self) -> impl Iterator<Item = (String, &str)> {
+        self.content.iter().filter_map(|block| {
+            let name = block
+                .name
+                .as_deref()
+                .filter(|n| block.kind.as_deref() == Some("tool_use") && is_name(n))?;
+            let key = block
+                .id
+                .clone()
+                .unwrap_or_else(|| format!("{}#{}", self.id.as_deref().unwrap_or(""), name));
+            Some((key, name))
+        })
+    }
+}
+
 #[derive(Deserialize, Default)]
 struct Usage {
     #[serde(default)]
@@ -252,17 +270,9 @@ impl Building {
             self.usage.cwd = line.cwd.clone();
         }
         let Some(message) = line.message else { return };
-        for block in &message.content {
-            if block.kind.as_deref() == Some("tool_use")
-                && let Some(name) = block.name.as_deref().filter(|n| is_name(n))
-            {
-                let key = block
-                    .id
-                    .clone()
-                    .unwrap_or_else(|| format!("{}#{}", message.id.as_deref().unwrap_or(""), name));
-                if self.tools.insert(key) {
-                    self.usage.count_tool(name.to_string());
-                }
+        for (key, name) in message.tool_uses() {
+            if self.tools.insert(key) {
+                self.usage.count_tool(name.to_string());
             }
         }
         let Some(id) = message.id.filter(|i| is_name(i)) else {
@@ -546,17 +556,9 @@ impl Scan<'_> {
                 .as_deref()
                 .is_some_and(|r| r != "tool_use");
         }
-        for block in &message.content {
-            if block.kind.as_deref() == Some("tool_use")
-                && let Some(name) = block.name.as_deref().filter(|n| is_name(n))
-            {
-                let key = block
-                    .id
-                    .clone()
-                    .unwrap_or_else(|| format!("{}#{}", message.id.as_deref().unwrap_or(""), name));
-                if self.seen_tools.insert(key) {
-                    *self.usage.tool_calls.entry(name.to_string()).or_default() += 1;
-                }
+        for (key, name) in message.tool_uses() {
+            if self.seen_tools.insert(key) {
+                *self.usage.tool_calls.entry(name.to_string()).or_default() += 1;
             }
         }
         let Some(id) = message.id else { return };

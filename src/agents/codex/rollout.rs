@@ -39,6 +39,23 @@ pub fn turn_usage(path: &Path, turn_id: &str) -> Option<TurnUsage> {
     (read && found).then_some(usage)
 }
 
+/// One call's usage as Codex records it (OpenAI's meaning: input counts its cached and
+/// cache-written tokens, output counts reasoning), in telemhq's meaning.
+fn openai_call(u: &Value, id: Option<String>) -> Call {
+    let n = |key: &str| u.get(key).and_then(Value::as_u64).unwrap_or(0);
+    let (cached, written) = (n("cached_input_tokens"), n("cache_write_input_tokens"));
+    Call {
+        id,
+        model: None,
+        input: n("input_tokens").saturating_sub(cached + written),
+        cache_read: cached,
+        cache_write: written,
+        cache_write_1h: 0,
+        output: n("output_tokens"),
+        reasoning: n("reasoning_output_tokens"),
+    }
+}
+
 /// Every turn of a rollout file, for `import`. Older rollouts carry no
 /// `token_usage_record`: their calls come from the `token_count` events' last usage.
 pub fn turns(path: &Path) -> Vec<TurnUsage> {
@@ -83,22 +100,8 @@ pub fn turns(path: &Path) -> Vec<TurnUsage> {
             let u = payload
                 .pointer("/info/last_token_usage")
                 .unwrap_or(&Value::Null);
-            let n = |key: &str| u.get(key).and_then(Value::as_u64).unwrap_or(0);
             if u.is_object() {
-                let (cached, written) = (n("cached_input_tokens"), n("cache_write_input_tokens"));
-                counted.push((
-                    turn,
-                    Call {
-                        id: None,
-                        model: None,
-                        input: n("input_tokens").saturating_sub(cached + written),
-                        cache_read: cached,
-                        cache_write: written,
-                        cache_write_1h: 0,
-                        output: n("output_tokens"),
-                        reasoning: n("reasoning_output_tokens"),
-                    },
-                ));
+                counted.push((turn, openai_call(u, None)));
             }
             return;
         }
@@ -183,19 +186,9 @@ fn take_line(v: &Value, turn_id: &str, usage: &mut TurnUsage, in_turn: &mut bool
         ("token_usage_record", _) if of_turn => {
             found = true;
             let u = payload.get("usage").unwrap_or(&Value::Null);
-            let n = |key: &str| u.get(key).and_then(Value::as_u64).unwrap_or(0);
-            // OpenAI's input counts its cached tokens; its output counts reasoning.
-            let (cached, written) = (n("cached_input_tokens"), n("cache_write_input_tokens"));
-            usage.calls.push(Call {
-                id: payload.get("response_id").and_then(name),
-                model: None,
-                input: n("input_tokens").saturating_sub(cached + written),
-                cache_read: cached,
-                cache_write: written,
-                cache_write_1h: 0,
-                output: n("output_tokens"),
-                reasoning: n("reasoning_output_tokens"),
-            });
+            usage
+                .calls
+                .push(openai_call(u, payload.get("response_id").and_then(name)));
         }
         ("response_item", Some("function_call")) if of_turn || *in_turn => {
             if let Some(tool) = payload.get("name").and_then(name) {
