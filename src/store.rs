@@ -154,6 +154,7 @@ impl Store {
     /// Opens (creating it, 600) the store.
     pub fn open(layout: &Layout) -> Result<Store, Why> {
         let path = path(layout);
+        refuse_other(&path)?;
         let fresh = !path.exists();
         let conn = Connection::open_with_flags(
             &path,
@@ -172,6 +173,7 @@ impl Store {
     /// Opens the store to read it; None when there is none yet.
     pub fn open_existing(layout: &Layout) -> Result<Option<Store>, Why> {
         let path = path(layout);
+        refuse_other(&path)?;
         if !path.exists() {
             return Ok(None);
         }
@@ -198,6 +200,7 @@ impl Store {
     /// write-ahead log is not seen (see `in_use`).
     pub fn open_untouched(layout: &Layout) -> Result<Option<Store>, Why> {
         let path = path(layout);
+        refuse_other(&path)?;
         if !path.exists() {
             return Ok(None);
         }
@@ -349,6 +352,23 @@ impl Store {
                 },
             )
             .ok()
+    }
+}
+
+/// The store is a regular file of telemhq's own: a link (to anywhere) or anything else
+/// in its place is never opened, written or changed.
+fn refuse_other(path: &Path) -> Result<(), Why> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_file() => Err(format!(
+            "{} is not telemhq's store but {}: it is left as it is (move it aside)",
+            crate::term::path(path),
+            if meta.file_type().is_symlink() {
+                "a link"
+            } else {
+                "something else than a file"
+            }
+        )),
+        _ => Ok(()),
     }
 }
 

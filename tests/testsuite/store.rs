@@ -1120,3 +1120,30 @@ fn a_killed_copilot_session_is_imported_as_far_as_it_went() {
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert_eq!(rows[0]["payload"]["api_calls"], 2, "{rows:#?}");
 }
+
+/// A link where the store goes (to anywhere) is never opened or written: delivery goes
+/// on, the file it points at stays as it was, and report and doctor say what to do.
+#[test]
+fn a_link_in_place_of_the_store_is_left_alone() {
+    let r = Receiver::start(Mode::Ok);
+    let t = TestHome::new();
+    t.install(&["--global", "--ping-url", &format!("{}/link", r.url())]);
+    let elsewhere = t.dir.path().join("precious.db");
+    std::fs::write(&elsewhere, b"my own data").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, t.state_dir().join("telemhq.db")).unwrap();
+    let (event, args) = turn_end(&t, agents::ALL[0], |_| {});
+    emit(&t, &args, &event, false);
+    ok(&t, &["flush", "--wait", "20"]);
+    assert_eq!(r.pings().len(), 1, "delivered");
+    assert_eq!(std::fs::read(&elsewhere).unwrap(), b"my own data");
+    assert!(
+        std::fs::symlink_metadata(t.state_dir().join("telemhq.db"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let out = t.run(&["report"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("a link"), "{}", stderr(&out));
+    assert_eq!(doctor_check(&t, "store")["status"], "warn");
+}
