@@ -297,6 +297,14 @@ fn each_kind_of_turn_sends_its_events_once_with_the_right_fields() {
         "an API error ends the run with an error"
     );
     let pings = settle(&w.t, &receiver, 8, Duration::from_secs(45));
+    if !pings.iter().any(|p| p["event"] == "StopFailure") {
+        // What telemhq knows of it, to tell a hook that never ran from one that queued.
+        let log = String::from_utf8_lossy(&w.t.run(&["log", "--json"]).stdout).into_owned();
+        let queue: Vec<_> = std::fs::read_dir(w.t.state_dir().join("queue"))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        eprintln!("no StopFailure ping; queue: {queue:?}; log:\n{log}");
+    }
     let stop_failure = only(&pings, "StopFailure");
     assert_eq!(stop_failure["status"], "failed");
     assert!(stop_failure["error"].as_str().is_some());
