@@ -57,7 +57,9 @@ pub struct Store {
 }
 
 /// The layout of the store (`PRAGMA user_version`), for later versions to migrate from.
-const SCHEMA_VERSION: i64 = 1;
+/// 2: `turn` is a `usage::Part` (a sub-agent's run is 2), and `imported` keeps from when
+/// a file's turns were recorded and a fingerprint of what was read.
+const SCHEMA_VERSION: i64 = 2;
 
 /// Turns' figures in `events`, each model's part of them in `models` (a report reads
 /// only their covering indexes), what was or would be sent in `payloads` (by the event's
@@ -123,8 +125,20 @@ CREATE TABLE IF NOT EXISTS imported (
     size INTEGER NOT NULL,
     mtime_ms INTEGER NOT NULL,
     offset INTEGER NOT NULL,
-    state TEXT
+    state TEXT,
+    since_ms INTEGER NOT NULL DEFAULT 0,
+    fingerprint TEXT
 );
+";
+
+/// From layout 1: sub-agents' runs are parts of turns; what import read before is read
+/// again (its readers now know older agents' formats), so `state` says so.
+const FROM_1: &str = "
+UPDATE events SET turn = 2 WHERE turn = 1 AND event = 'SubagentStop';
+UPDATE models SET turn = 2 WHERE id IN (SELECT id FROM events WHERE turn = 2);
+ALTER TABLE imported ADD COLUMN since_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE imported ADD COLUMN fingerprint TEXT;
+UPDATE imported SET state = 'reread';
 ";
 
 /// What to record of an event.
@@ -247,10 +261,7 @@ impl Store {
             ));
         }
         if version < SCHEMA_VERSION {
-            conn.execute_batch(&format!(
-                "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            ))
-            .map_err(|e| why(path, &e))?;
+            migrate(&conn).map_err(|e| why(path, &e))?;
         }
         Ok(Store { conn })
     }
@@ -297,8 +308,8 @@ impl Store {
     /// Drops events older than `keep_days`.
     pub fn prune(&self, keep_days: u32, now_ms: i64) -> Result<usize, Why> {
         let before = now_ms - i64::from(keep_days) * 86_400_000;
-        // (`turn IN (0, 1)` lets the report index find them.)
-        let old = "SELECT id FROM events WHERE turn IN (0, 1) AND at_ms < ?1";
+        // (`turn IN (0, 1, 2)` lets the report index find them.)
+        let old = "SELECT id FROM events WHERE turn IN (0, 1, 2) AND at_ms < ?1";
         for table in ["models", "payloads"] {
             self.conn
                 .execute(
@@ -309,7 +320,7 @@ impl Store {
         }
         self.conn
             .execute(
-                "DELETE FROM events WHERE turn IN (0, 1) AND at_ms < ?1",
+                "DELETE FROM events WHERE turn IN (0, 1, 2) AND at_ms < ?1",
                 params![before],
             )
             .map_err(|e| e.to_string())
@@ -336,22 +347,113 @@ impl Store {
         Ok(rows.filter_map(Result::ok).collect())
     }
 
-    /// What import read of a file: its size and modification time then, and how far it
-    /// is done.
-    pub fn imported(&self, file: &str) -> Option<(u64, i64, u64)> {
+    /// What import read of a file.
+    pub fn imported(&self, file: &str) -> Option<Read> {
         self.conn
             .query_row(
-                "SELECT size, mtime_ms, offset FROM imported WHERE path = ?1",
+                "SELECT size, mtime_ms, offset, since_ms, fingerprint FROM imported
+                 WHERE path = ?1",
                 params![file],
                 |r| {
-                    Ok((
-                        r.get::<_, i64>(0)? as u64,
-                        r.get(1)?,
-                        r.get::<_, i64>(2)? as u64,
-                    ))
+                    Ok(Read {
+                        size: r.get::<_, i64>(0)? as u64,
+                        mtime_ms: r.get(1)?,
+                        offset: r.get::<_, i64>(2)? as u64,
+                        since_ms: r.get(3)?,
+                        fingerprint: r.get(4)?,
+                    })
                 },
             )
             .ok()
+    }
+
+    /// Import's records were made by readers that knew fewer of the agents' formats (a
+    /// store from an earlier telemhq): they are to be read again.
+    pub fn imports_outdated(&self) -> bool {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM imported WHERE state = 'reread' LIMIT 1",
+                [],
+                |_| Ok(()),
+            )
+            .optional()
+            .ok()
+            .flatten()
+            .is_some()
+    }
+
+    /// Forgets every turn import recorded, and what it read, so that the history is
+    /// read again whole. Turns the hooks recorded stay as they are.
+    pub fn forget_imports(&self) -> Result<usize, Why> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| e.to_string())?;
+        let uids: Vec<String> = {
+            let mut stmt = tx
+                .prepare("SELECT uid FROM events WHERE source = 'import'")
+                .map_err(|e| e.to_string())?;
+            stmt.query_map([], |r| r.get(0))
+                .map_err(|e| e.to_string())?
+                .filter_map(Result::ok)
+                .collect()
+        };
+        for uid in &uids {
+            tx.prepare_cached("DELETE FROM calls WHERE turn = ?1")
+                .and_then(|mut st| st.execute(params![digest(uid)]))
+                .map_err(|e| e.to_string())?;
+        }
+        tx.execute_batch(
+            "DELETE FROM models WHERE id IN (SELECT id FROM events WHERE source = 'import');
+             DELETE FROM payloads WHERE id IN (SELECT id FROM events WHERE source = 'import');
+             DELETE FROM events WHERE source = 'import';
+             DELETE FROM imported;",
+        )
+        .map_err(|e| e.to_string())?;
+        tx.commit().map_err(|e| e.to_string())?;
+        Ok(uids.len())
+    }
+}
+
+/// What import read of a file: its size and modification time then, how far it is done,
+/// from when its turns were recorded (`--since`, `keep_days`), and a fingerprint of
+/// what was read (see `fingerprint`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    pub size: u64,
+    pub mtime_ms: i64,
+    pub offset: u64,
+    pub since_ms: i64,
+    pub fingerprint: Option<String>,
+}
+
+/// A turn the store has already, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Known {
+    /// `hook` or `import`.
+    pub source: String,
+    pub state: String,
+}
+
+/// Brings a store up to `SCHEMA_VERSION`, once: the version is read again inside the
+/// write transaction, so two processes opening an older store at once migrate it once.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let done = (|| {
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        match version {
+            0 => conn.execute_batch(SCHEMA)?,
+            1 => conn.execute_batch(FROM_1)?,
+            _ => return Ok(()),
+        }
+        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+    })();
+    match done {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
     }
 }
 
@@ -392,23 +494,45 @@ pub struct ImportBatch<'a> {
 }
 
 impl ImportBatch<'_> {
-    pub fn record_file(
-        &mut self,
-        rows: &[Row],
-        file: &str,
-        (size, mtime_ms, offset): (u64, i64, u64),
-    ) -> Result<(), Why> {
+    pub fn record_file(&mut self, rows: &[Row], file: &str, read: &Read) -> Result<(), Why> {
         for r in rows {
             write_row(&self.tx, r).map_err(|e| e.to_string())?;
         }
         self.turns += rows.len();
         self.tx
             .prepare_cached(
-                "INSERT INTO imported (path, size, mtime_ms, offset) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(path) DO UPDATE SET size = ?2, mtime_ms = ?3, offset = ?4",
+                "INSERT INTO imported (path, size, mtime_ms, offset, since_ms, fingerprint)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(path) DO UPDATE SET size = ?2, mtime_ms = ?3, offset = ?4,
+                     since_ms = ?5, fingerprint = ?6, state = NULL",
             )
-            .and_then(|mut st| st.execute(params![file, size as i64, mtime_ms, offset as i64]))
+            .and_then(|mut st| {
+                st.execute(params![
+                    file,
+                    read.size as i64,
+                    read.mtime_ms,
+                    read.offset as i64,
+                    read.since_ms,
+                    read.fingerprint
+                ])
+            })
             .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Whether the store has this turn already, and how.
+    pub fn known(&self, uid: &str) -> Result<Option<Known>, Why> {
+        self.tx
+            .prepare_cached("SELECT source, state FROM events WHERE uid = ?1")
+            .and_then(|mut st| {
+                st.query_row(params![uid], |r| {
+                    Ok(Known {
+                        source: r.get(0)?,
+                        state: r.get(1)?,
+                    })
+                })
+                .optional()
+            })
             .map_err(|e| e.to_string())
     }
 
@@ -436,7 +560,7 @@ pub struct Row {
     at_ms: i64,
     tool: String,
     event: String,
-    turn: bool,
+    turn: crate::usage::Part,
     status: String,
     session: Option<String>,
     project: Option<String>,
@@ -513,9 +637,7 @@ impl Row {
                 .unwrap_or(0),
             tool: text("tool").unwrap_or_default(),
             event: text("event").unwrap_or_default(),
-            // A turn's end carries its calls (a run ping sums other turns: not one itself).
-            turn: p.contains_key("api_calls")
-                && p.get("event").and_then(Value::as_str) != Some("Run"),
+            turn: crate::usage::Part::of(p),
             status: text("status").unwrap_or_default(),
             session: text("session_id"),
             project: text("project"),
@@ -575,7 +697,7 @@ fn write_row(tx: &Connection, r: &Row) -> rusqlite::Result<()> {
                 r.at_ms,
                 r.tool,
                 r.event,
-                r.turn,
+                r.turn as i64,
                 r.status,
                 r.session,
                 r.project,
@@ -624,7 +746,7 @@ fn write_row(tx: &Connection, r: &Row) -> rusqlite::Result<()> {
             reasoning,
             cost,
             r.at_ms,
-            r.turn,
+            r.turn as i64,
             r.tool,
             r.project,
             r.status,

@@ -58,6 +58,45 @@ impl Call {
     }
 }
 
+/// What an event counts for. One definition for the store, `report`, a run's ping and
+/// the OpenTelemetry metrics:
+/// - a **turn** is a turn-end event whose records telemhq read (its payload carries
+///   `api_calls`): one prompt and everything the agent did for it;
+/// - a **sub-agent's run** (`SubagentStop`) is part of the turn that started it: its
+///   tokens, cost and tool calls count in every total, but it is not a turn of its own;
+///   so are calls `import` found in an agent's records but could not place in a turn
+///   (`Unplaced`: lines before a session's first prompt, say);
+/// - a run's ping (`Run`) sums other events and counts for nothing itself; tool events
+///   carry no usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Nothing = 0,
+    Turn = 1,
+    WithinTurn = 2,
+}
+
+/// The event name of a sub-agent's run, from a hook or from import.
+pub const SUBAGENT_EVENT: &str = "SubagentStop";
+/// The event name `import` gives calls it could not place in a turn.
+pub const UNPLACED_EVENT: &str = "Unplaced";
+
+impl Part {
+    pub fn of(payload: &Map<String, Value>) -> Part {
+        let event = payload.get("event").and_then(Value::as_str);
+        match event {
+            Some("Run") => Part::Nothing,
+            _ if !payload.contains_key("api_calls") => Part::Nothing,
+            Some(SUBAGENT_EVENT | UNPLACED_EVENT) => Part::WithinTurn,
+            _ => Part::Turn,
+        }
+    }
+
+    /// Its usage counts in totals.
+    pub fn has_usage(self) -> bool {
+        self != Part::Nothing
+    }
+}
+
 /// A turn's identity, the same whether a hook or `import` records it: its agent (the
 /// ping's `tool`), its session, and the agent's own key of the turn in the session
 /// (Claude Code's prompt id, Codex's turn id, the id of the prompt's record in Gemini
@@ -66,6 +105,21 @@ pub fn turn_uid(tool: &str, session: &str, key: &str) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(format!("{tool}\n{session}\n{key}").as_bytes());
     crate::hex(&digest[..16])
+}
+
+/// A turn-end event's `event_id`: a UUID (version 4 layout) made from the turn's identity,
+/// so that the hook, `import --send`, a retry or another copy of the history all send the
+/// turn under one id (a tracker drops what it already has by `event_id`).
+pub fn event_id(turn_uid: &str) -> String {
+    let h = format!("{turn_uid:0<32}");
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
 }
 
 /// A turn's usage as read from an agent's records: the ping fields, and the calls that
@@ -106,6 +160,10 @@ pub struct TurnUsage {
     pub cost_usd: Option<f64>,
     /// The turn recorded an error (for agents without a failure hook event).
     pub failed: bool,
+    /// A sub-agent's run: part of the turn that started it (see `Part`).
+    pub subagent: bool,
+    /// Calls found in the records outside any turn (see `Part`).
+    pub unplaced: bool,
 }
 
 impl TurnUsage {
@@ -267,4 +325,17 @@ pub fn scan_lines(path: &Path, span: Span, worth: &[&str], mut take: impl FnMut(
         }
     }
     true
+}
+
+/// A record file that is one JSON document (Gemini CLI's chat files before 0.4x), read
+/// whole if it is no larger than a hook may read (`MAX_SCAN`). None when it cannot be read,
+/// is larger, or is not JSON.
+pub fn read_document(path: &Path) -> Option<Value> {
+    let mut file = crate::fsutil::open_regular(path).ok()?;
+    if file.metadata().ok()?.len() > MAX_SCAN {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    (&mut file).take(MAX_SCAN).read_to_end(&mut bytes).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }

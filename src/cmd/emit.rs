@@ -268,12 +268,14 @@ fn usage_source(agent: &dyn Agent, event: &HookEvent, now_ms: i64) -> Option<Usa
     if !agent.turn_end_events().contains(&name) {
         return None;
     }
-    let subagent = name == "SubagentStop" && event.agent_transcript_path.is_some();
-    let transcript_path = if subagent {
-        event.agent_transcript_path.clone()
-    } else {
-        event.transcript_path.clone()
-    };
+    // A sub-agent's run: its own transcript, or (versions before those) its side-chain
+    // lines in the main one.
+    let subagent = name == "SubagentStop";
+    let transcript_path = event
+        .agent_transcript_path
+        .clone()
+        .filter(|_| subagent)
+        .or_else(|| event.transcript_path.clone());
     // What must be taken now, before the agent's records move on (Droid's running
     // totals), or what the event itself carries (Cursor's tokens).
     let running_total = agent.running_total(event);

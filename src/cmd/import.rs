@@ -44,20 +44,6 @@ pub fn parse_since(text: &str, tz: &jiff::tz::TimeZone) -> Result<i64> {
         .map_err(|_| bad())
 }
 
-/// A UUID (version 4 layout) from a turn's identity: an imported turn's `event_id` is
-/// the same at every import.
-fn event_id_of(uid: &str) -> String {
-    let h = format!("{uid:0<32}");
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
-    )
-}
-
 /// The ping payload of an imported turn, as a hook would have built it.
 fn turn_payload(
     agent: &dyn Agent,
@@ -73,7 +59,13 @@ fn turn_payload(
     p.insert("provider".into(), json!(agent.provider()));
     p.insert("tool".into(), json!(agent.tool()));
     p.insert("status".into(), json!("success"));
-    p.insert("event".into(), json!(agent.turn_end_events()[0]));
+    // (A sub-agent's run is part of the turn that started it: `usage::Part`.)
+    let event = match (t.subagent, t.unplaced) {
+        (true, _) => crate::usage::SUBAGENT_EVENT,
+        (_, true) => crate::usage::UNPLACED_EVENT,
+        _ => agent.turn_end_events()[0],
+    };
+    p.insert("event".into(), json!(event));
     let project = cwd
         .as_deref()
         .and_then(|c| Path::new(c).file_name())
@@ -87,7 +79,7 @@ fn turn_payload(
     if let Some(c) = cwd.filter(|c| c.starts_with('/')) {
         p.insert("cwd_hash".into(), json!(hasher.hash(&c)));
     }
-    p.insert("event_id".into(), json!(event_id_of(uid)));
+    p.insert("event_id".into(), json!(crate::usage::event_id(uid)));
     p.insert("emitted_at".into(), json!(crate::time::rfc3339(end)));
     p.insert("telemhq_version".into(), json!(env!("CARGO_PKG_VERSION")));
     payload::add_turn(&mut p, t.read(end), own);
@@ -100,6 +92,8 @@ struct File<'a> {
     size: u64,
     mtime_ms: i64,
     from: u64,
+    /// What an earlier import recorded of it (from when it recorded turns).
+    since_ms: i64,
 }
 
 /// A turn read from history, made ready off the main thread: its identity, its payload
@@ -126,6 +120,70 @@ fn row_of(uid: &str, payload: &Map<String, Value>, turn: &TurnUsage) -> Row {
         note: None,
         call_ids: &call_ids,
     })
+}
+
+/// Bytes of a file read for its fingerprint, at each of three places.
+const PRINT_WINDOW: u64 = 4096;
+
+/// A fingerprint of what import read of a file up to `offset` (where the next import
+/// goes on): its first bytes, the bytes halfway and the last ones before `offset`. A file
+/// rewritten in place, shorter or of the same size, differs there; one that only grew
+/// does not.
+fn fingerprint(path: &Path, offset: u64) -> Option<String> {
+    use sha2::Digest;
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = crate::fsutil::open_regular(path).ok()?;
+    let mut hash = sha2::Sha256::new();
+    let mut buf = vec![0u8; PRINT_WINDOW as usize];
+    let w = PRINT_WINDOW.min(offset);
+    for at in [0, offset / 2, offset - w] {
+        let n = w.min(offset - at) as usize;
+        file.seek(SeekFrom::Start(at)).ok()?;
+        file.read_exact(&mut buf[..n]).ok()?;
+        hash.update(at.to_le_bytes());
+        hash.update(&buf[..n]);
+    }
+    Some(crate::hex(&hash.finalize()[..16]))
+}
+
+/// Where to read a history file from, given what an earlier import read of it (None: it
+/// is unchanged and recorded from early enough: not read at all). A file that shrank or
+/// was rewritten in place is read from its start; so is one whose earlier import recorded
+/// only later turns (`--since`, a smaller `keep_days`) than this one records.
+fn start_at(
+    path: &Path,
+    size: u64,
+    mtime_ms: i64,
+    from_ms: i64,
+    read: &crate::store::Read,
+) -> Option<u64> {
+    let earlier_from_later = read.since_ms > from_ms;
+    if size == read.size && mtime_ms == read.mtime_ms && !earlier_from_later {
+        return None;
+    }
+    if earlier_from_later || size < read.size || read.offset > size {
+        return Some(0);
+    }
+    match (&read.fingerprint, fingerprint(path, read.offset)) {
+        (Some(then), Some(now)) if *then == now => Some(read.offset),
+        // (A record from before fingerprints: an offset that still fits is trusted.)
+        (None, _) => Some(read.offset),
+        _ => Some(0),
+    }
+}
+
+/// What import did, per agent.
+#[derive(Default)]
+struct Tally {
+    /// Turns (not their sub-agents' runs, nor unplaced usage).
+    read: usize,
+    new: usize,
+    known: usize,
+    subagents: usize,
+    /// Turns whose every call another turn already counted (a resumed session's copy).
+    copies: usize,
+    /// Calls found outside any turn, counted in the day's totals all the same.
+    unplaced: usize,
 }
 
 /// Reads the files on every core (`read` makes each one's turns ready), and hands each
@@ -197,6 +255,14 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
     crate::fsutil::ensure_private_dir(&layout.hooks_dir)?;
     crate::fsutil::ensure_private_dir(&layout.state_dir)?;
     let store = Store::open(&layout).map_err(Error::new)?;
+    if store.imports_outdated() {
+        // Recorded by readers that knew fewer formats: read the history again whole.
+        let forgotten = store.forget_imports().map_err(Error::new)?;
+        eprintln!(
+            "Reading the history again: this telemhq reads more of the agents' formats \
+             ({forgotten} turn(s) imported before are recorded anew)."
+        );
+    }
     let config = config::load_with_secret(&layout)?;
     let hasher = match (&config.hash_secret, config.plain_path_hashes()) {
         (_, true) => PathHasher::Plain,
@@ -207,6 +273,12 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
                 .to_vec(),
         ),
     };
+    let keep_days = config.keep_days.unwrap_or(crate::store::DEFAULT_KEEP_DAYS);
+    let kept_from = crate::time::now_ms() - i64::from(keep_days) * 86_400_000;
+    // `--since` and `keep_days` limit what is recorded, not what is marked read: a file
+    // remembers from when its turns were recorded, and an import that records more of
+    // the past reads it again.
+    let from_ms = since.unwrap_or(0).max(kept_from);
 
     // Every history file, and what is new in it.
     let (mut files, mut unchanged) = (Vec::new(), 0usize);
@@ -224,13 +296,21 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
                 meta.mtime() * 1000 + meta.mtime_nsec() / 1_000_000,
             );
             let key = path.to_string_lossy().into_owned();
-            let from = match store.imported(&key) {
-                Some((s, m, _)) if s == size && m == mtime_ms => {
-                    unchanged += 1;
-                    continue;
-                }
-                Some((s, _, offset)) if size >= s => offset,
-                _ => 0,
+            let earlier = store.imported(&key);
+            let from = match &earlier {
+                Some(read) => match start_at(&path, size, mtime_ms, from_ms, read) {
+                    Some(from) => from,
+                    None => {
+                        unchanged += 1;
+                        continue;
+                    }
+                },
+                None => 0,
+            };
+            // Read on from where it was: it covers what that import covered, and no more.
+            let since_ms = match &earlier {
+                Some(read) if from > 0 => read.since_ms.max(from_ms),
+                _ => from_ms,
             };
             files.push(File {
                 agent: *agent,
@@ -238,6 +318,7 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
                 size,
                 mtime_ms,
                 from,
+                since_ms,
             });
         }
     }
@@ -254,32 +335,34 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
     } else {
         indicatif::ProgressBar::hidden()
     };
-    let keep_days = config.keep_days.unwrap_or(crate::store::DEFAULT_KEEP_DAYS);
-    let kept_from = crate::time::now_ms() - i64::from(keep_days) * 86_400_000;
     store
         .prune(keep_days, crate::time::now_ms())
         .map_err(Error::new)?;
     let mut counted = store.counted_calls().map_err(Error::new)?;
     let mut imported: Vec<(Map<String, Value>, Option<String>)> = Vec::new();
-    let (mut turns, mut copies) = (0usize, 0usize);
+    let mut tally: Vec<(&'static str, Tally)> = Vec::new();
     let mut batch_open: Option<crate::store::ImportBatch> = None;
-    let from_ms = since.unwrap_or(0).max(kept_from);
     let read = |f: &File| -> (Vec<Prepared>, u64) {
         let (found, next) = f.agent.history_turns(&f.path, f.from);
         let ready = found
             .into_iter()
-            .filter_map(|mut t| {
+            .enumerate()
+            .filter_map(|(i, mut t)| {
                 // Older than --since, or than the store keeps.
                 if t.ended_ms.unwrap_or(0) < from_ms {
                     return None;
                 }
-                let key = t.key.clone()?;
                 let session = t.session.clone().unwrap_or_else(|| {
                     f.path
                         .file_stem()
                         .unwrap_or_default()
                         .to_string_lossy()
                         .into_owned()
+                });
+                // A turn the reader could not key is counted all the same, as unplaced.
+                let key = t.key.clone().unwrap_or_else(|| {
+                    t.unplaced = true;
+                    format!("unplaced:{}:{i}", f.from)
                 });
                 t.session = Some(session.clone());
                 let uid = turn_uid(f.agent.tool(), &session, &key);
@@ -298,6 +381,18 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
         bar.set_message(crate::term::safe(
             &f.path.file_name().unwrap_or_default().to_string_lossy(),
         ));
+        if batch_open.is_none() {
+            batch_open = Some(store.import_batch().map_err(Error::new)?);
+        }
+        let open = batch_open.as_mut().expect("just opened");
+        let tool = f.agent.display_name();
+        let t = match tally.iter().position(|(a, _)| *a == tool) {
+            Some(i) => &mut tally[i].1,
+            None => {
+                tally.push((tool, Tally::default()));
+                &mut tally.last_mut().expect("just pushed").1
+            }
+        };
         let mut rows: Vec<Row> = Vec::new();
         for Prepared {
             uid,
@@ -316,7 +411,7 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
                         .is_none_or(|id| !elsewhere(&crate::store::digest(id)))
                 });
                 if turn.calls.is_empty() {
-                    copies += 1;
+                    t.copies += 1;
                     continue;
                 }
                 let p = turn_payload(f.agent, turn.clone(), &uid, &hasher, &config.prices);
@@ -326,20 +421,38 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
             if turn.calls.is_empty() {
                 continue;
             }
+            let known = open.known(&uid).map_err(Error::new)?;
+            if turn.unplaced {
+                t.unplaced += 1;
+            } else if turn.subagent {
+                t.subagents += 1;
+            } else {
+                t.read += 1;
+                match &known {
+                    Some(_) => t.known += 1,
+                    None => t.new += 1,
+                }
+            }
             let (calls, turn_digest) = row.digests();
             for call in calls {
                 counted.insert(*call, turn_digest);
             }
             rows.push(row);
-            if let Some(p) = payload {
+            // A turn a hook recorded is its hook's to deliver; one an earlier
+            // `--send` delivered is not sent again.
+            let sendable = known.is_none_or(|k| k.source == "import" && k.state != "delivered");
+            if let (Some(p), true) = (payload, sendable) {
                 imported.push((p, turn.cwd));
             }
         }
-        if batch_open.is_none() {
-            batch_open = Some(store.import_batch().map_err(Error::new)?);
-        }
-        let open = batch_open.as_mut().expect("just opened");
-        open.record_file(&rows, &f.path.to_string_lossy(), (f.size, f.mtime_ms, next))
+        let read = crate::store::Read {
+            size: f.size,
+            mtime_ms: f.mtime_ms,
+            offset: next,
+            since_ms: f.since_ms,
+            fingerprint: fingerprint(&f.path, next),
+        };
+        open.record_file(&rows, &f.path.to_string_lossy(), &read)
             .map_err(Error::new)?;
         if open.full() {
             batch_open
@@ -348,7 +461,6 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
                 .commit()
                 .map_err(Error::new)?;
         }
-        turns += rows.len();
         bar.inc(f.size - f.from);
         Ok(())
     };
@@ -357,25 +469,68 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
         open.commit().map_err(Error::new)?;
     }
     bar.finish_and_clear();
+    say_what_was_done(&tally, (files.len(), bytes), unchanged, &layout);
+    if args.send {
+        return send(args, env, &layout, imported);
+    }
+    Ok(0)
+}
+
+/// "N turns read: X new, Y already recorded", per agent where there were several, and
+/// what could not be placed in a turn.
+fn say_what_was_done(
+    tally: &[(&'static str, Tally)],
+    (files, bytes): (usize, u64),
+    unchanged: usize,
+    layout: &crate::env::Layout,
+) {
+    let sum = tally.iter().fold(Tally::default(), |mut a, (_, t)| {
+        a.read += t.read;
+        a.new += t.new;
+        a.known += t.known;
+        a.subagents += t.subagents;
+        a.copies += t.copies;
+        a.unplaced += t.unplaced;
+        a
+    });
+    let line = |t: &Tally| {
+        let mut text = format!(
+            "{} turn(s) read: {} new, {} already recorded",
+            t.read, t.new, t.known
+        );
+        if t.subagents > 0 {
+            text.push_str(&format!("; {} sub-agent run(s)", t.subagents));
+        }
+        if t.copies > 0 {
+            text.push_str(&format!(
+                "; {} resumed-session copies of turns counted once",
+                t.copies
+            ));
+        }
+        if t.unplaced > 0 {
+            text.push_str(&format!(
+                "; {} record(s) of usage no turn holds (counted in the day's totals)",
+                t.unplaced
+            ));
+        }
+        text
+    };
     eprintln!(
-        "Imported {turns} turn(s) from {} file(s){}{} into {}.",
-        files.len(),
+        "{} from {files} file(s), {} read{} into {}.",
+        line(&sum),
+        indicatif::HumanBytes(bytes),
         if unchanged > 0 {
             format!(" ({unchanged} file(s) unchanged since the last import)")
         } else {
             String::new()
         },
-        if copies > 0 {
-            format!("; {copies} turn(s) already counted elsewhere (a resumed session's copy)")
-        } else {
-            String::new()
-        },
-        crate::term::path(&crate::store::path(&layout))
+        crate::term::path(&crate::store::path(layout))
     );
-    if args.send {
-        return send(args, env, &layout, imported);
+    if tally.len() > 1 {
+        for (agent, t) in tally {
+            eprintln!("  {agent}: {}", line(t));
+        }
     }
-    Ok(0)
 }
 
 /// Queues imported turns for the trackers (marked `backfill`), each for the tracker of

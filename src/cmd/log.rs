@@ -67,7 +67,9 @@ pub fn run(args: &LogArgs, env: &Env) -> Result<i32> {
         })
         .collect();
     for (state, entry) in queue::all(&layout) {
-        if known.contains(&entry.event_id) {
+        // (A turn's payload carries the id made from its identity, see `usage::event_id`.)
+        let id = entry.payload.get("event_id").and_then(Value::as_str);
+        if id.is_some_and(|id| known.iter().any(|k| k == id)) || known.contains(&entry.event_id) {
             continue;
         }
         let tracker = entry.ping_url.as_deref().map(crate::config::mask_url);

@@ -16,6 +16,8 @@ use crate::store::Store;
 #[derive(Debug, Default, Clone)]
 struct Sums {
     turns: u64,
+    /// Turns and sub-agents' runs summed (see `usage::Part`).
+    records: u64,
     input: u64,
     output: u64,
     cache_read: u64,
@@ -32,6 +34,7 @@ struct Sums {
 impl Sums {
     fn add(&mut self, o: &Sums) {
         self.turns += o.turns;
+        self.records += o.records;
         self.input += o.input;
         self.output += o.output;
         self.cache_read += o.cache_read;
@@ -52,7 +55,7 @@ impl Sums {
     /// The cost of the priced turns; None when no turn had one (never a $0 for what has
     /// no price).
     fn cost(&self) -> Option<f64> {
-        (self.priced > 0 || self.turns == 0).then_some(self.cost)
+        (self.priced > 0 || self.records == 0).then_some(self.cost)
     }
 
     fn to_json(&self, key: Option<&str>) -> Value {
@@ -302,7 +305,7 @@ fn sums_by(
     let (first, last): (Option<i64>, Option<i64>) = store
         .conn()
         .query_row(
-            &format!("SELECT min(at_ms), max(at_ms) FROM {table} WHERE turn = 1"),
+            &format!("SELECT min(at_ms), max(at_ms) FROM {table} WHERE turn IN (1, 2)"),
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
@@ -336,9 +339,9 @@ fn sums_by(
     };
     let sql = format!(
         "SELECT {key}, input, output, cache_read, cache_write, reasoning, cost_usd, {unpriced},
-             status = 'failed', tool_calls
+             status = 'failed', tool_calls, turn
          FROM {table} INDEXED BY {index}
-         WHERE turn = 1 AND at_ms >= ?1 AND at_ms < ?2 AND (?3 IS NULL OR tool = ?3)
+         WHERE turn IN (1, 2) AND at_ms >= ?1 AND at_ms < ?2 AND (?3 IS NULL OR tool = ?3)
              AND (?4 IS NULL OR project = ?4)"
     );
     let sum_part = |(a, b): (i64, i64),
@@ -368,7 +371,10 @@ fn sums_by(
                 }
             };
             let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
-            s.turns += 1;
+            // A sub-agent's run adds to the totals, not to the turns (`usage::Part`).
+            let turn = n(10).map_err(unreadable)? == crate::usage::Part::Turn as u64;
+            s.turns += u64::from(turn);
+            s.records += 1;
             s.input += n(1).map_err(unreadable)?;
             s.output += n(2).map_err(unreadable)?;
             s.cache_read += n(3).map_err(unreadable)?;
@@ -386,7 +392,7 @@ fn sums_by(
                     }
                 }
             }
-            s.failed += n(8).map_err(unreadable)?;
+            s.failed += n(8).map_err(unreadable)? * u64::from(turn);
             s.tool_calls += n(9).map_err(unreadable)?;
         }
         Ok(at

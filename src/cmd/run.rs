@@ -132,18 +132,15 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
             events.push(entry.payload);
         }
     }
-    let ping = run_payload(
-        &RunFacts {
-            run_id: &run_id,
-            event_id: payload::new_event_id().map_err(Error::new)?,
-            emitted_at: crate::time::rfc3339(emitted_ms + duration_ms as i64),
-            command: program,
-            ended,
-            duration_ms,
-            turns: &events,
-        },
-        is_turn_end,
-    );
+    let ping = run_payload(&RunFacts {
+        run_id: &run_id,
+        event_id: payload::new_event_id().map_err(Error::new)?,
+        emitted_at: crate::time::rfc3339(emitted_ms + duration_ms as i64),
+        command: program,
+        ended,
+        duration_ms,
+        turns: &events,
+    });
     let config = Config::load(&layout).unwrap_or_default();
     let run_url = ping_url.as_ref().map(|u| u.as_str().to_string());
     let env_url = run_url.as_deref().or(env.ping_url.as_deref());
@@ -192,14 +189,6 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
         );
     }
     Ok(ended.exit_code())
-}
-
-/// Whether an event ends a turn of the agent that sent it (by the ping's `tool`).
-fn is_turn_end(tool: &str, event: &str) -> bool {
-    agents::ALL
-        .iter()
-        .find(|a| a.tool() == tool)
-        .is_some_and(|a| a.turn_end_events().contains(&event))
 }
 
 /// Waits for the command, passing SIGINT, SIGTERM and SIGHUP that were sent to telemhq
@@ -263,7 +252,7 @@ const TOKEN_KEYS: [&str; 5] = [
 
 /// The run ping: how the command ended, how long it took, and the usage of its own
 /// turns summed; the program's base name only, never its arguments (they carry prompts).
-pub fn run_payload(facts: &RunFacts, is_turn_end: fn(&str, &str) -> bool) -> Map<String, Value> {
+pub fn run_payload(facts: &RunFacts) -> Map<String, Value> {
     let mut usage: Map<String, Value> = TOKEN_KEYS[..4]
         .iter()
         .map(|k| (k.to_string(), json!(0)))
@@ -273,9 +262,8 @@ pub fn run_payload(facts: &RunFacts, is_turn_end: fn(&str, &str) -> bool) -> Map
     let mut unpriced: Vec<String> = Vec::new();
     let mut tool_calls: Map<String, Value> = Map::new();
     for p in facts.turns {
-        let event = p.get("event").and_then(Value::as_str).unwrap_or("");
-        let tool = p.get("tool").and_then(Value::as_str).unwrap_or("");
-        if is_turn_end(tool, event) {
+        // (One definition of a turn: `usage::Part`.)
+        if crate::usage::Part::of(p) == crate::usage::Part::Turn {
             turns += 1;
         }
         if let Some(u) = p.get("usage").and_then(Value::as_object) {
@@ -388,44 +376,43 @@ mod tests {
             .unwrap()
             .clone()
         };
+        let mut tool_event = turn("PostToolUse", 0, json!({"Bash": 2}));
+        tool_event.remove("api_calls");
+        tool_event.remove("usage");
         let turns = [
             turn("Stop", 10, json!({"Bash": 1})),
             turn("StopFailure", 5, json!({})),
-            turn("PostToolUse", 0, json!({"Bash": 2})),
+            // Part of a turn: its usage counts, it is not a turn of its own.
+            turn("SubagentStop", 7, json!({"Read": 1})),
+            tool_event,
         ];
-        let claude_turns = |_: &str, e: &str| matches!(e, "Stop" | "StopFailure");
-        let p = run_payload(
-            &RunFacts {
-                run_id: "r1",
-                event_id: "e1".into(),
-                emitted_at: "2026-11-25T00:00:00.000Z".into(),
-                command: OsStr::new("/usr/local/bin/claude"),
-                ended: Ended::Exited(1),
-                duration_ms: 1234,
-                turns: &turns,
-            },
-            claude_turns,
-        );
+        let p = run_payload(&RunFacts {
+            run_id: "r1",
+            event_id: "e1".into(),
+            emitted_at: "2026-11-25T00:00:00.000Z".into(),
+            command: OsStr::new("/usr/local/bin/claude"),
+            ended: Ended::Exited(1),
+            duration_ms: 1234,
+            turns: &turns,
+        });
         assert_eq!(p["command"], "claude");
         assert_eq!(p["status"], "failed");
         assert_eq!(p["exit_code"], 1);
         assert_eq!(p["turns"], 2);
-        assert_eq!(p["usage"]["input_tokens"], 15);
+        assert_eq!(p["usage"]["input_tokens"], 22);
         assert_eq!(p["usage"]["cache_read_input_tokens"], 6);
         assert_eq!(p["api_calls"], 6);
         assert_eq!(p["tool_calls"]["Bash"], 3);
-        let signalled = run_payload(
-            &RunFacts {
-                ended: Ended::Signalled(15),
-                command: OsStr::new("has space/prog name"),
-                turns: &[],
-                run_id: "r1",
-                event_id: "e2".into(),
-                emitted_at: String::new(),
-                duration_ms: 1,
-            },
-            claude_turns,
-        );
+        assert_eq!(p["tool_calls"]["Read"], 1);
+        let signalled = run_payload(&RunFacts {
+            ended: Ended::Signalled(15),
+            command: OsStr::new("has space/prog name"),
+            turns: &[],
+            run_id: "r1",
+            event_id: "e2".into(),
+            emitted_at: String::new(),
+            duration_ms: 1,
+        });
         assert_eq!(signalled["signal"], 15);
         assert!(signalled.get("exit_code").is_none());
         assert_eq!(signalled["command"], "other");

@@ -297,18 +297,18 @@ pub fn logs(payloads: &[&Map<String, Value>], source: &Source) -> ExportLogsServ
     }
 }
 
-/// A turn's end (it carries its calls; a run's ping sums other turns and is not one).
-pub fn is_turn_end(p: &Map<String, Value>) -> bool {
-    p.contains_key("api_calls") && p.get("event").and_then(Value::as_str) != Some("Run")
-}
-
-/// Delta sums from turn ends: tokens by type and model, cost, turns, failed turns, tool
-/// calls. None when no payload is a turn's end.
+/// Delta sums from turn ends and sub-agents' runs (`usage::Part`): tokens by type and
+/// model, cost, tool calls, and (turns only) turns and failed turns. None when no
+/// payload has usage.
 pub fn metrics(
     payloads: &[&Map<String, Value>],
     source: &Source,
 ) -> Option<ExportMetricsServiceRequest> {
-    let turns: Vec<&&Map<String, Value>> = payloads.iter().filter(|p| is_turn_end(p)).collect();
+    use crate::usage::Part;
+    let turns: Vec<&&Map<String, Value>> = payloads
+        .iter()
+        .filter(|p| Part::of(p).has_usage())
+        .collect();
     if turns.is_empty() {
         return None;
     }
@@ -369,11 +369,14 @@ pub fn metrics(
             ));
         }
         let status = s("status");
-        count.push(point(
-            N::AsInt(1),
-            vec![kv("telemhq.status", text(status.clone()))],
-        ));
-        if status == "failed" {
+        let turn = Part::of(p) == Part::Turn;
+        if turn {
+            count.push(point(
+                N::AsInt(1),
+                vec![kv("telemhq.status", text(status.clone()))],
+            ));
+        }
+        if turn && status == "failed" {
             failed.push(point(N::AsInt(1), vec![kv("error.type", text(s("error")))]));
         }
         for (tool, n) in p

@@ -52,6 +52,9 @@ pub struct HookEvent {
     pub generation_id: Option<String>,
     pub status: Option<String>,
     pub tokens: EventTokens,
+    /// A digest of the tool call's input (never the input): which call an event is, for
+    /// an agent whose tool events carry no call id (Cursor).
+    pub tool_input_digest: Option<String>,
 }
 
 /// Token counts a turn-end payload carries itself (Cursor's `stop`).
@@ -177,6 +180,10 @@ impl<'de> Visitor<'de> for EventSeed<'_> {
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             if matches!(key.as_ref(), "toolResult" | "tool_response") {
                 map.next_value_seed(ToolResultSeed(self.0))?;
+            } else if matches!(key.as_ref(), "tool_input" | "toolArgs") {
+                let mut hash = Sha256::new();
+                map.next_value_seed(DigestSeed(&mut hash))?;
+                self.0.tool_input_digest = Some(crate::hex(&hash.finalize()[..16]));
             } else if KEPT_FIELDS.contains(&key.as_ref()) {
                 let value: Value = map.next_value()?;
                 self.0.set(&key, value);
@@ -239,6 +246,71 @@ impl<'de> Visitor<'de> for ToolResultSeed<'_> {
         Ok(())
     }
     fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// Hashes a JSON value as it streams past, without keeping it: each value's kind and
+/// content, so two different values never feed the same bytes.
+struct DigestSeed<'a>(&'a mut Sha256);
+
+impl<'de> DeserializeSeed<'de> for DigestSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl DigestSeed<'_> {
+    fn put(&mut self, kind: u8, bytes: &[u8]) {
+        self.0.update([kind]);
+        self.0.update((bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+    }
+}
+
+impl<'de> Visitor<'de> for DigestSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        self.put(b'{', b"");
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            self.put(b'k', key.as_bytes());
+            map.next_value_seed(DigestSeed(&mut *self.0))?;
+        }
+        self.put(b'}', b"");
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        self.put(b'[', b"");
+        while seq.next_element_seed(DigestSeed(&mut *self.0))?.is_some() {}
+        self.put(b']', b"");
+        Ok(())
+    }
+    fn visit_str<E: serde::de::Error>(mut self, v: &str) -> Result<(), E> {
+        self.put(b's', v.as_bytes());
+        Ok(())
+    }
+    fn visit_bool<E: serde::de::Error>(mut self, v: bool) -> Result<(), E> {
+        self.put(b'b', &[u8::from(v)]);
+        Ok(())
+    }
+    fn visit_i64<E: serde::de::Error>(mut self, v: i64) -> Result<(), E> {
+        self.put(b'n', v.to_string().as_bytes());
+        Ok(())
+    }
+    fn visit_u64<E: serde::de::Error>(mut self, v: u64) -> Result<(), E> {
+        self.put(b'n', v.to_string().as_bytes());
+        Ok(())
+    }
+    fn visit_f64<E: serde::de::Error>(mut self, v: f64) -> Result<(), E> {
+        self.put(b'f', v.to_string().as_bytes());
+        Ok(())
+    }
+    fn visit_unit<E: serde::de::Error>(mut self) -> Result<(), E> {
+        self.put(b'0', b"");
         Ok(())
     }
 }
@@ -428,7 +500,8 @@ pub fn build(event: &HookEvent, ctx: &Context) -> Map<String, Value> {
 
 /// Adds a turn's usage to its payload: the usage fields, the cost (priced with the
 /// user's own prices first), and the turn's identity (`turn_uid`, the same whether a hook
-/// or `import` records the turn, so that a tracker or the store can tell them apart).
+/// or `import` records the turn, so that a tracker or the store can tell them apart) with
+/// the `event_id` made from it.
 pub fn add_turn(
     payload: &mut Map<String, Value>,
     turn: crate::usage::Turn,
@@ -440,10 +513,10 @@ pub fn add_turn(
     }
     let text = |k: &str| payload.get(k).and_then(Value::as_str).map(str::to_string);
     if let (Some(key), Some(session), Some(tool)) = (key, text("session_id"), text("tool")) {
-        payload.insert(
-            "turn_uid".into(),
-            json!(crate::usage::turn_uid(&tool, &session, &key)),
-        );
+        let uid = crate::usage::turn_uid(&tool, &session, &key);
+        // Whoever sends the turn (its hook, `import --send`, a retry) sends one id.
+        payload.insert("event_id".into(), json!(crate::usage::event_id(&uid)));
+        payload.insert("turn_uid".into(), json!(uid));
     }
 }
 

@@ -13,6 +13,13 @@ use telemhq::agents::{self, Agent};
 use crate::ccusage::{answer, line, prompt};
 use crate::support::{Mode, Receiver, TestHome, data, doctor_check, stderr, stdout, wait_until};
 
+/// Runs telemhq, which must succeed.
+fn ran(t: &TestHome, args: &[&str]) -> std::process::Output {
+    let out = t.run(args);
+    assert!(out.status.success(), "telemhq {args:?}: {}", stderr(&out));
+    out
+}
+
 fn ok(t: &TestHome, args: &[&str]) -> String {
     let out = t.run(args);
     assert!(
@@ -202,7 +209,7 @@ fn import_reads_each_agents_session_files_as_its_hook_does_and_keeps_one_record_
         // Idempotent: a second import adds nothing.
         let out = t.run(&["import"]);
         assert!(
-            stderr(&out).contains("Imported 0 turn(s)"),
+            stderr(&out).contains("0 turn(s) read"),
             "{id}: {}",
             stderr(&out)
         );
@@ -305,6 +312,15 @@ fn append(path: &Path, text: &str) {
 const SONNET: &str = "claude-sonnet-4-5-20250929";
 const HAIKU: &str = "claude-haiku-4-5-20251001";
 
+/// What import said it read ("…, 1.2 KiB read …").
+fn bytes_read(out: &std::process::Output) -> String {
+    let text = stderr(out);
+    let (head, _) = text
+        .split_once(" read into")
+        .unwrap_or_else(|| panic!("no bytes read in {text}"));
+    head.rsplit(", ").next().unwrap().to_string()
+}
+
 #[test]
 fn a_reimport_reads_only_what_was_appended_and_waits_for_a_line_still_being_written() {
     let t = TestHome::new();
@@ -345,14 +361,19 @@ fn a_reimport_reads_only_what_was_appended_and_waits_for_a_line_still_being_writ
     ok(&t, &["import"]);
     assert_eq!(report(&t, &[])["totals"]["usage"]["input_tokens"], 1200);
 
-    // The first turn's figures changed in place (same length) and a third turn appended,
-    // its answer's line not finished yet. A re-import reads what follows the last turn
-    // it read (which may have gone on): the first turn keeps what was read, and the
-    // unfinished line waits for its end.
-    let text = std::fs::read_to_string(&path)
+    // A third turn appended, its answer's line not finished yet. A re-import reads from
+    // the last turn it read (which may have gone on), and no further back; the unfinished
+    // line waits for its end.
+    let last_turn_at = std::fs::read_to_string(&path)
         .unwrap()
-        .replace("1000", "9999");
-    std::fs::write(&path, text).unwrap();
+        .find("\"p2\"")
+        .map(|i| {
+            std::fs::read_to_string(&path).unwrap()[..i]
+                .rfind('\n')
+                .unwrap()
+                + 1
+        })
+        .unwrap() as u64;
     let third = answer(
         "msg_3",
         HAIKU,
@@ -369,13 +390,17 @@ fn a_reimport_reads_only_what_was_appended_and_waits_for_a_line_still_being_writ
             &third[0][..40]
         ),
     );
-    ok(&t, &["import"]);
+    let size = std::fs::metadata(&path).unwrap().len();
+    let out = ran(&t, &["import"]);
+    assert_eq!(
+        bytes_read(&out),
+        indicatif::HumanBytes(size - last_turn_at).to_string(),
+        "only what follows the last turn read: {}",
+        stderr(&out)
+    );
     let r = report(&t, &[]);
     assert_eq!(r["totals"]["turns"], 2, "{r:#}");
-    assert_eq!(
-        r["totals"]["usage"]["input_tokens"], 1200,
-        "only new bytes were read"
-    );
+    assert_eq!(r["totals"]["usage"]["input_tokens"], 1200);
 
     append(&path, &format!("{}\n", &third[0][40..]));
     ok(&t, &["import"]);
@@ -385,7 +410,7 @@ fn a_reimport_reads_only_what_was_appended_and_waits_for_a_line_still_being_writ
     // Nothing new: nothing read, nothing added.
     let out = t.run(&["import"]);
     assert!(
-        stderr(&out).contains("Imported 0 turn(s)"),
+        stderr(&out).contains("0 turn(s) read: 0 new, 0 already recorded"),
         "{}",
         stderr(&out)
     );
@@ -395,6 +420,71 @@ fn a_reimport_reads_only_what_was_appended_and_waits_for_a_line_still_being_writ
         stderr(&out)
     );
     assert_eq!(report(&t, &[])["totals"]["turns"], 3);
+}
+
+/// A transcript rewritten in place, of the same size or shorter, is read again from
+/// its start (what was read is fingerprinted, not only its size and time).
+#[test]
+fn a_transcript_rewritten_in_place_is_read_again_from_its_start() {
+    let t = TestHome::new();
+    let sid = "56565656-5656-4565-8565-565656565656";
+    let path = t
+        .claude_dir()
+        .join("projects/-home-dev-api")
+        .join(format!("{sid}.jsonl"));
+    let turn = |n: u32, input: u64| {
+        let mut lines = vec![prompt_in(
+            &format!("p{n}"),
+            &format!("2026-11-27T1{n}:00:00.000Z"),
+            sid,
+            "/home/dev/api",
+        )];
+        lines.extend(answer(
+            &format!("msg_{n}"),
+            SONNET,
+            &format!("2026-11-27T1{n}:00:05.000Z"),
+            sid,
+            [input, 0, 0, 10],
+            1,
+        ));
+        lines
+    };
+    let all: Vec<String> = (1..=3).flat_map(|n| turn(n, 1000 * u64::from(n))).collect();
+    write_lines(&path, &all);
+    ok(&t, &["import"]);
+    assert_eq!(report(&t, &[])["totals"]["usage"]["input_tokens"], 6000);
+
+    // The same size, other figures (1000 → 7000 in the first turn).
+    let text = std::fs::read_to_string(&path).unwrap();
+    let rewritten = text.replacen("\"input_tokens\":1000", "\"input_tokens\":7000", 1);
+    assert_eq!(rewritten.len(), text.len());
+    assert_ne!(rewritten, text);
+    std::fs::write(&path, &rewritten).unwrap();
+    let out = ran(&t, &["import"]);
+    assert_eq!(
+        bytes_read(&out),
+        indicatif::HumanBytes(rewritten.len() as u64).to_string(),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("3 turn(s) read: 0 new, 3 already recorded"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(report(&t, &[])["totals"]["usage"]["input_tokens"], 12000);
+
+    // Shorter: the last turn gone, the first one's figure back. Read from the start; the
+    // turn recorded before stays recorded.
+    write_lines(&path, &all[..4]);
+    let out = ran(&t, &["import"]);
+    assert_eq!(
+        bytes_read(&out),
+        indicatif::HumanBytes(std::fs::metadata(&path).unwrap().len()).to_string()
+    );
+    let r = report(&t, &[]);
+    assert_eq!(r["totals"]["turns"], 3, "{r:#}");
+    assert_eq!(r["totals"]["usage"]["input_tokens"], 6000, "{r:#}");
 }
 
 #[test]

@@ -89,8 +89,19 @@ struct Line {
     kind: Option<String>,
     #[serde(rename = "promptId")]
     prompt_id: Option<String>,
+    /// The line's own id; versions before `promptId` (1.0.x to 2.1.2x) key a turn by its
+    /// prompt line's.
+    uuid: Option<String>,
+    #[serde(rename = "parentUuid")]
+    parent_uuid: Option<String>,
     #[serde(rename = "isSidechain")]
     is_sidechain: Option<bool>,
+    /// Lines Claude Code adds as the user's that nobody typed (a local command's caveat,
+    /// a compacted conversation's summary): never a turn's prompt.
+    #[serde(rename = "isMeta")]
+    is_meta: Option<bool>,
+    #[serde(rename = "isCompactSummary")]
+    is_compact_summary: Option<bool>,
     timestamp: Option<String>,
     version: Option<String>,
     #[serde(rename = "toolUseResult")]
@@ -101,6 +112,31 @@ struct Line {
     #[serde(rename = "sessionId")]
     session_id: Option<String>,
     cwd: Option<String>,
+}
+
+impl Line {
+    /// A user's prompt: a user line that is not a tool's result nor one Claude Code
+    /// added itself.
+    fn is_prompt(&self) -> bool {
+        self.kind.as_deref() == Some("user")
+            && self.tool_use_result.is_none()
+            && self.is_meta != Some(true)
+            && self.is_compact_summary != Some(true)
+            && !self.message.as_ref().is_some_and(|m| {
+                m.content
+                    .iter()
+                    .any(|b| b.kind.as_deref() == Some("tool_result"))
+            })
+    }
+
+    /// The key of the turn this prompt line starts: its `promptId`, or in versions
+    /// without one, the line's own id.
+    fn turn_key(&self) -> Option<String> {
+        self.prompt_id
+            .clone()
+            .or_else(|| self.uuid.clone())
+            .filter(|k| is_name(k))
+    }
 }
 
 #[derive(Deserialize)]
@@ -190,16 +226,57 @@ fn is_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_-.:@[]".contains(&b))
 }
 
+/// One API call of a message, in telemhq's meaning (Anthropic's figures already have
+/// it: input without the cache, output with the thinking in it). None for a message
+/// that is no API answer (no id, no model, Claude Code's own `<synthetic>` ones).
+fn call_of(message: Message) -> Option<Call> {
+    let id = message.id.filter(|i| is_name(i))?;
+    let model = message.model.filter(|m| is_name(m) && m != "<synthetic>")?;
+    let u = message.usage?;
+    let one_hour = u
+        .cache_creation
+        .ephemeral_1h_input_tokens
+        .min(u.cache_creation_input_tokens);
+    Some(Call {
+        id: Some(id),
+        model: Some(model),
+        input: u.input_tokens,
+        cache_read: u.cache_read_input_tokens,
+        cache_write: u.cache_creation_input_tokens - one_hour,
+        cache_write_1h: one_hour,
+        output: u.output_tokens,
+        reasoning: u.output_tokens_details.thinking_tokens.min(u.output_tokens),
+    })
+}
+
+/// What a backward scan of a transcript counts.
+#[derive(Clone, Copy)]
+enum Mode<'a> {
+    /// The main conversation's turn whose prompt has this id (None: the last prompt's).
+    Main(Option<&'a str>),
+    /// A sub-agent's own transcript: all of it is the run.
+    OwnFile,
+    /// The last sub-agent run written as side-chain lines into the main transcript
+    /// (versions before sub-agents had files of their own).
+    Sidechain,
+}
+
 /// Reads the usage of the turn whose prompt has `prompt_id` (or, without one, of the
 /// last prompt). None when the transcript cannot be read or holds no such turn.
 pub fn turn_usage(path: &Path, prompt_id: Option<&str>) -> Option<TurnUsage> {
-    scan_file(path, prompt_id, false)
+    scan_file(path, Mode::Main(prompt_id))
 }
 
-/// Reads the usage of a sub-agent's run from its own transcript, whose lines are all
-/// marked as a side chain: everything since its task prompt.
+/// Reads the usage of a sub-agent's run: its own transcript (every line is the run), or
+/// in versions that wrote it into the main transcript, the last side-chain run there.
 pub fn subagent_usage(path: &Path) -> Option<TurnUsage> {
-    scan_file(path, None, true)
+    if is_subagent_file(path) {
+        let mut u = scan_file(path, Mode::OwnFile)?;
+        u.key = subagent_key(path);
+        Some(u)
+    } else {
+        scan_file(path, Mode::Sidechain)
+    }
 }
 
 /// The usage of a queued turn-end event, read from its transcript (numbers and names
@@ -207,19 +284,34 @@ pub fn subagent_usage(path: &Path) -> Option<TurnUsage> {
 pub fn read_usage(source: &UsageSource) -> Option<Turn> {
     let path = Path::new(&source.transcript_path);
     let usage = if source.subagent {
-        let mut u = subagent_usage(path)?;
-        u.key = subagent_key(path);
-        u
+        subagent_usage(path)?
     } else {
         turn_usage(path, source.prompt_id.as_deref())?
     };
     Some(usage.read(source.event_ms))
 }
 
+/// A sub-agent's own transcript: `<session>/subagents/agent-<id>.jsonl`, or in 2.0.x
+/// `agent-<id>.jsonl` beside the sessions' files.
+pub fn is_subagent_file(path: &Path) -> bool {
+    path.parent()
+        .and_then(Path::file_name)
+        .is_some_and(|n| n == "subagents")
+        || path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("agent-"))
+}
+
 /// A sub-agent's run is keyed by its own transcript's name (`agent-<id>`).
 pub fn subagent_key(path: &Path) -> Option<String> {
     path.file_stem()
         .map(|s| format!("subagent:{}", s.to_string_lossy()))
+}
+
+/// A sub-agent's run written as side-chain lines: keyed by its task prompt's line (the
+/// run's first), else by the turn it ran in.
+fn sidechain_key(root: Option<&str>, main_key: Option<&str>) -> String {
+    format!("sidechain:{}", root.or(main_key).unwrap_or(""))
 }
 
 /// A turn being put together by `turns`.
@@ -255,6 +347,11 @@ impl Building {
         }
     }
 
+    fn subagent(mut self) -> Building {
+        self.usage.subagent = true;
+        self
+    }
+
     fn add(&mut self, line: Line) {
         if let Some(at) = line
             .timestamp
@@ -275,30 +372,12 @@ impl Building {
                 self.usage.count_tool(name.to_string());
             }
         }
-        let Some(id) = message.id.filter(|i| is_name(i)) else {
+        let Some(call) = call_of(message) else {
             return;
         };
-        let model = message.model.filter(|m| is_name(m) && m != "<synthetic>");
-        let (Some(model), Some(u)) = (model, message.usage) else {
-            return;
-        };
-        let one_hour = u
-            .cache_creation
-            .ephemeral_1h_input_tokens
-            .min(u.cache_creation_input_tokens);
-        let call = Call {
-            id: Some(id.clone()),
-            model: Some(model.clone()),
-            input: u.input_tokens,
-            cache_read: u.cache_read_input_tokens,
-            cache_write: u.cache_creation_input_tokens - one_hour,
-            cache_write_1h: one_hour,
-            output: u.output_tokens,
-            reasoning: u.output_tokens_details.thinking_tokens.min(u.output_tokens),
-        };
-        self.usage.model = Some(model);
+        self.usage.model = call.model.clone();
         // A message written on several lines while it streams: the last counts, once.
-        match self.calls.iter_mut().find(|c| c.id.as_deref() == Some(&id)) {
+        match self.calls.iter_mut().find(|c| c.id == call.id) {
             Some(c) => *c = call,
             None => self.calls.push(call),
         }
@@ -311,11 +390,49 @@ impl Building {
     }
 }
 
+/// Sub-agent runs written as side-chain lines into the main transcript, in the order
+/// they started: each line belongs to the run its parent line is in (runs in parallel
+/// interleave), else to the last run started.
+#[derive(Default)]
+struct SideRuns {
+    runs: Vec<Building>,
+    /// Side-chain line ids → the run (index) they are in.
+    of_line: std::collections::HashMap<String, usize>,
+}
+
+impl SideRuns {
+    fn take(&mut self, line: Line, main_key: Option<&str>) {
+        let root = line.is_prompt() && line.parent_uuid.is_none();
+        let run = match line.parent_uuid.as_ref().and_then(|p| self.of_line.get(p)) {
+            Some(&i) if !root => i,
+            _ if root || self.runs.is_empty() => {
+                let key = sidechain_key(line.uuid.as_deref().filter(|_| root), main_key);
+                self.runs.push(Building::start(key, &line).subagent());
+                self.runs.len() - 1
+            }
+            _ => self.runs.len() - 1,
+        };
+        if let Some(id) = line.uuid.clone() {
+            self.of_line.insert(id, run);
+        }
+        if line.kind.as_deref() == Some("assistant") {
+            self.runs[run].add(line);
+        }
+    }
+
+    fn finish(self) -> impl Iterator<Item = crate::usage::TurnUsage> {
+        self.runs.into_iter().filter_map(Building::finish)
+    }
+}
+
 /// Every turn of a transcript from `from` (a byte offset where a turn starts), for
 /// `import`: the turns, and where the next import of the file starts (the last turn's
-/// prompt: it may still grow). A sub-agent's own transcript (in `<session>/subagents/`)
-/// is one turn; older versions' side-chain lines in the main transcript are a turn of
-/// their own beside the one they ran in. A line still being written is left for later.
+/// prompt: it may still grow). A sub-agent's own transcript is one run; side-chain
+/// lines in the main transcript (older versions) are runs of their own beside the turn
+/// they ran in. A line still being written is left for later.
+///
+/// A turn starts at a prompt line: one with a `promptId` (2.1.3x and later), or in a
+/// transcript written by versions without it, any user prompt (keyed by its line's id).
 pub fn turns(path: &Path, from: u64) -> (Vec<crate::usage::TurnUsage>, u64) {
     let mut out = Vec::new();
     let Ok(mut file) = crate::fsutil::open_regular(path) else {
@@ -327,15 +444,17 @@ pub fn turns(path: &Path, from: u64) -> (Vec<crate::usage::TurnUsage>, u64) {
     if from > len || file.seek(SeekFrom::Start(from)).is_err() {
         return (out, 0);
     }
-    let subagent = path
-        .parent()
-        .and_then(Path::file_name)
-        .is_some_and(|n| n == "subagents");
+    let own_file = is_subagent_file(path);
     let mut reader = std::io::BufReader::with_capacity(BLOCK, file.take(len - from));
     let (mut pos, mut next) = (from, from);
     let mut main: Option<Building> = None;
-    let mut side: Option<Building> = None;
+    // Answers before the file's first prompt (a transcript cut at its start).
+    let mut unplaced: Option<Building> = None;
+    let mut side = SideRuns::default();
     let mut whole: Option<Building> = None;
+    // Once a prompt with a `promptId` is seen, user lines without one are not prompts
+    // (a version that writes them writes them on every prompt).
+    let mut prompt_ids = false;
     let mut raw = Vec::new();
     // Up to the end, or a line still being written.
     while let Ok(line) = crate::usage::read_line_bounded(&mut reader, &mut raw, MAX_LINE)
@@ -353,60 +472,61 @@ pub fn turns(path: &Path, from: u64) -> (Vec<crate::usage::TurnUsage>, u64) {
         let Ok(line) = serde_json::from_slice::<Line>(&raw) else {
             continue;
         };
-        if subagent {
+        if own_file {
             let b = whole.get_or_insert_with(|| {
-                Building::start(subagent_key(path).unwrap_or_default(), &line)
+                Building::start(subagent_key(path).unwrap_or_default(), &line).subagent()
             });
             if line.kind.as_deref() == Some("assistant") {
                 b.add(line);
             }
             continue;
         }
-        let sidechain = line.is_sidechain == Some(true);
+        if line.is_sidechain == Some(true) {
+            let main_key = main.as_ref().and_then(|m| m.usage.key.clone());
+            side.take(line, main_key.as_deref());
+            continue;
+        }
         match line.kind.as_deref() {
-            Some("user") if !sidechain => {
-                let is_prompt = line.tool_use_result.is_none()
-                    && !line.message.as_ref().is_some_and(|m| {
-                        m.content
-                            .iter()
-                            .any(|b| b.kind.as_deref() == Some("tool_result"))
-                    });
-                if let (true, Some(pid)) = (is_prompt, line.prompt_id.clone()) {
+            Some("user") if line.is_prompt() => {
+                prompt_ids |= line.prompt_id.is_some();
+                if line.prompt_id.is_none() && prompt_ids {
+                    continue;
+                }
+                if let Some(key) = line.turn_key() {
                     out.extend(main.take().and_then(Building::finish));
-                    out.extend(side.take().and_then(Building::finish));
-                    main = Some(Building::start(pid, &line));
+                    out.extend(std::mem::take(&mut side).finish());
+                    main = Some(Building::start(key, &line));
                     next = start;
                 }
             }
-            Some("assistant") if !sidechain => {
-                if let Some(b) = main.as_mut() {
-                    b.add(line);
-                }
-            }
             Some("assistant") => {
-                if let Some(m) = main.as_ref() {
-                    let key = format!("sidechain:{}", m.usage.key.as_deref().unwrap_or(""));
-                    side.get_or_insert_with(|| Building::start(key, &line))
-                        .add(line);
-                }
+                let b = main.as_mut().unwrap_or_else(|| {
+                    unplaced.get_or_insert_with(|| {
+                        let at = line.uuid.as_deref().unwrap_or("");
+                        let mut b = Building::start(format!("unplaced:{at}"), &line);
+                        b.usage.unplaced = true;
+                        b
+                    })
+                });
+                b.add(line);
             }
             _ => {}
         }
     }
+    out.extend(unplaced.and_then(Building::finish));
     out.extend(main.and_then(Building::finish));
-    out.extend(side.and_then(Building::finish));
+    out.extend(side.finish());
     out.extend(whole.and_then(Building::finish));
-    // A sub-agent's transcript is one turn: read it whole each time it grows.
-    (out, if subagent { 0 } else { next })
+    // A sub-agent's transcript is one run: read it whole each time it grows.
+    (out, if own_file { 0 } else { next })
 }
 
-fn scan_file(path: &Path, prompt_id: Option<&str>, sidechain: bool) -> Option<TurnUsage> {
+fn scan_file(path: &Path, mode: Mode) -> Option<TurnUsage> {
     // Never a FIFO or a device: opening one could block the sender for good.
     let mut file = crate::fsutil::open_regular(path).ok()?;
     let len = file.metadata().ok()?.len();
     let mut scan = Scan {
-        prompt_id,
-        sidechain,
+        mode,
         usage: TurnUsage::default(),
         seen_messages: HashSet::new(),
         seen_tools: HashSet::new(),
@@ -461,9 +581,7 @@ fn scan_file(path: &Path, prompt_id: Option<&str>, sidechain: bool) -> Option<Tu
 }
 
 struct Scan<'a> {
-    prompt_id: Option<&'a str>,
-    /// Count side-chain lines (a sub-agent's own transcript) instead of skipping them.
-    sidechain: bool,
+    mode: Mode<'a>,
     usage: TurnUsage,
     seen_messages: HashSet<String>,
     seen_tools: HashSet<String>,
@@ -486,25 +604,67 @@ impl Scan<'_> {
         let Ok(line) = serde_json::from_slice::<Line>(raw) else {
             return false;
         };
-        match line.kind.as_deref() {
-            Some("cost-state") => {
-                if self.usage.session_cost_usd.is_none() {
-                    self.usage.session_cost_usd = line.total_cost_usd;
-                }
-                false
+        if line.kind.as_deref() == Some("cost-state") {
+            if self.usage.session_cost_usd.is_none() {
+                self.usage.session_cost_usd = line.total_cost_usd;
             }
-            Some("assistant") if self.sidechain || line.is_sidechain != Some(true) => {
+            return false;
+        }
+        let sidechain = line.is_sidechain == Some(true);
+        match self.mode {
+            Mode::OwnFile => self.own_line(line),
+            Mode::Sidechain if sidechain => self.side_line(line),
+            Mode::Sidechain => {
+                // The main conversation's prompt: no side-chain run after it.
+                line.is_prompt() && line.turn_key().is_some()
+            }
+            Mode::Main(_) if sidechain => false,
+            Mode::Main(want) => self.main_line(line, want),
+        }
+    }
+
+    /// A line of a sub-agent's own transcript: all of it counts, back to its task prompt.
+    fn own_line(&mut self, line: Line) -> bool {
+        match line.kind.as_deref() {
+            Some("assistant") => {
                 self.assistant(line);
                 false
             }
-            Some("user") if self.sidechain || line.is_sidechain != Some(true) => {
-                let is_prompt = line.tool_use_result.is_none()
-                    && !line.message.as_ref().is_some_and(|m| {
-                        m.content
-                            .iter()
-                            .any(|b| b.kind.as_deref() == Some("tool_result"))
-                    });
-                let ours = match (self.prompt_id, line.prompt_id.as_deref()) {
+            Some("user") if line.is_prompt() => {
+                self.found_prompt = true;
+                self.started(&line);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A side-chain line of the main transcript: the last run's, back to its task prompt.
+    fn side_line(&mut self, line: Line) -> bool {
+        match line.kind.as_deref() {
+            Some("assistant") => {
+                self.assistant(line);
+                false
+            }
+            Some("user") if line.is_prompt() => {
+                self.found_prompt = true;
+                self.usage.key = Some(sidechain_key(line.uuid.as_deref(), None));
+                self.started(&line);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn main_line(&mut self, line: Line, want: Option<&str>) -> bool {
+        match line.kind.as_deref() {
+            Some("assistant") => {
+                self.assistant(line);
+                false
+            }
+            Some("user") => {
+                let is_prompt = line.is_prompt();
+                let ours = match (want, line.prompt_id.as_deref()) {
                     (Some(want), Some(got)) => want == got,
                     (Some(_), None) => false,
                     (None, _) => true,
@@ -514,15 +674,11 @@ impl Scan<'_> {
                 }
                 if is_prompt && ours {
                     self.found_prompt = true;
-                    self.usage.key = line.prompt_id.clone();
-                    self.usage.prompt_at_ms = line
-                        .timestamp
-                        .as_deref()
-                        .and_then(crate::time::parse_rfc3339_ms);
-                    self.usage.claude_code_version = line.version.filter(|v| is_name(v));
+                    self.usage.key = line.turn_key();
+                    self.started(&line);
                     return true;
                 }
-                if is_prompt && !ours {
+                if is_prompt && (line.prompt_id.is_some() || want.is_none()) {
                     // A later turn's prompt: what was counted so far was that turn's.
                     // Ours is normally the last turn; look only a few turns back.
                     self.other_prompts += 1;
@@ -535,6 +691,15 @@ impl Scan<'_> {
             }
             _ => false,
         }
+    }
+
+    /// The run's first line: when it started, and the version that wrote it.
+    fn started(&mut self, line: &Line) {
+        self.usage.prompt_at_ms = line
+            .timestamp
+            .as_deref()
+            .and_then(crate::time::parse_rfc3339_ms);
+        self.usage.claude_code_version = line.version.clone().filter(|v| is_name(v));
     }
 
     fn reset(&mut self) {
@@ -561,42 +726,26 @@ impl Scan<'_> {
                 *self.usage.tool_calls.entry(name.to_string()).or_default() += 1;
             }
         }
-        let Some(id) = message.id else { return };
-        let model = message.model.filter(|m| is_name(m) && m != "<synthetic>");
         // Met backwards: the first line of a message seen is its last written, with its
         // final usage. Earlier lines of the same message are not counted again.
-        if !self.seen_messages.insert(id.clone()) {
+        let Some(id) = message.id.clone() else { return };
+        if !self.seen_messages.insert(id) {
             return;
         }
-        let (Some(model), Some(u)) = (model, message.usage) else {
+        let Some(call) = call_of(message) else {
             return;
         };
-        // Anthropic's figures already have telemhq's meaning: input without the cache,
-        // output with the thinking in it.
-        let one_hour = u
-            .cache_creation
-            .ephemeral_1h_input_tokens
-            .min(u.cache_creation_input_tokens);
         if self.usage.model.is_none() {
-            self.usage.model = Some(model.clone());
+            self.usage.model = call.model.clone();
         }
-        self.calls.push(Call {
-            id: Some(id).filter(|i| is_name(i)),
-            model: Some(model),
-            input: u.input_tokens,
-            cache_read: u.cache_read_input_tokens,
-            cache_write: u.cache_creation_input_tokens - one_hour,
-            cache_write_1h: one_hour,
-            output: u.output_tokens,
-            reasoning: u.output_tokens_details.thinking_tokens.min(u.output_tokens),
-        });
+        self.calls.push(call);
     }
 
     fn finish(mut self) -> Option<TurnUsage> {
         if !self.found_prompt && !self.saw_turn && self.calls.is_empty() {
             return None;
         }
-        if !self.found_prompt && self.prompt_id.is_some() {
+        if !self.found_prompt && matches!(self.mode, Mode::Main(Some(_)) | Mode::Sidechain) {
             // The prompt was never met: the lines read may belong to other turns.
             return None;
         }

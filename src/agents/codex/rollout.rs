@@ -14,29 +14,35 @@ use serde_json::Value;
 use crate::usage::{Call, Span, TurnUsage, name, scan_lines};
 
 /// Line kinds worth parsing; every other line is skipped unparsed.
-const WORTH_PARSING: [&str; 7] = [
+const WORTH_PARSING: [&str; 9] = [
     "\"session_meta\"",
     "\"turn_context\"",
     "\"task_started\"",
     "\"task_complete\"",
+    "\"user_message\"",
     "\"token_usage_record\"",
+    "\"token_count\"",
     "\"function_call\"",
     "\"error\"",
 ];
 
-/// Reads the usage of turn `turn_id` from a rollout file. None when the file cannot be
-/// read or does not hold the turn.
+/// Reads the usage of turn `turn_id` from a rollout file (its last 64 MiB). None when
+/// the file cannot be read or does not hold the turn.
 pub fn turn_usage(path: &Path, turn_id: &str) -> Option<TurnUsage> {
-    let mut usage = TurnUsage {
-        key: Some(turn_id.to_string()),
-        ..TurnUsage::default()
-    };
-    let mut in_turn = false;
-    let mut found = false;
-    let read = scan_lines(path, Span::Tail, &WORTH_PARSING, |v| {
-        found |= take_line(v, turn_id, &mut usage, &mut in_turn);
-    });
-    (read && found).then_some(usage)
+    read(path, Span::Tail)?
+        .into_iter()
+        .find(|t| t.usage.key.as_deref() == Some(turn_id))
+        .map(Reading::finish)
+}
+
+/// Every turn of a rollout file that used the model, for `import`.
+pub fn turns(path: &Path) -> Vec<TurnUsage> {
+    read(path, Span::Whole)
+        .unwrap_or_default()
+        .into_iter()
+        .map(Reading::finish)
+        .filter(|u| !u.calls.is_empty())
+        .collect()
 }
 
 /// One call's usage as Codex records it (OpenAI's meaning: input counts its cached and
@@ -56,21 +62,81 @@ fn openai_call(u: &Value, id: Option<String>) -> Call {
     }
 }
 
-/// Every turn of a rollout file, for `import`. Older rollouts carry no
-/// `token_usage_record`: their calls come from the `token_count` events' last usage.
-pub fn turns(path: &Path) -> Vec<TurnUsage> {
-    let mut worth = WORTH_PARSING.to_vec();
-    worth.push("\"token_count\"");
+/// The fields of a usage object, for telling one running total from another.
+const USAGE_FIELDS: [&str; 5] = [
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_input_tokens",
+    "output_tokens",
+    "reasoning_output_tokens",
+];
+
+fn figures(u: &Value) -> [u64; 5] {
+    USAGE_FIELDS.map(|k| u.get(k).and_then(Value::as_u64).unwrap_or(0))
+}
+
+/// A turn being read.
+struct Reading {
+    usage: TurnUsage,
+    /// Calls from `token_usage_record` lines (a response each, with its id).
+    records: Vec<Call>,
+    /// Calls from `token_count` events (versions before the records; and the fallback).
+    counted: Vec<Call>,
+    /// Started by `task_started` (its own id), and not completed yet.
+    open_task: bool,
+}
+
+impl Reading {
+    fn new(key: String) -> Reading {
+        Reading {
+            usage: TurnUsage {
+                key: Some(key),
+                ..TurnUsage::default()
+            },
+            records: Vec::new(),
+            counted: Vec::new(),
+            open_task: false,
+        }
+    }
+
+    /// A turn's calls are its records where it has them, else its counted events: one
+    /// response is never counted from both.
+    fn finish(mut self) -> TurnUsage {
+        self.usage.calls = if self.records.is_empty() {
+            self.counted
+        } else {
+            self.records
+        };
+        self.usage
+    }
+}
+
+/// Reads a rollout's turns in one pass. Every format Codex has written:
+/// - 0.169 and later: `token_usage_record` per response, keyed by turn id;
+/// - turns framed by `task_started` / `task_complete` (turn ids), usage only in
+///   `token_count` events (running totals with the last call's usage);
+/// - before turn ids (0.3x to 0.9x): a turn runs from one `user_message` event to the
+///   next, keyed by its place in the file (`message-N`).
+///
+/// A `token_count` event counts a call only when the running total moved: Codex repeats
+/// the last one (after a tool call, at a resumed session's start) and sends some with
+/// rate limits only. Its call is the event's `last_token_usage`, else what the total grew
+/// by (a total that went down started again from zero: a resumed session's new process).
+fn read(path: &Path, span: Span) -> Option<Vec<Reading>> {
     let (mut session, mut cwd, mut version) = (None, None, None);
-    let mut order: Vec<String> = Vec::new();
-    let mut turns: std::collections::HashMap<String, (TurnUsage, bool)> = Default::default();
-    let mut current: Option<String> = None;
-    let mut counted: Vec<(String, Call)> = Vec::new();
-    let mut records = false;
-    scan_lines(path, Span::Whole, &worth, |v| {
+    let mut turns: Vec<Reading> = Vec::new();
+    let mut by_key: std::collections::HashMap<String, usize> = Default::default();
+    let mut current: Option<usize> = None;
+    let mut messages = 0usize;
+    let mut last_total: Option<[u64; 5]> = None;
+    let read = scan_lines(path, span, &WORTH_PARSING, |v| {
         let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
         let payload = v.get("payload").unwrap_or(&Value::Null);
         let sub = payload.get("type").and_then(Value::as_str);
+        let at = v
+            .get("timestamp")
+            .and_then(Value::as_str)
+            .and_then(crate::time::parse_rfc3339_ms);
         if kind == "session_meta" {
             session = payload
                 .get("id")
@@ -87,117 +153,94 @@ pub fn turns(path: &Path) -> Vec<TurnUsage> {
             .get("turn_id")
             .or_else(|| payload.pointer("/internal_chat_message_metadata_passthrough/turn_id"))
             .and_then(name);
-        if sub == Some("task_started") {
-            current = own.clone();
-        }
-        if kind == "token_usage_record" {
-            records = true;
-        }
-        let Some(turn) = own.or_else(|| current.clone()) else {
-            return;
+        let mut index_of = |key: String, turns: &mut Vec<Reading>| {
+            *by_key.entry(key.clone()).or_insert_with(|| {
+                turns.push(Reading::new(key));
+                turns.len() - 1
+            })
         };
-        if kind == "event_msg" && sub == Some("token_count") {
-            let u = payload
-                .pointer("/info/last_token_usage")
-                .unwrap_or(&Value::Null);
-            if u.is_object() {
-                counted.push((turn, openai_call(u, None)));
+        let started_here = match (kind, sub) {
+            ("event_msg", Some("task_started")) => own.clone(),
+            ("event_msg", Some("user_message")) if !current.is_some_and(|i| turns[i].open_task) => {
+                messages += 1;
+                Some(format!("message-{messages}"))
             }
-            return;
+            _ => None,
+        };
+        if let Some(key) = started_here {
+            let i = index_of(key, &mut turns);
+            turns[i].open_task = sub == Some("task_started");
+            turns[i].usage.started_ms = at;
+            current = Some(i);
         }
-        let (usage, in_turn) = turns.entry(turn.clone()).or_insert_with(|| {
-            order.push(turn.clone());
-            (
-                TurnUsage {
-                    key: Some(turn.clone()),
-                    ..TurnUsage::default()
-                },
-                false,
-            )
+        // Before any turn started (a file cut at its start): unplaced, yet counted.
+        let placed = own.map(|k| index_of(k, &mut turns)).or(current);
+        let i = placed.unwrap_or_else(|| {
+            let i = index_of("unplaced".into(), &mut turns);
+            turns[i].usage.unplaced = true;
+            i
         });
-        if let Some(at) = v
-            .get("timestamp")
-            .and_then(Value::as_str)
-            .and_then(crate::time::parse_rfc3339_ms)
-        {
-            usage.ended_ms = Some(usage.ended_ms.map_or(at, |e| e.max(at)));
+        let turn = &mut turns[i];
+        if let Some(at) = at {
+            turn.usage.ended_ms = Some(turn.usage.ended_ms.map_or(at, |e| e.max(at)));
         }
-        take_line(v, &turn, usage, in_turn);
+        match (kind, sub) {
+            ("turn_context", _) => {
+                if let Some(model) = payload.get("model").and_then(name) {
+                    turn.usage.model = Some(model);
+                }
+            }
+            ("event_msg", Some("task_complete")) => {
+                turn.usage.duration_ms = payload.get("duration_ms").and_then(Value::as_u64);
+                turn.open_task = false;
+            }
+            ("event_msg", Some("error" | "stream_error")) => turn.usage.failed = true,
+            ("token_usage_record", _) => {
+                let u = payload.get("usage").unwrap_or(&Value::Null);
+                turn.records
+                    .push(openai_call(u, payload.get("response_id").and_then(name)));
+            }
+            ("event_msg", Some("token_count")) => {
+                let info = payload.get("info").unwrap_or(&Value::Null);
+                let total = info.get("total_token_usage").filter(|t| t.is_object());
+                let last = info.get("last_token_usage").filter(|l| l.is_object());
+                let call = match (total.map(figures), last) {
+                    (Some(t), _) if last_total == Some(t) => None, // a repeat
+                    (_, Some(last)) => Some(openai_call(last, None)),
+                    (Some(t), None) => {
+                        let before = last_total.filter(|b| b.iter().zip(&t).all(|(b, t)| b <= t));
+                        let grown = before.map_or(t, |b| std::array::from_fn(|k| t[k] - b[k]));
+                        let as_usage: serde_json::Map<String, Value> = USAGE_FIELDS
+                            .iter()
+                            .zip(grown)
+                            .map(|(k, n)| (k.to_string(), Value::from(n)))
+                            .collect();
+                        Some(openai_call(&Value::Object(as_usage), None))
+                    }
+                    (None, None) => None, // rate limits only
+                };
+                if let Some(t) = total {
+                    last_total = Some(figures(t));
+                }
+                turn.counted.extend(call);
+            }
+            ("response_item", Some("function_call")) => {
+                if let Some(tool) = payload.get("name").and_then(name) {
+                    turn.usage.count_tool(tool_name(&tool));
+                }
+            }
+            _ => {}
+        }
     });
-    if !records {
-        for (turn, call) in counted {
-            if let Some((usage, _)) = turns.get_mut(&turn) {
-                usage.calls.push(call);
-            }
-        }
+    if !read {
+        return None;
     }
-    order
-        .into_iter()
-        .filter_map(|t| turns.remove(&t))
-        .map(|(mut u, _)| {
-            u.session = session.clone();
-            u.cwd = cwd.clone();
-            u.agent_version = version.clone().map(|v| ("codex_version", v));
-            u
-        })
-        .filter(|u| !u.calls.is_empty())
-        .collect()
-}
-
-/// Takes what a line says of the turn; true when the line belongs to it.
-fn take_line(v: &Value, turn_id: &str, usage: &mut TurnUsage, in_turn: &mut bool) -> bool {
-    let mut found = false;
-    let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
-    let payload = v.get("payload").unwrap_or(&Value::Null);
-    let of_turn = payload.get("turn_id").and_then(Value::as_str) == Some(turn_id)
-        || payload
-            .pointer("/internal_chat_message_metadata_passthrough/turn_id")
-            .and_then(Value::as_str)
-            == Some(turn_id);
-    match (kind, payload.get("type").and_then(Value::as_str)) {
-        ("session_meta", _) => {
-            usage.agent_version = payload
-                .get("cli_version")
-                .and_then(name)
-                .map(|v| ("codex_version", v));
-        }
-        ("turn_context", _) if of_turn => {
-            if let Some(model) = payload.get("model").and_then(name) {
-                usage.model = Some(model);
-            }
-        }
-        ("event_msg", Some("task_started")) => {
-            *in_turn = of_turn;
-            if of_turn {
-                found = true;
-                usage.started_ms = v
-                    .get("timestamp")
-                    .and_then(Value::as_str)
-                    .and_then(crate::time::parse_rfc3339_ms);
-            }
-        }
-        ("event_msg", Some("task_complete")) if of_turn => {
-            usage.duration_ms = payload.get("duration_ms").and_then(Value::as_u64);
-            *in_turn = false;
-        }
-        ("event_msg", Some("error" | "stream_error")) if *in_turn || of_turn => {
-            usage.failed = true;
-        }
-        ("token_usage_record", _) if of_turn => {
-            found = true;
-            let u = payload.get("usage").unwrap_or(&Value::Null);
-            usage
-                .calls
-                .push(openai_call(u, payload.get("response_id").and_then(name)));
-        }
-        ("response_item", Some("function_call")) if of_turn || *in_turn => {
-            if let Some(tool) = payload.get("name").and_then(name) {
-                usage.count_tool(tool_name(&tool));
-            }
-        }
-        _ => {}
+    for t in &mut turns {
+        t.usage.session = session.clone();
+        t.usage.cwd = cwd.clone();
+        t.usage.agent_version = version.clone().map(|v| ("codex_version", v));
     }
-    found
+    Some(turns)
 }
 
 /// Codex's shell tool is reported to hooks as `Bash`: name it so in counts too.

@@ -10,10 +10,13 @@ use serde_json::Value;
 
 use crate::usage::{Call, Span, TurnUsage, name, scan_lines};
 
-const WORTH_PARSING: [&str; 5] = [
+const WORTH_PARSING: [&str; 8] = [
     "\"session.start\"",
+    "\"session.model_change\"",
     "\"user.message\"",
     "\"session.usage_record\"",
+    "\"assistant.message\"",
+    "\"session.shutdown\"",
     "\"tool.execution_start\"",
     "\"session.error\"",
 ];
@@ -22,6 +25,7 @@ const WORTH_PARSING: [&str; 5] = [
 /// be read or holds no prompt before then.
 pub fn turn_usage(path: &Path, event_ms: i64) -> Option<TurnUsage> {
     let (mut turns, read) = read_turns(path, event_ms, Span::Tail);
+    turns.retain(|t| !t.unplaced);
     turns.pop().filter(|_| read)
 }
 
@@ -32,11 +36,61 @@ pub fn turns(path: &Path) -> Vec<TurnUsage> {
     turns.into_iter().filter(|t| !t.calls.is_empty()).collect()
 }
 
+/// A turn being read: its calls from `session.usage_record` (1.0.4x and later), and the
+/// output of each answer as `assistant.message` gives it (the only per-call figure the
+/// versions before write).
+struct Reading {
+    usage: TurnUsage,
+    records: Vec<Call>,
+    answers: Vec<Call>,
+}
+
+impl Reading {
+    fn new(usage: TurnUsage) -> Reading {
+        Reading {
+            usage,
+            records: Vec::new(),
+            answers: Vec::new(),
+        }
+    }
+}
+
+/// One `session.shutdown`: each model's usage over the run of the CLI it ends, and the
+/// turns that run had (by their index).
+struct Shutdown {
+    at_ms: Option<i64>,
+    models: Vec<(String, Call)>,
+    turns: std::ops::Range<usize>,
+}
+
+/// Copilot's figures in telemhq's meaning (its input counts the cached tokens it
+/// reports beside it).
+fn call_of(usage: &Value, id: Option<String>, model: Option<String>) -> Call {
+    let n = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let (read, write) = (n("cacheReadTokens"), n("cacheWriteTokens"));
+    Call {
+        id,
+        model,
+        input: n("inputTokens").saturating_sub(read + write),
+        cache_read: read,
+        cache_write: write,
+        cache_write_1h: 0,
+        output: n("outputTokens"),
+        reasoning: n("reasoningTokens"),
+    }
+}
+
 /// The turns up to `until_ms` (each from a user message), and whether the file read.
+/// A session whose events hold no `session.usage_record` (versions before 1.0.4x) gives
+/// each turn its answers' output tokens; the rest of what each run of the CLI used, which
+/// its `session.shutdown` totals per model, cannot be placed in a turn: it is a record of
+/// its own (`unplaced`), so the day's totals have it all.
 fn read_turns(path: &Path, until_ms: i64, span: Span) -> (Vec<TurnUsage>, bool) {
-    let (mut version, mut session, mut cwd) = (None, None, None);
-    let mut done: Vec<TurnUsage> = Vec::new();
-    let mut turn: Option<TurnUsage> = None;
+    let (mut version, mut session, mut cwd, mut model) = (None, None, None, None);
+    let mut done: Vec<Reading> = Vec::new();
+    let mut turn: Option<Reading> = None;
+    let mut shutdowns: Vec<Shutdown> = Vec::new();
+    let mut records = false;
     let read = scan_lines(path, span, &WORTH_PARSING, |v| {
         let at_ms = v
             .get("timestamp")
@@ -46,7 +100,7 @@ fn read_turns(path: &Path, until_ms: i64, span: Span) -> (Vec<TurnUsage>, bool) 
             return; // a later turn's
         }
         if let (Some(t), Some(at)) = (turn.as_mut(), at_ms) {
-            t.ended_ms = Some(at);
+            t.usage.ended_ms = Some(at);
         }
         let data = v.get("data").unwrap_or(&Value::Null);
         match v.get("type").and_then(Value::as_str).unwrap_or("") {
@@ -58,58 +112,132 @@ fn read_turns(path: &Path, until_ms: i64, span: Span) -> (Vec<TurnUsage>, bool) 
                     .and_then(Value::as_str)
                     .map(str::to_string);
             }
+            "session.model_change" => model = data.get("newModel").and_then(name),
             "user.message" => {
                 done.extend(turn.take());
-                turn = Some(TurnUsage {
+                turn = Some(Reading::new(TurnUsage {
                     key: v.get("id").and_then(name),
                     started_ms: at_ms,
                     ..TurnUsage::default()
-                })
+                }))
             }
             "session.usage_record" => {
-                if let Some(u) = turn.as_mut() {
+                records = true;
+                if let Some(t) = turn.as_mut() {
                     let usage = data.get("usage").unwrap_or(&Value::Null);
-                    let n = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
                     let model = usage.get("model").and_then(name);
-                    // Copilot's input counts the cached tokens it reports beside it.
-                    let (read, write) = (n("cacheReadTokens"), n("cacheWriteTokens"));
-                    u.calls.push(Call {
-                        id: v.get("id").and_then(name),
-                        model: model.clone(),
-                        input: n("inputTokens").saturating_sub(read + write),
-                        cache_read: read,
-                        cache_write: write,
-                        cache_write_1h: 0,
-                        output: n("outputTokens"),
-                        reasoning: n("reasoningTokens"),
-                    });
+                    t.records
+                        .push(call_of(usage, v.get("id").and_then(name), model.clone()));
                     if model.is_some() {
-                        u.model = model;
+                        t.usage.model = model;
                     }
                 }
             }
+            "assistant.message" => {
+                if let (Some(t), Some(output)) = (
+                    turn.as_mut(),
+                    data.get("outputTokens").and_then(Value::as_u64),
+                ) {
+                    t.answers.push(Call {
+                        id: data.get("messageId").and_then(name),
+                        model: model.clone(),
+                        output,
+                        ..Call::default()
+                    });
+                    t.usage.model = t.usage.model.clone().or(model.clone());
+                }
+            }
+            "session.shutdown" => {
+                done.extend(turn.take());
+                let from = shutdowns.last().map_or(0, |s| s.turns.end);
+                let models = data
+                    .get("modelMetrics")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(m, metrics)| {
+                        let m = name(&Value::from(m.as_str()))?;
+                        let usage = metrics.get("usage")?;
+                        Some((m.clone(), call_of(usage, None, Some(m))))
+                    })
+                    .collect();
+                shutdowns.push(Shutdown {
+                    at_ms,
+                    models,
+                    turns: from..done.len(),
+                });
+            }
             "tool.execution_start" => {
-                if let Some(u) = turn.as_mut()
+                if let Some(t) = turn.as_mut()
                     && let Some(tool) = data.get("toolName").and_then(name)
                 {
-                    u.count_tool(tool);
+                    t.usage.count_tool(tool);
                 }
             }
             "session.error" => {
-                if let Some(u) = turn.as_mut() {
-                    u.failed = true;
+                if let Some(t) = turn.as_mut() {
+                    t.usage.failed = true;
                 }
             }
             _ => {}
         }
     });
     done.extend(turn);
-    for t in &mut done {
+    let mut out: Vec<TurnUsage> = Vec::new();
+    if records {
+        out.extend(done.into_iter().map(|mut r| {
+            r.usage.calls = r.records;
+            r.usage
+        }));
+    } else {
+        let mut turns: Vec<TurnUsage> = done
+            .into_iter()
+            .map(|mut r| {
+                r.usage.calls = r.answers;
+                r.usage
+            })
+            .collect();
+        for (n, s) in shutdowns.iter().enumerate() {
+            for (model, total) in &s.models {
+                let placed: u64 = turns[s.turns.clone()]
+                    .iter()
+                    .flat_map(|t| &t.calls)
+                    .filter(|c| c.model.as_ref() == Some(model))
+                    .map(|c| c.output)
+                    .sum();
+                let rest = Call {
+                    id: None,
+                    output: total.output.saturating_sub(placed),
+                    ..total.clone()
+                };
+                if rest
+                    == (Call {
+                        id: None,
+                        model: rest.model.clone(),
+                        ..Call::default()
+                    })
+                {
+                    continue;
+                }
+                turns.push(TurnUsage {
+                    key: Some(format!("unplaced:shutdown-{n}:{model}")),
+                    model: Some(model.clone()),
+                    calls: vec![rest],
+                    started_ms: s.at_ms,
+                    ended_ms: s.at_ms,
+                    unplaced: true,
+                    ..TurnUsage::default()
+                });
+            }
+        }
+        out = turns;
+    }
+    for t in &mut out {
         t.agent_version = version.clone().map(|v| ("copilot_version", v));
         t.session = session.clone();
         t.cwd = cwd.clone();
     }
-    (done, read)
+    (out, read)
 }
 
 #[cfg(test)]

@@ -155,10 +155,20 @@ impl Agent for Cursor {
     }
 
     /// A turn's events come once per Cursor event however many of its hooks (its own,
-    /// Claude Code's) run them.
+    /// Claude Code's) run them. A turn has one end but many tool calls: a tool event is
+    /// the call's (its id, else its tool and input), so every call of a turn is sent.
     fn once_per(&self, event: &HookEvent) -> Option<String> {
         let name = event.hook_event_name.as_deref()?.to_ascii_lowercase();
-        Some(format!("{}\n{name}", event.generation_id.as_deref()?))
+        let generation = event.generation_id.as_deref()?;
+        let call = match (&event.tool_use_id, &event.tool_name) {
+            (Some(id), _) => format!("\n{id}"),
+            (None, Some(tool)) => format!(
+                "\n{tool}\n{}",
+                event.tool_input_digest.as_deref().unwrap_or("")
+            ),
+            (None, None) => String::new(),
+        };
+        Some(format!("{generation}\n{name}{call}"))
     }
 }
 

@@ -34,13 +34,14 @@ struct Message {
 /// Message ids in file order, the latest version of each message, and the session id.
 type Messages = (Vec<String>, HashMap<String, Message>, Option<String>);
 
+/// The messages of a chat file: JSON Lines (0.4x and later: a record per line, a
+/// message written again replacing its earlier copy), or one JSON document with a
+/// `messages` list (versions before).
 fn messages(path: &Path, span: Span) -> Option<Messages> {
     let mut order: Vec<String> = Vec::new();
     let mut messages: HashMap<String, Message> = HashMap::new();
     let mut session = None;
-    let mut worth = WORTH_PARSING.to_vec();
-    worth.push("\"sessionId\"");
-    let read = scan_lines(path, span, &worth, |v| {
+    let mut take = |v: &Value| {
         if session.is_none() {
             session = v.get("sessionId").and_then(name);
         }
@@ -53,7 +54,18 @@ fn messages(path: &Path, span: Span) -> Option<Messages> {
         if messages.insert(id.to_string(), message).is_none() {
             order.push(id.to_string());
         }
-    });
+    };
+    if path.extension().is_some_and(|e| e == "json") {
+        let document = crate::usage::read_document(path)?;
+        take(&serde_json::json!({"sessionId": document.get("sessionId")}));
+        for m in document.get("messages").and_then(Value::as_array)? {
+            take(m);
+        }
+        return Some((order, messages, session));
+    }
+    let mut worth = WORTH_PARSING.to_vec();
+    worth.push("\"sessionId\"");
+    let read = scan_lines(path, span, &worth, take);
     read.then_some((order, messages, session))
 }
 
@@ -129,10 +141,13 @@ fn message(v: &Value, id: &str) -> Option<Message> {
         .and_then(Value::as_str)
         .and_then(crate::time::parse_rfc3339_ms)?;
     let kind = v.get("type").and_then(Value::as_str)?;
+    // (Versions before 0.2x wrote a prompt's content as a plain string.)
     let prompt = kind == "user"
-        && v.get("content")
-            .and_then(Value::as_array)
-            .is_some_and(|parts| parts.iter().any(|p| p.get("text").is_some()));
+        && v.get("content").is_some_and(|c| {
+            c.is_string()
+                || c.as_array()
+                    .is_some_and(|parts| parts.iter().any(|p| p.get("text").is_some()))
+        });
     let tokens = (kind == "gemini")
         .then(|| v.get("tokens"))
         .flatten()

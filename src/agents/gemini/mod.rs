@@ -103,7 +103,8 @@ impl Agent for GeminiCli {
                 .is_some_and(|d| d == "chats")
                 && p.file_name().is_some_and(|n| {
                     let n = n.to_string_lossy();
-                    n.starts_with("session-") && n.ends_with(".jsonl")
+                    // (`.json`: one document, as versions before 0.4x wrote them.)
+                    n.starts_with("session-") && (n.ends_with(".jsonl") || n.ends_with(".json"))
                 })
         })
     }

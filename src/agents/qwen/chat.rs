@@ -3,8 +3,11 @@
 //! tagged with the turn's `prompt_id`, per tool call a `qwen-code.tool_call` line. Lines
 //! are read for their numbers and names only, never their content.
 //!
-//! A turn is its `prompt_id` (`<session>########<n>`). Calls Qwen makes on its own
-//! (`<session>#managed-auto-memory-extractor-…`, after the turn's Stop) belong to no turn.
+//! A turn is its `prompt_id` (`<session>########<n>`; before 0.1x, a bare hex id per
+//! prompt). Calls Qwen makes on its own (`<session>#managed-auto-memory-extractor-…`,
+//! after the turn's Stop) belong to no turn. A session continued in a new process (`-c`)
+//! numbers its prompts from 0 again: a prompt id met again after a later prompt of the
+//! user's is another turn, keyed `<prompt id>@<its prompt line's id>`.
 
 use std::path::Path;
 
@@ -12,11 +15,17 @@ use serde_json::Value;
 
 use crate::usage::{Call, Span, TurnUsage, name, scan_lines};
 
-const WORTH_PARSING: [&str; 2] = ["\"qwen-code.api_response\"", "\"qwen-code.tool_call\""];
+const WORTH_PARSING: [&str; 4] = [
+    "\"qwen-code.api_response\"",
+    "\"qwen-code.tool_call\"",
+    "\"type\":\"user\"",
+    "\"type\": \"user\"",
+];
 
-/// A turn's prompt id, as Qwen numbers the user's prompts (not its own background calls).
+/// A turn's prompt id, as Qwen numbers the user's prompts (not its own background calls,
+/// whose ids carry `#managed-…`).
 fn is_turn(prompt_id: &str) -> bool {
-    prompt_id.contains("########")
+    prompt_id.contains("########") || !prompt_id.contains('#')
 }
 
 /// One telemetry line: its prompt id, when, and what it says.
@@ -96,47 +105,55 @@ fn add(turn: &mut TurnUsage, l: Line) {
     }
 }
 
-/// The usage of the turn with this prompt id. None when the file cannot be read or
-/// holds nothing of that turn.
+/// The usage of the turn with this prompt id (its last run, where the id came again).
+/// None when the file cannot be read or holds nothing of that turn.
 pub fn turn_usage(path: &Path, prompt_id: &str) -> Option<TurnUsage> {
-    let mut turn = TurnUsage {
-        key: Some(prompt_id.to_string()),
-        ..TurnUsage::default()
-    };
-    let mut found = false;
-    let read = scan_lines(path, Span::Tail, &WORTH_PARSING, |v| {
-        if let Some(l) = line(v).filter(|l| l.prompt_id == prompt_id) {
-            found = true;
-            add(&mut turn, l);
-        }
-    });
-    (read && found).then_some(turn)
+    let (turns, read) = read(path, Span::Tail, Some(prompt_id));
+    turns.into_iter().next_back().filter(|_| read)
 }
 
 /// Every turn of a chat file, for `import`, in the order they started.
 pub fn turns(path: &Path) -> Vec<TurnUsage> {
+    let (mut out, _) = read(path, Span::Whole, None);
+    out.retain(|t| !t.calls.is_empty());
+    out
+}
+
+/// The turns of a chat file (only those of `only`, a prompt id), and whether it read.
+fn read(path: &Path, span: Span, only: Option<&str>) -> (Vec<TurnUsage>, bool) {
     let mut out: Vec<TurnUsage> = Vec::new();
-    scan_lines(path, Span::Whole, &WORTH_PARSING, |v| {
+    // Per prompt id: its turn, and the user's prompt line that was the last before it.
+    let mut runs: std::collections::HashMap<String, (usize, Option<String>)> = Default::default();
+    let mut prompt: Option<String> = None;
+    let read = scan_lines(path, span, &WORTH_PARSING, |v| {
+        if v.get("type").and_then(Value::as_str) == Some("user") {
+            prompt = v.get("uuid").and_then(name);
+            return;
+        }
         let Some(l) = line(v).filter(|l| is_turn(&l.prompt_id)) else {
             return;
         };
-        let turn = match out
-            .iter()
-            .position(|t| t.key.as_deref() == Some(&l.prompt_id))
-        {
-            Some(i) => &mut out[i],
-            None => {
+        if only.is_some_and(|p| p != l.prompt_id) {
+            return;
+        }
+        let i = match runs.get(&l.prompt_id) {
+            Some((i, at)) if *at == prompt => *i,
+            again => {
+                let key = match (again, &prompt) {
+                    (Some(_), Some(at)) => format!("{}@{at}", l.prompt_id),
+                    _ => l.prompt_id.clone(),
+                };
                 out.push(TurnUsage {
-                    key: Some(l.prompt_id.clone()),
+                    key: Some(key),
                     ..TurnUsage::default()
                 });
-                out.last_mut().expect("just added")
+                runs.insert(l.prompt_id.clone(), (out.len() - 1, prompt.clone()));
+                out.len() - 1
             }
         };
-        add(turn, l);
+        add(&mut out[i], l);
     });
-    out.retain(|t| !t.calls.is_empty());
-    out
+    (out, read)
 }
 
 #[cfg(test)]
