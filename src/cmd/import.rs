@@ -322,6 +322,10 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
             });
         }
     }
+    // Oldest first: a call met in two files (a session resumed into a new file copies
+    // the earlier lines) counts in the turn of the file written first, the one its hook
+    // saw.
+    files.sort_by(|a, b| (a.mtime_ms, &a.path).cmp(&(b.mtime_ms, &b.path)));
     let bytes: u64 = files.iter().map(|f| f.size - f.from).sum();
     let bar = if crate::term::progress_on_stderr() {
         let bar = indicatif::ProgressBar::new(bytes);

@@ -543,6 +543,41 @@ mod tests {
         assert!(metrics(&[&p], &source).is_none());
     }
 
+    /// A sub-agent's run is part of its turn (`usage::Part`): its tokens, cost and tool
+    /// calls are in the sums, and `telemhq.turns` counts only the turn.
+    #[test]
+    fn a_sub_agents_run_adds_tokens_but_no_turn() {
+        let none = BTreeMap::new();
+        let source = Source {
+            resource: &none,
+            host_id: "h",
+        };
+        let main = turn();
+        let mut sub = turn();
+        sub.insert("event".into(), json!("SubagentStop"));
+        let m = metrics(&[&main, &sub], &source).unwrap();
+        let metric = |name: &str| {
+            m.resource_metrics[0].scope_metrics[0]
+                .metrics
+                .iter()
+                .find(|m| m.name == name)
+                .and_then(|m| m.sum.as_ref())
+                .map(|s| s.data_points.len())
+                .unwrap_or(0)
+        };
+        assert_eq!(metric("gen_ai.client.token.usage"), 8, "both runs' tokens");
+        assert_eq!(metric("telemhq.cost"), 2);
+        assert_eq!(metric("telemhq.turns"), 1, "one turn");
+        // Only a sub-agent's run: tokens, and no turn.
+        let only = metrics(&[&sub], &source).unwrap();
+        let names: Vec<&str> = only.resource_metrics[0].scope_metrics[0]
+            .metrics
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        assert!(!names.contains(&"telemhq.turns"), "{names:?}");
+    }
+
     #[test]
     fn resource_attribute_pairs() {
         let pairs = parse_pairs("team=core, cost.centre = R%26D ,=x,bad");

@@ -318,6 +318,26 @@ fn daily_tokens_from_imported_history_agree_with_ccusage() {
     )
     .unwrap();
 
+    // History the agents' older versions wrote, as captured from them: Claude Code before
+    // `promptId` (2.0.0: side-chain sub-agent lines; 2.0.50: sub-agents' files beside the
+    // sessions; 2.1.20: in `subagents/`), Codex before `token_usage_record` (no turn ids;
+    // turn ids with `token_count` only; repeated and rate-limit-only events).
+    for version in ["2.0.0", "2.0.50", "2.1.20"] {
+        copy_tree(
+            &crate::support::data(&format!("claude-code-{version}/projects")),
+            &t.claude_dir().join("projects"),
+        );
+    }
+    std::fs::create_dir_all(sessions.join("../12/07")).unwrap();
+    for (n, version) in ["0.39.0", "0.63.0", "0.98.0", "0.130.0"].iter().enumerate() {
+        std::fs::copy(
+            crate::support::data(&format!("codex-{version}/rollout.jsonl")),
+            sessions.join(format!(
+                "../12/07/rollout-2026-12-07T23-00-0{n}-01a252b{n}.jsonl"
+            )),
+        )
+        .unwrap();
+    }
     let out = t.run(&["import"]);
     assert!(out.status.success(), "{}", stderr(&out));
     for tz in ["UTC", "America/Los_Angeles"] {
@@ -389,10 +409,52 @@ fn daily_tokens_from_imported_history_agree_with_ccusage() {
                 "/cacheCreationTokens",
             ],
         );
-        assert!(ours.len() >= 3, "{tz}: {ours:?}");
+        assert!(ours.len() >= 4, "{tz}: {ours:?}");
         assert_eq!(
             ours, theirs,
             "{tz}: per day [input, output, cache read, cache write], telemhq then ccusage"
         );
     }
+}
+
+pub(crate) fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Claude Code 1.0.x continued a session into a new file that copies the earlier lines
+/// without their `requestId`: ccusage, which tells copies apart by message id and request
+/// id together, counts each copy again; telemhq counts each API call once (README,
+/// "Compared with ccusage").
+#[test]
+fn a_1_0_x_session_continued_into_a_new_file_is_counted_once() {
+    let Some(ccusage) = ccusage_bin() else { return };
+    let t = TestHome::new();
+    let projects = crate::support::data("claude-code-1.0.30/projects");
+    copy_tree(&projects, &t.claude_dir().join("projects"));
+    let out = t.run(&["import"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = t.run(&["report", "--json", "--tz", "UTC"]);
+    let ours: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The eight calls the capture made (its mock: input 1000 + n for the n-th request).
+    assert_eq!(ours["totals"]["usage"]["input_tokens"], 8064, "{ours:#}");
+    let out = t
+        .agent_cmd(&ccusage)
+        .args(["daily", "--json", "--offline", "--timezone", "UTC"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let theirs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let their_input = theirs["totals"]["inputTokens"].as_u64().unwrap();
+    assert!(
+        their_input > 8064,
+        "ccusage no longer counts the copies again ({their_input}): the README's comparison is out of date"
+    );
 }

@@ -103,3 +103,62 @@ fn a_failed_cursor_turn_and_tool() {
     assert_eq!(p["tool_name"], "Shell");
     assert!(!p.to_string().contains("placeholder"), "{p:#}");
 }
+
+/// With tool activity, every tool call of a turn is pinged once: the calls share the
+/// turn's generation id, and a tool event Cursor runs through both its own hook and
+/// Claude Code's is still one ping.
+#[test]
+fn every_tool_call_of_a_turn_is_pinged_once() {
+    let r = Receiver::start(Mode::Ok);
+    let t = TestHome::new();
+    t.install(&[
+        "--global",
+        "--agent",
+        "cursor",
+        "--tool-activity",
+        "--ping-url",
+        &r.url(),
+    ]);
+    t.install(&[
+        "--global",
+        "--agent",
+        "claude",
+        "--tool-activity",
+        "--ping-url",
+        &r.url(),
+    ]);
+    let call = |n: usize| -> Value {
+        let mut p: Value = serde_json::from_slice(&payload("postToolUse.json")).unwrap();
+        p["tool_input"] = json!({"command": format!("echo step {n}")});
+        p
+    };
+    for n in 0..5 {
+        emit(
+            &t,
+            &["--agent", "cursor", "--event", "postToolUse"],
+            call(n).to_string().as_bytes(),
+        );
+    }
+    // The third call again, as Cursor sends it to Claude Code's hooks.
+    let mut via_claude = call(2);
+    via_claude["hook_event_name"] = json!("PostToolUse");
+    emit(&t, &[], via_claude.to_string().as_bytes());
+    assert!(t.run(&["flush", "--wait", "20"]).status.success());
+    let tools: Vec<Value> = r
+        .delivered()
+        .into_iter()
+        .filter(|p| {
+            p["event"]
+                .as_str()
+                .is_some_and(|e| e.eq_ignore_ascii_case("posttooluse"))
+        })
+        .collect();
+    assert_eq!(tools.len(), 5, "{tools:#?}");
+    assert!(
+        tools
+            .iter()
+            .all(|p| p["tool"] == "cursor" && p["tool_name"] == "Shell")
+    );
+    let text = serde_json::to_string(&tools).unwrap();
+    assert!(!text.contains("echo step"), "no tool input is sent");
+}

@@ -20,6 +20,7 @@ mod e2e_gemini;
 mod e2e_qwen;
 mod emit;
 mod gemini_copilot;
+mod history;
 mod hostile;
 mod install;
 mod install_property;

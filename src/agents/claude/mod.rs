@@ -119,14 +119,17 @@ impl Agent for ClaudeCode {
     ) -> Option<Turn> {
         let path = Path::new(&source.transcript_path);
         let wait = event.hook_event_name.as_deref() == Some("Stop") && !source.subagent;
+        // A sub-agent of versions that wrote it into the main transcript: its lines come
+        // with its result, just after its hook.
+        let side_chain = source.subagent && !transcript::is_subagent_file(path);
         loop {
             let usage = if source.subagent {
                 transcript::subagent_usage(path)
             } else {
                 transcript::turn_usage(path, source.prompt_id.as_deref())
             };
-            let done = usage.as_ref().is_some_and(|u| u.ended);
-            if !wait || done || std::time::Instant::now() >= until {
+            let done = usage.as_ref().is_some_and(|u| u.ended || side_chain);
+            if !(wait || side_chain) || done || std::time::Instant::now() >= until {
                 return usage.map(|u| u.read(source.event_ms));
             }
             std::thread::sleep(std::time::Duration::from_millis(20));

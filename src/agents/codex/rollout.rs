@@ -285,6 +285,32 @@ mod tests {
         assert!(!text.contains("SECRET_CANARY_1") && !text.contains("mock-tool-ran"));
     }
 
+    /// 0.130 framed turns with ids but wrote their usage only in `token_count` events,
+    /// repeating the last one after a tool call and at the next turn's start: the hook's
+    /// reader counts each call once, as import does.
+    #[test]
+    fn a_rollout_with_token_count_events_only_gives_each_turns_calls_once() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/codex-0.130.0/rollout.jsonl");
+        let first = turn_usage(&path, "01a252c2-0458-7940-9406-559aa8634c26").unwrap();
+        assert_eq!(first.calls.len(), 2);
+        let t = first.total();
+        assert_eq!(
+            (t.input, t.cache_read, t.output, t.reasoning),
+            (232, 14, 90, 6)
+        );
+        assert_eq!(first.tool_calls.get("Bash"), Some(&1));
+        let second = turn_usage(&path, "01a252c2-05d4-7f21-b422-772bec664218").unwrap();
+        assert_eq!(
+            second.calls.len(),
+            1,
+            "the total repeated at its start is not a call"
+        );
+        let all = turns(&path);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].calls, first.calls);
+    }
+
     #[test]
     fn another_turn_or_a_missing_file_gives_nothing() {
         assert_eq!(turn_usage(&fixture(), "no-such-turn"), None);

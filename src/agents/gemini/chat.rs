@@ -220,6 +220,21 @@ mod tests {
         assert!(!text.contains("MOCK DONE"));
     }
 
+    /// Before 0.4x a chat file was one JSON document, and a prompt a plain string.
+    #[test]
+    fn a_chat_file_of_one_document_gives_the_turns_usage() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/gemini-cli-0.10.0/session-1.json");
+        let u = turn_usage(&path, i64::MAX).unwrap();
+        let t = u.total();
+        assert_eq!(
+            (t.input, t.cache_read, t.output, t.reasoning),
+            (232, 14, 96, 6)
+        );
+        assert_eq!(u.calls.len(), 2);
+        assert_eq!(turns(&path).len(), 1);
+    }
+
     #[test]
     fn messages_after_the_hook_belong_to_a_later_turn() {
         // At the time of the prompt itself, nothing of the model's is in the turn yet.
