@@ -91,8 +91,6 @@ CREATE TABLE IF NOT EXISTS events (
     tracker TEXT,
     note TEXT
 );
-CREATE INDEX IF NOT EXISTS events_report ON events (turn, at_ms, tool, project, session, input,
-    output, cache_read, cache_write, reasoning, cost_usd, unpriced, status, tool_calls);
 CREATE TABLE IF NOT EXISTS payloads (
     id INTEGER PRIMARY KEY,
     payload TEXT NOT NULL
@@ -114,8 +112,6 @@ CREATE TABLE IF NOT EXISTS models (
     cost_usd REAL,
     PRIMARY KEY (id, model)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS models_report ON models (turn, at_ms, tool, project, model, input,
-    output, cache_read, cache_write, reasoning, cost_usd, status, tool_calls);
 CREATE TABLE IF NOT EXISTS calls (
     call INTEGER PRIMARY KEY,
     turn INTEGER NOT NULL
@@ -129,6 +125,14 @@ CREATE TABLE IF NOT EXISTS imported (
     since_ms INTEGER NOT NULL DEFAULT 0,
     fingerprint TEXT
 );
+";
+
+/// The covering indexes `report` reads (see `Store::suspend_report_indexes`).
+const REPORT_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS events_report ON events (turn, at_ms, tool, project, session, input,
+    output, cache_read, cache_write, reasoning, cost_usd, unpriced, status, tool_calls);
+CREATE INDEX IF NOT EXISTS models_report ON models (turn, at_ms, tool, project, model, input,
+    output, cache_read, cache_write, reasoning, cost_usd, status, tool_calls);
 ";
 
 /// From layout 1: sub-agents' runs are parts of turns; what import read before is read
@@ -326,6 +330,35 @@ impl Store {
             .map_err(|e| e.to_string())
     }
 
+    /// Sets the report's covering indexes aside while a large import writes: making
+    /// them again once is much cheaper than keeping them up to date row by row. A report
+    /// meanwhile reads the tables without them.
+    pub fn suspend_report_indexes(&self) -> Result<(), Why> {
+        self.conn
+            .execute_batch(
+                "DROP INDEX IF EXISTS events_report; DROP INDEX IF EXISTS models_report;",
+            )
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn restore_report_indexes(&self) -> Result<(), Why> {
+        self.conn
+            .execute_batch(REPORT_INDEXES)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Whether `report` can read the covering indexes (an import may have set them aside).
+    pub fn has_report_indexes(&self) -> bool {
+        report_indexes_present(&self.conn)
+    }
+
+    /// How many events the store holds.
+    pub fn events(&self) -> u64 {
+        self.conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+            .map_or(0, |n| n.max(0) as u64)
+    }
+
     /// From now on, a write to a locked store fails at once instead of waiting.
     pub fn impatient(&self) {
         let _ = self.conn.busy_timeout(Duration::ZERO);
@@ -435,6 +468,16 @@ pub struct Known {
     pub state: String,
 }
 
+fn report_indexes_present(conn: &Connection) -> bool {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index'
+             AND name IN ('events_report', 'models_report')",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .is_ok_and(|n| n == 2)
+}
+
 /// Brings a store up to `SCHEMA_VERSION`, once: the version is read again inside the
 /// write transaction, so two processes opening an older store at once migrate it once.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -442,7 +485,7 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let done = (|| {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         match version {
-            0 => conn.execute_batch(SCHEMA)?,
+            0 => conn.execute_batch(&format!("{SCHEMA}{REPORT_INDEXES}"))?,
             1 => conn.execute_batch(FROM_1)?,
             _ => return Ok(()),
         }

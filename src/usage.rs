@@ -3,7 +3,7 @@
 //! Only numbers and names are ever taken from those files, never content.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use serde_json::{Map, Value, json};
@@ -239,50 +239,118 @@ pub enum Span {
 /// is near this; a pasted file in a prompt can be).
 pub const MAX_LINE: usize = 8 * 1024 * 1024;
 
-/// One line read by `read_line_bounded`.
-pub struct LineRead {
-    /// Bytes consumed from the reader (0 at the end).
-    pub len: usize,
-    /// It ended with a newline (else: the end of the file, maybe a line still written).
-    pub ended: bool,
-    /// It fitted in the bound and is in the buffer (else the buffer is empty).
-    pub kept: bool,
+/// The lines of a reader, each handed out where it lies in a large buffer (no copy per
+/// line: history is read at the speed of the disk cache). A line longer than the bound
+/// is consumed without being held, and a last line without its newline (still being
+/// written) is never handed out.
+pub struct Lines<R> {
+    inner: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Bytes handed out (or skipped) so far.
+    pos: u64,
+    eof: bool,
+    max: usize,
 }
 
-/// Reads one line into `buf` (cleared first), keeping at most `max` bytes: a longer
-/// line is consumed and dropped without growing the buffer past the bound.
-pub fn read_line_bounded(
-    reader: &mut impl BufRead,
-    buf: &mut Vec<u8>,
-    max: usize,
-) -> std::io::Result<LineRead> {
-    buf.clear();
-    let (mut len, mut kept) = (0, true);
-    loop {
-        let available = reader.fill_buf()?;
-        if available.is_empty() {
-            return Ok(LineRead {
-                len,
-                ended: false,
-                kept,
-            });
-        }
-        let (used, ended) = match memchr::memchr(b'\n', available) {
-            Some(i) => (i + 1, true),
-            None => (available.len(), false),
-        };
-        if kept && buf.len() + used <= max {
-            buf.extend_from_slice(&available[..used]);
-        } else {
-            kept = false;
-            buf.clear();
-        }
-        reader.consume(used);
-        len += used;
-        if ended {
-            return Ok(LineRead { len, ended, kept });
+/// One line from `Lines`.
+pub struct Line<'a> {
+    /// Where it starts, from where reading began.
+    pub at: u64,
+    /// Its bytes with the newline, or None when it was longer than the bound.
+    pub bytes: Option<&'a [u8]>,
+}
+
+const LINES_BLOCK: usize = 1024 * 1024;
+
+thread_local! {
+    /// Each thread's line buffer, kept from one file to the next (a fresh one per file
+    /// would be zeroed each time).
+    static LINE_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl<R> Drop for Lines<R> {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        if buf.len() <= LINES_BLOCK {
+            LINE_BUFFER.with(|b| *b.borrow_mut() = buf);
         }
     }
+}
+
+impl<R: Read> Lines<R> {
+    /// Lines of `inner`, which holds about `size` bytes (the buffer starts no larger).
+    pub fn new(inner: R, size: u64, max: usize) -> Lines<R> {
+        let first = (size as usize)
+            .saturating_add(1)
+            .clamp(64, LINES_BLOCK)
+            .min(max + 1);
+        let mut buf = LINE_BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        if buf.len() < first {
+            buf.resize(first, 0);
+        }
+        Lines {
+            inner,
+            buf,
+            start: 0,
+            end: 0,
+            pos: 0,
+            eof: false,
+            max,
+        }
+    }
+
+    /// The next whole line, or None at the end (or at a line still being written).
+    pub fn next_line(&mut self) -> Option<Line<'_>> {
+        let mut skipped: Option<u64> = None;
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
+                let (from, to) = (self.start, self.start + i + 1);
+                self.start = to;
+                let at = self.pos;
+                if let Some(before) = skipped {
+                    // The end of a line too long to hold.
+                    self.pos += before + (to - from) as u64;
+                    return Some(Line { at, bytes: None });
+                }
+                self.pos += (to - from) as u64;
+                return Some(Line {
+                    at,
+                    bytes: Some(&self.buf[from..to]),
+                });
+            }
+            if self.eof {
+                return None;
+            }
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.end == self.buf.len() {
+                if self.buf.len() <= self.max {
+                    let grown = (self.buf.len() * 2).min(self.max + 1);
+                    self.buf.resize(grown, 0);
+                } else {
+                    // Longer than the bound: dropped as it is read.
+                    *skipped.get_or_insert(0) += self.end as u64;
+                    self.end = 0;
+                }
+            }
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(0) | Err(_) => self.eof = true,
+                Ok(n) => self.end += n,
+            }
+        }
+    }
+}
+
+/// Parses one JSON line; a line with bytes that are not UTF-8 is read with them replaced.
+pub fn parse_line<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    serde_json::from_slice(bytes)
+        .ok()
+        .or_else(|| serde_json::from_str(&String::from_utf8_lossy(bytes)).ok())
 }
 
 /// Calls `take` with each JSON line of the file (its last `MAX_SCAN` bytes for a hook)
@@ -305,22 +373,19 @@ pub fn scan_lines(path: &Path, span: Span, worth: &[&str], mut take: impl FnMut(
     }
     // A file still growing is read up to the length it had when opened: the read is
     // bounded by size, and so by time.
-    let mut reader = BufReader::with_capacity(256 * 1024, file.take(meta.len() - start));
-    let mut line = Vec::new();
-    if start > 0 && read_line_bounded(&mut reader, &mut line, MAX_LINE).is_err() {
-        return false; // (a partial first line is dropped)
-    }
-    loop {
-        match read_line_bounded(&mut reader, &mut line, MAX_LINE) {
-            Ok(LineRead { len: 0, .. }) | Err(_) => break,
-            Ok(LineRead { kept: false, .. }) => continue,
-            Ok(_) => {}
-        }
-        let text = String::from_utf8_lossy(&line);
-        if !worth.iter().any(|k| text.contains(k)) {
+    let mut lines = Lines::new(file.take(meta.len() - start), meta.len() - start, MAX_LINE);
+    let mut first = start > 0; // (a partial first line is dropped)
+    while let Some(line) = lines.next_line() {
+        let Some(bytes) = line.bytes.filter(|_| !std::mem::take(&mut first)) else {
+            continue;
+        };
+        if !worth
+            .iter()
+            .any(|k| memchr::memmem::find(bytes, k.as_bytes()).is_some())
+        {
             continue;
         }
-        if let Ok(v) = serde_json::from_str::<Value>(&text) {
+        if let Some(v) = parse_line::<Value>(bytes) {
             take(&v);
         }
     }

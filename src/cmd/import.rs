@@ -342,6 +342,16 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
     store
         .prune(keep_days, crate::time::now_ms())
         .map_err(Error::new)?;
+    // A history much larger than the store (a first import, say): the report's indexes
+    // are made once at the end rather than kept up to date turn by turn.
+    const BYTES_PER_TURN: u64 = 32 * 1024;
+    let bulk = bytes / BYTES_PER_TURN > store.events().max(1000);
+    if bulk {
+        store.suspend_report_indexes().map_err(Error::new)?;
+    } else if !store.has_report_indexes() {
+        // (An earlier import that set them aside was stopped before it made them again.)
+        store.restore_report_indexes().map_err(Error::new)?;
+    }
     let mut counted = store.counted_calls().map_err(Error::new)?;
     let mut imported: Vec<(Map<String, Value>, Option<String>)> = Vec::new();
     let mut tally: Vec<(&'static str, Tally)> = Vec::new();
@@ -468,10 +478,16 @@ pub fn run(args: &ImportArgs, env: &Env) -> Result<i32> {
         bar.inc(f.size - f.from);
         Ok(())
     };
-    read_in_parallel(&files, &read, &mut take)?;
-    if let Some(open) = batch_open.take() {
-        open.commit().map_err(Error::new)?;
+    let done = read_in_parallel(&files, &read, &mut take);
+    let committed = match batch_open.take() {
+        Some(open) => open.commit().map_err(Error::new),
+        None => Ok(()),
+    };
+    if bulk {
+        store.restore_report_indexes().map_err(Error::new)?;
     }
+    done?;
+    committed?;
     bar.finish_and_clear();
     say_what_was_done(&tally, (files.len(), bytes), unchanged, &layout);
     if args.send {

@@ -302,6 +302,12 @@ fn sums_by(
         Source::Models => ("models", "models_report"),
         _ => ("events", "events_report"),
     };
+    // (A large import running now may have set the indexes aside.)
+    let indexed = if store.has_report_indexes() {
+        format!("INDEXED BY {index}")
+    } else {
+        String::new()
+    };
     let (first, last): (Option<i64>, Option<i64>) = store
         .conn()
         .query_row(
@@ -340,7 +346,7 @@ fn sums_by(
     let sql = format!(
         "SELECT {key}, input, output, cache_read, cache_write, reasoning, cost_usd, {unpriced},
              status = 'failed', tool_calls, turn
-         FROM {table} INDEXED BY {index}
+         FROM {table} {indexed}
          WHERE turn IN (1, 2) AND at_ms >= ?1 AND at_ms < ?2 AND (?3 IS NULL OR tool = ?3)
              AND (?4 IS NULL OR project = ?4)"
     );

@@ -42,17 +42,23 @@ def compact(v):
     return json.dumps(v, separators=(",", ":"))
 
 
-def claude_session(rng, sid, cwd, day, turns, sub_dir):
+def claude_session(rng, sid, cwd, day, turns, sub_dir, old=False):
+    """A session as today's Claude Code writes it, or (old) as 1.0.x to 2.1.2x did: no
+    `promptId`, sub-agents as side-chain lines in the main transcript."""
     lines = []
+    version = "1.0.100" if old else "2.1.328"
     t0 = time.mktime(time.strptime(day, "%Y-%m-%d"))
     at = lambda s: time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(t0 + s))
     sec = rng.randint(0, 40000)
     for n in range(turns):
         pid = f"{sid[:8]}-p{n}"
-        lines.append(compact({"parentUuid": None, "isSidechain": False, "promptId": pid, "type": "user",
+        prompt = {"parentUuid": None, "isSidechain": False, "promptId": pid, "type": "user",
             "message": {"role": "user", "content": text(rng, rng.randint(100, 1500))},
             "uuid": f"{pid}-u", "timestamp": at(sec), "cwd": cwd, "sessionId": sid,
-            "version": "2.1.328", "gitBranch": "main"}))
+            "version": version, "gitBranch": "main"}
+        if old:
+            del prompt["promptId"]
+        lines.append(compact(prompt))
         for call in range(rng.randint(1, 4)):
             sec += rng.randint(2, 30)
             mid = f"msg_{sid[:8]}_{n}_{call}"
@@ -68,13 +74,24 @@ def claude_session(rng, sid, cwd, day, turns, sub_dir):
                     "message": {"id": mid, "model": model, "role": "assistant", "type": "message",
                                 "content": [b], "stop_reason": None, "usage": usage},
                     "requestId": f"req_{mid}", "uuid": f"{mid}-{b['type']}", "timestamp": at(sec),
-                    "cwd": cwd, "sessionId": sid, "version": "2.1.328"}))
+                    "cwd": cwd, "sessionId": sid, "version": version}))
             lines.append(compact({"parentUuid": f"{mid}-tool_use", "isSidechain": False, "type": "user",
                 "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"toolu_{mid}",
                                                           "content": text(rng, rng.randint(500, 20000))}]},
                 "toolUseResult": {"stdout": "", "stderr": ""}, "uuid": f"{mid}-r", "timestamp": at(sec + 1),
-                "cwd": cwd, "sessionId": sid, "version": "2.1.328"}))
-        if rng.random() < 0.1:
+                "cwd": cwd, "sessionId": sid, "version": version}))
+        if old and rng.random() < 0.1:
+            root = f"{pid}-task"
+            lines.append(compact({"parentUuid": None, "isSidechain": True, "type": "user",
+                "message": {"role": "user", "content": text(rng, 300)}, "uuid": root,
+                "timestamp": at(sec), "cwd": cwd, "sessionId": sid, "version": version}))
+            lines.append(compact({"parentUuid": root, "isSidechain": True, "type": "assistant",
+                "message": {"id": f"msg_{sid[:8]}_{n}_side", "model": MODELS[2], "role": "assistant",
+                            "content": [{"type": "text", "text": text(rng, 800)}], "stop_reason": "end_turn",
+                            "usage": {"input_tokens": 900, "output_tokens": 300}},
+                "requestId": f"req_{sid[:8]}_{n}_side", "uuid": f"{pid}-side", "timestamp": at(sec),
+                "cwd": cwd, "sessionId": sid, "version": version}))
+        elif rng.random() < 0.1:
             sub = [compact({"isSidechain": True, "type": "assistant", "agentId": "a1",
                 "message": {"id": f"msg_{sid[:8]}_{n}_sub", "model": MODELS[2], "role": "assistant",
                             "content": [{"type": "text", "text": text(rng, 800)}],
@@ -86,7 +103,9 @@ def claude_session(rng, sid, cwd, day, turns, sub_dir):
     return "\n".join(lines) + "\n"
 
 
-def codex_rollout(rng, sid, day, turns):
+def codex_rollout(rng, sid, day, turns, old=False):
+    """A rollout with turn ids, or (old) as Codex before them wrote it: a turn from one
+    user message to the next, each token count repeated once (as after a tool call)."""
     out = [compact({"timestamp": f"{day}T08:00:00.000Z", "type": "session_meta",
                     "payload": {"id": sid, "cwd": "/home/dev/web", "cli_version": "0.60.0"}})]
     tot = [0, 0, 0]
@@ -95,17 +114,23 @@ def codex_rollout(rng, sid, day, turns):
         cached = rng.randint(0, inp)
         tot = [tot[0] + inp, tot[1] + cached, tot[2] + outp]
         ts = f"{day}T09:{i % 60:02d}:00.000Z"
-        out.append(compact({"timestamp": ts, "type": "event_msg", "payload": {"type": "task_started", "turn_id": f"t{i}"}}))
-        out.append(compact({"timestamp": ts, "type": "turn_context", "payload": {"turn_id": f"t{i}", "model": "gpt-5-codex", "cwd": "/home/dev/web"}}))
+        if old:
+            out.append(compact({"timestamp": ts, "type": "event_msg", "payload": {"type": "user_message", "message": text(rng, 200)}}))
+            out.append(compact({"timestamp": ts, "type": "turn_context", "payload": {"model": "gpt-5-codex", "cwd": "/home/dev/web"}}))
+        else:
+            out.append(compact({"timestamp": ts, "type": "event_msg", "payload": {"type": "task_started", "turn_id": f"t{i}"}}))
+            out.append(compact({"timestamp": ts, "type": "turn_context", "payload": {"turn_id": f"t{i}", "model": "gpt-5-codex", "cwd": "/home/dev/web"}}))
         out.append(compact({"timestamp": ts, "type": "response_item", "payload": {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text(rng, 3000)}]}}))
-        out.append(compact({"timestamp": ts, "type": "event_msg", "payload": {"type": "token_count", "info": {
+        count = compact({"timestamp": ts, "type": "event_msg", "payload": {"type": "token_count", "info": {
             "total_token_usage": {"input_tokens": tot[0], "cached_input_tokens": tot[1], "output_tokens": tot[2], "reasoning_output_tokens": 0, "total_tokens": tot[0] + tot[2]},
-            "last_token_usage": {"input_tokens": inp, "cached_input_tokens": cached, "output_tokens": outp, "reasoning_output_tokens": 0, "total_tokens": inp + outp}}}}))
-        out.append(compact({"timestamp": ts, "type": "event_msg", "payload": {"type": "task_complete", "turn_id": f"t{i}"}}))
+            "last_token_usage": {"input_tokens": inp, "cached_input_tokens": cached, "output_tokens": outp, "reasoning_output_tokens": 0, "total_tokens": inp + outp}}}})
+        out.extend([count, count] if old else [count])
+        if not old:
+            out.append(compact({"timestamp": ts, "type": "event_msg", "payload": {"type": "task_complete", "turn_id": f"t{i}"}}))
     return "\n".join(out) + "\n"
 
 
-def generate(home, gb, rng):
+def generate(home, gb, rng, old_share):
     target = int(gb * 1024 ** 3)
     written, n = 0, 0
     while written < target:
@@ -114,29 +139,40 @@ def generate(home, gb, rng):
             sid = f"019a{n:04x}-0000-7000-8000-{n:012x}"
             d = home / ".codex/sessions" / day.replace("-", "/")
             d.mkdir(parents=True, exist_ok=True)
-            body = codex_rollout(rng, sid, day, rng.randint(5, 60))
+            body = codex_rollout(rng, sid, day, rng.randint(5, 60), old=rng.random() < old_share)
             (d / f"rollout-{day}T09-00-00-{sid}.jsonl").write_text(body)
         else:
             sid = f"{n:08x}-1111-4111-8111-{n:012x}"
             proj = home / ".claude/projects" / f"-home-dev-proj{n % 25}"
             proj.mkdir(parents=True, exist_ok=True)
-            body = claude_session(rng, sid, f"/home/dev/proj{n % 25}", day, rng.randint(3, 40), proj / sid / "subagents")
+            body = claude_session(rng, sid, f"/home/dev/proj{n % 25}", day, rng.randint(3, 40),
+                                  proj / sid / "subagents", old=rng.random() < old_share)
             (proj / f"{sid}.jsonl").write_text(body)
         written += len(body)
         n += 1
     return written, n
 
 
-def timed(cmd, env, runs, before=None):
+def timed(cmd, env, runs, before=None, peaks=None):
+    """Median wall time of `runs` runs; the peak resident memory of each (its process
+    tree's largest) goes into `peaks`."""
+    import resource
     out = []
     for _ in range(runs):
         if before:
             before()
         t = time.perf_counter()
-        p = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        pid = os.fork()
+        if pid == 0:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+            os.execvpe(cmd[0], cmd, env)
+        _, status, usage = os.wait4(pid, 0)
         out.append(time.perf_counter() - t)
-        if p.returncode != 0:
-            raise SystemExit(f"{cmd} failed: {p.stderr.decode()[-2000:]}")
+        if peaks is not None:
+            peaks.append(usage.ru_maxrss / 1024)
+        if status != 0:
+            raise SystemExit(f"{cmd} failed ({status})")
     return statistics.median(out), out
 
 
@@ -193,6 +229,8 @@ def main():
     ap.add_argument("--turns", type=int, default=1_000_000)
     ap.add_argument("--bin", default=str(ROOT / "target/release/telemhq"))
     ap.add_argument("--ccusage")
+    ap.add_argument("--old", type=float, default=0.3,
+                    help="the share of sessions in older agents' formats (default 0.3)")
     args = ap.parse_args()
     ccusage = args.ccusage or subprocess.run(["bash", str(ROOT / "tests/e2e/agent-cli.sh"), "ccusage"],
                                              check=True, capture_output=True, text=True).stdout.strip()
@@ -201,8 +239,9 @@ def main():
     home = work / "home"
     try:
         t = time.perf_counter()
-        size, files = generate(home, args.gb, rng)
-        print(f"history: {size / 1024 ** 3:.2f} GiB in {files} sessions (generated in {time.perf_counter() - t:.0f} s)")
+        size, files = generate(home, args.gb, rng, args.old)
+        print(f"history: {size / 1024 ** 3:.2f} GiB in {files} sessions, {args.old:.0%} in older formats "
+              f"(generated in {time.perf_counter() - t:.0f} s)")
         node = shutil.which("node") or "/usr/bin/node"
         env = {"HOME": str(home), "PATH": f"{os.path.dirname(node)}:/usr/bin:/bin", "LANG": "C.UTF-8",
                "TZ": "UTC"}
@@ -213,12 +252,14 @@ def main():
             for f in state.glob("telemhq.db*"):
                 f.unlink()
 
-        imp, imp_all = timed([args.bin, "import"], env, args.runs, before=fresh)
-        cc, cc_all = timed([ccusage, "daily", "--json", "--offline"], env, args.runs)
+        imp_mem, cc_mem = [], []
+        imp, imp_all = timed([args.bin, "import"], env, args.runs, before=fresh, peaks=imp_mem)
+        cc, cc_all = timed([ccusage, "daily", "--json", "--offline"], env, args.runs, peaks=cc_mem)
         again, _ = timed([args.bin, "import"], env, max(args.runs, 5))
         print(f"telemhq import: {imp:.2f} s (runs {', '.join(f'{x:.2f}' for x in imp_all)})")
         print(f"ccusage daily --json --offline: {cc:.2f} s (runs {', '.join(f'{x:.2f}' for x in cc_all)})")
         print(f"ccusage ÷ telemhq import: {cc / imp:.2f}x")
+        print(f"peak memory: telemhq import {max(imp_mem):.0f} MiB, ccusage {max(cc_mem):.0f} MiB")
         print(f"re-import, nothing new: {again * 1000:.0f} ms")
         db = state / "telemhq.db"
         turns = sqlite3.connect(db).execute("SELECT count(*) FROM events").fetchone()[0]

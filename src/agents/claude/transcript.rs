@@ -7,6 +7,7 @@
 //! than `MAX_LINE` is skipped without being held in memory, and anything unexpected
 //! (missing file, half-written last line, lines that are not JSON) just gives less.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -83,17 +84,20 @@ impl TurnUsage {
     }
 }
 
+/// A transcript line: only what is read of it, its strings borrowed from the line
+/// itself where they have no escapes (they are ids and names: no allocation per line).
 #[derive(Deserialize)]
-struct Line {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    #[serde(rename = "promptId")]
-    prompt_id: Option<String>,
+struct Line<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(rename = "promptId", borrow)]
+    prompt_id: Option<Cow<'a, str>>,
     /// The line's own id; versions before `promptId` (1.0.x to 2.1.2x) key a turn by its
     /// prompt line's.
-    uuid: Option<String>,
-    #[serde(rename = "parentUuid")]
-    parent_uuid: Option<String>,
+    #[serde(borrow)]
+    uuid: Option<Cow<'a, str>>,
+    #[serde(rename = "parentUuid", borrow)]
+    parent_uuid: Option<Cow<'a, str>>,
     #[serde(rename = "isSidechain")]
     is_sidechain: Option<bool>,
     /// Lines Claude Code adds as the user's that nobody typed (a local command's caveat,
@@ -102,19 +106,28 @@ struct Line {
     is_meta: Option<bool>,
     #[serde(rename = "isCompactSummary")]
     is_compact_summary: Option<bool>,
-    timestamp: Option<String>,
-    version: Option<String>,
+    #[serde(borrow)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    version: Option<Cow<'a, str>>,
     #[serde(rename = "toolUseResult")]
     tool_use_result: Option<serde::de::IgnoredAny>,
-    message: Option<Message>,
+    #[serde(borrow)]
+    message: Option<Message<'a>>,
     #[serde(rename = "totalCostUSD")]
     total_cost_usd: Option<f64>,
-    #[serde(rename = "sessionId")]
-    session_id: Option<String>,
-    cwd: Option<String>,
+    #[serde(rename = "sessionId", borrow)]
+    session_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    cwd: Option<Cow<'a, str>>,
 }
 
-impl Line {
+/// An optional borrowed string, owned.
+fn owned(s: &Option<Cow<'_, str>>) -> Option<String> {
+    s.as_deref().map(str::to_string)
+}
+
+impl Line<'_> {
     /// A user's prompt: a user line that is not a tool's result nor one Claude Code
     /// added itself.
     fn is_prompt(&self) -> bool {
@@ -132,24 +145,26 @@ impl Line {
     /// The key of the turn this prompt line starts: its `promptId`, or in versions
     /// without one, the line's own id.
     fn turn_key(&self) -> Option<String> {
-        self.prompt_id
-            .clone()
-            .or_else(|| self.uuid.clone())
+        owned(&self.prompt_id)
+            .or_else(|| owned(&self.uuid))
             .filter(|k| is_name(k))
     }
 }
 
 #[derive(Deserialize)]
-struct Message {
-    id: Option<String>,
-    model: Option<String>,
+struct Message<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    model: Option<Cow<'a, str>>,
     usage: Option<Usage>,
-    stop_reason: Option<String>,
-    #[serde(default, deserialize_with = "blocks")]
-    content: Vec<Block>,
+    #[serde(borrow)]
+    stop_reason: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "blocks", borrow)]
+    content: Vec<Block<'a>>,
 }
 
-impl Message {
+impl Message<'_> {
     /// The message's tool calls by name, each with a key that is the same in every copy
     /// of the message (the call's id, else the message's id and the name).
     fn tool_uses(&self) -> impl Iterator<Item = (String, &str)> {
@@ -158,9 +173,7 @@ impl Message {
                 .name
                 .as_deref()
                 .filter(|n| block.kind.as_deref() == Some("tool_use") && is_name(n))?;
-            let key = block
-                .id
-                .clone()
+            let key = owned(&block.id)
                 .unwrap_or_else(|| format!("{}#{}", self.id.as_deref().unwrap_or(""), name));
             Some((key, name))
         })
@@ -196,27 +209,188 @@ struct OutputDetails {
     thinking_tokens: u64,
 }
 
-#[derive(Deserialize)]
-struct Block {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    id: Option<String>,
-    name: Option<String>,
+/// A content block: only its kind, and a tool call's id and name. Never fails: a field
+/// of another type than expected is left out, and everything else streams past.
+struct Block<'a> {
+    kind: Option<Cow<'a, str>>,
+    id: Option<Cow<'a, str>>,
+    name: Option<Cow<'a, str>>,
+}
+
+impl<'de> Deserialize<'de> for Block<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Block<'de>, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Block<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a content block")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Block<'de>, A::Error> {
+                let mut b = Block {
+                    kind: None,
+                    id: None,
+                    name: None,
+                };
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let slot = match key.as_ref() {
+                        "type" => &mut b.kind,
+                        "id" => &mut b.id,
+                        "name" => &mut b.name,
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *slot = map.next_value::<Text>()?.0;
+                }
+                Ok(b)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Block<'de>, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Block {
+                    kind: None,
+                    id: None,
+                    name: None,
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Block<'de>, E> {
+                self.visit_unit()
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Block<'de>, E> {
+                self.visit_unit()
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Block<'de>, E> {
+                self.visit_unit()
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Block<'de>, E> {
+                self.visit_unit()
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Block<'de>, E> {
+                self.visit_unit()
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Block<'de>, E> {
+                Ok(Block {
+                    kind: None,
+                    id: None,
+                    name: None,
+                })
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+/// A string where there is one (borrowed where it has no escapes); anything else
+/// streams past as nothing.
+struct Text<'a>(Option<Cow<'a, str>>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Text<'de>, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Text<'de>, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Text(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Text<'de>, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Text(None))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 /// Content is a string (a typed prompt) or a list of blocks; only block kinds and tool
-/// names are kept.
-fn blocks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Block>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Content {
-        Blocks(Vec<Block>),
-        Other(serde::de::IgnoredAny),
+/// names are kept, and anything else streams past unkept (an untagged enum would first
+/// copy the whole content, text and all, into memory).
+fn blocks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Block<'de>>, D::Error> {
+    struct Blocks;
+    impl<'de> serde::de::Visitor<'de> for Blocks {
+        type Value = Vec<Block<'de>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("message content")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Vec<Block<'de>>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(b) = seq.next_element::<Block>()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Vec<Block<'de>>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Vec<Block<'de>>, A::Error> {
+            while map
+                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                .is_some()
+            {}
+            Ok(Vec::new())
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Vec<Block<'de>>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Vec<Block<'de>>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Vec<Block<'de>>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Vec<Block<'de>>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Vec<Block<'de>>, E> {
+            Ok(Vec::new())
+        }
     }
-    Ok(match Content::deserialize(d)? {
-        Content::Blocks(b) => b,
-        Content::Other(_) => Vec::new(),
-    })
+    d.deserialize_any(Blocks)
 }
 
 fn is_name(s: &str) -> bool {
@@ -230,8 +404,8 @@ fn is_name(s: &str) -> bool {
 /// it: input without the cache, output with the thinking in it). None for a message
 /// that is no API answer (no id, no model, Claude Code's own `<synthetic>` ones).
 fn call_of(message: Message) -> Option<Call> {
-    let id = message.id.filter(|i| is_name(i))?;
-    let model = message.model.filter(|m| is_name(m) && m != "<synthetic>")?;
+    let id = owned(&message.id).filter(|i| is_name(i))?;
+    let model = owned(&message.model).filter(|m| is_name(m) && m != "<synthetic>")?;
     let u = message.usage?;
     let one_hour = u
         .cache_creation
@@ -332,13 +506,11 @@ impl Building {
         Building {
             usage: crate::usage::TurnUsage {
                 key: Some(key),
-                session: line.session_id.clone().filter(|s| is_name(s)),
-                cwd: line.cwd.clone(),
+                session: owned(&line.session_id).filter(|s| is_name(s)),
+                cwd: owned(&line.cwd),
                 started_ms: at,
                 ended_ms: at,
-                agent_version: line
-                    .version
-                    .clone()
+                agent_version: owned(&line.version)
                     .filter(|v| is_name(v))
                     .map(|v| ("claude_code_version", v)),
                 ..Default::default()
@@ -361,10 +533,10 @@ impl Building {
             self.usage.ended_ms = Some(self.usage.ended_ms.map_or(at, |e| e.max(at)));
         }
         if self.usage.session.is_none() {
-            self.usage.session = line.session_id.clone().filter(|s| is_name(s));
+            self.usage.session = owned(&line.session_id).filter(|s| is_name(s));
         }
         if self.usage.cwd.is_none() {
-            self.usage.cwd = line.cwd.clone();
+            self.usage.cwd = owned(&line.cwd);
         }
         let Some(message) = line.message else { return };
         for (key, name) in message.tool_uses() {
@@ -403,7 +575,11 @@ struct SideRuns {
 impl SideRuns {
     fn take(&mut self, line: Line, main_key: Option<&str>) {
         let root = line.is_prompt() && line.parent_uuid.is_none();
-        let run = match line.parent_uuid.as_ref().and_then(|p| self.of_line.get(p)) {
+        let run = match line
+            .parent_uuid
+            .as_deref()
+            .and_then(|p| self.of_line.get(p))
+        {
             Some(&i) if !root => i,
             _ if root || self.runs.is_empty() => {
                 let key = sidechain_key(line.uuid.as_deref().filter(|_| root), main_key);
@@ -412,7 +588,7 @@ impl SideRuns {
             }
             _ => self.runs.len() - 1,
         };
-        if let Some(id) = line.uuid.clone() {
+        if let Some(id) = owned(&line.uuid) {
             self.of_line.insert(id, run);
         }
         if line.kind.as_deref() == Some("assistant") {
@@ -445,8 +621,8 @@ pub fn turns(path: &Path, from: u64) -> (Vec<crate::usage::TurnUsage>, u64) {
         return (out, 0);
     }
     let own_file = is_subagent_file(path);
-    let mut reader = std::io::BufReader::with_capacity(BLOCK, file.take(len - from));
-    let (mut pos, mut next) = (from, from);
+    let mut lines = crate::usage::Lines::new(file.take(len - from), len - from, MAX_LINE);
+    let mut next = from;
     let mut main: Option<Building> = None;
     // Answers before the file's first prompt (a transcript cut at its start).
     let mut unplaced: Option<Building> = None;
@@ -455,21 +631,18 @@ pub fn turns(path: &Path, from: u64) -> (Vec<crate::usage::TurnUsage>, u64) {
     // Once a prompt with a `promptId` is seen, user lines without one are not prompts
     // (a version that writes them writes them on every prompt).
     let mut prompt_ids = false;
-    let mut raw = Vec::new();
     // Up to the end, or a line still being written.
-    while let Ok(line) = crate::usage::read_line_bounded(&mut reader, &mut raw, MAX_LINE)
-        && line.ended
-    {
-        let start = pos;
-        pos += line.len as u64;
-        let has = |needle: &[u8]| memchr::memmem::find(&raw, needle).is_some();
+    while let Some(read) = lines.next_line() {
+        let start = from + read.at;
+        let Some(raw) = read.bytes else { continue };
+        let has = |needle: &[u8]| memchr::memmem::find(raw, needle).is_some();
         // (A quoted name matches a key or a whole value, never text inside a string, whose
         // quotes are escaped.) A tool's result is neither a prompt nor an answer: the
         // largest lines are skipped unparsed.
-        if !line.kept || !(has(b"\"assistant\"") || has(b"\"user\"")) || has(b"\"toolUseResult\"") {
+        if !(has(b"\"assistant\"") || has(b"\"user\"") && !has(b"\"toolUseResult\"")) {
             continue;
         }
-        let Ok(line) = serde_json::from_slice::<Line>(&raw) else {
+        let Ok(line) = serde_json::from_slice::<Line>(raw) else {
             continue;
         };
         if own_file {
@@ -699,7 +872,7 @@ impl Scan<'_> {
             .timestamp
             .as_deref()
             .and_then(crate::time::parse_rfc3339_ms);
-        self.usage.claude_code_version = line.version.clone().filter(|v| is_name(v));
+        self.usage.claude_code_version = owned(&line.version).filter(|v| is_name(v));
     }
 
     fn reset(&mut self) {
@@ -728,7 +901,7 @@ impl Scan<'_> {
         }
         // Met backwards: the first line of a message seen is its last written, with its
         // final usage. Earlier lines of the same message are not counted again.
-        let Some(id) = message.id.clone() else { return };
+        let Some(id) = owned(&message.id) else { return };
         if !self.seen_messages.insert(id) {
             return;
         }
