@@ -163,6 +163,10 @@ pub struct InstallArgs {
     /// Stop exporting to the OpenTelemetry Collector.
     #[arg(long, conflicts_with = "otlp_endpoint")]
     pub no_otlp: bool,
+    /// With a ping URL added: keep the events recorded meanwhile without a tracker on this
+    /// machine, rather than send them to it (asked on a terminal; sent by default).
+    #[arg(long)]
+    pub keep_local: bool,
     /// Show what would change and change nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -34,6 +34,14 @@ pub struct Config {
     /// The user's own prices per model (`telemhq prices set`), before the table's.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub prices: crate::prices::Overrides,
+    /// What the file holds that this telemhq could not read (a value of the wrong kind, a
+    /// key of a later version), kept to be written back as it was: telemhq never rewrites
+    /// a user's config away.
+    #[serde(skip)]
+    pub kept: serde_json::Map<String, serde_json::Value>,
+    /// Why each of those was left out, for doctor: (key, why).
+    #[serde(skip)]
+    pub problems: Vec<(String, String)>,
 }
 
 /// An OpenTelemetry Collector's OTLP/HTTP endpoint (its base URL: `/v1/logs` and
@@ -79,23 +87,117 @@ pub fn otlp_target(config: &Config) -> Option<Otlp> {
 }
 
 impl Config {
+    /// Reads the config. A file that is not a JSON object is an error; a value of the
+    /// wrong kind is left out with its default (named in `problems`, kept in `kept`), so
+    /// that one bad optional key never switches the trackers off.
     pub fn load(layout: &Layout) -> Result<Config> {
-        match fsutil::read_regular(&layout.config) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::new(format!(
-                    "{}:{}:{}: {e}",
-                    crate::term::path(&layout.config),
-                    e.line(),
-                    e.column()
-                ))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(Error::io("read", &layout.config, &e)),
+        let bytes = match fsutil::read_regular(&layout.config) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(Error::io("read", &layout.config, &e)),
+        };
+        let at = |e: serde_json::Error| {
+            Error::new(format!(
+                "{}:{}:{}: {e}",
+                crate::term::path(&layout.config),
+                e.line(),
+                e.column()
+            ))
+        };
+        match serde_json::from_slice::<serde_json::Value>(&bytes).map_err(at)? {
+            serde_json::Value::Object(map) => Ok(Config::from_map(map)),
+            _ => Err(Error::new(format!(
+                "{}: not a JSON object",
+                crate::term::path(&layout.config)
+            ))),
         }
     }
 
+    /// Each key read on its own: one that does not read is kept aside, not fatal.
+    fn from_map(map: serde_json::Map<String, serde_json::Value>) -> Config {
+        use serde::de::DeserializeOwned;
+        use serde_json::Value;
+        let mut c = Config::default();
+        fn take<T: DeserializeOwned>(
+            c: &mut Config,
+            key: &str,
+            value: Value,
+            slot: impl FnOnce(&mut Config, T),
+        ) {
+            match serde_json::from_value::<T>(value.clone()) {
+                Ok(v) => slot(c, v),
+                Err(e) => {
+                    c.problems.push((key.to_string(), e.to_string()));
+                    c.kept.insert(key.to_string(), value);
+                }
+            }
+        }
+        for (key, value) in map {
+            match key.as_str() {
+                "ping_url" => take(&mut c, &key, value, |c, v| c.ping_url = v),
+                "hash_secret" => take(&mut c, &key, value, |c, v| c.hash_secret = v),
+                "path_hashes" => take(&mut c, &key, value, |c, v| c.path_hashes = v),
+                "keep_days" => take(&mut c, &key, value, |c, v| c.keep_days = v),
+                "otlp" => take(&mut c, &key, value, |c, v| c.otlp = v),
+                "prices" => take(&mut c, &key, value, |c, v| c.prices = v),
+                // Each repository's tracker on its own: one bad entry keeps the others.
+                "repos" => match value {
+                    Value::Object(repos) => {
+                        for (root, url) in repos {
+                            match url {
+                                Value::String(u) => {
+                                    c.repos.insert(root, u);
+                                }
+                                other => {
+                                    c.problems.push((
+                                        format!("repos.{root}"),
+                                        "not a ping URL (a string)".into(),
+                                    ));
+                                    let kept = c
+                                        .kept
+                                        .entry("repos")
+                                        .or_insert_with(|| Value::Object(Default::default()));
+                                    if let Some(m) = kept.as_object_mut() {
+                                        m.insert(root, other);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    other => {
+                        c.problems
+                            .push((key.clone(), "not an object of repository trackers".into()));
+                        c.kept.insert(key, other);
+                    }
+                },
+                // A later version's key: kept as it is.
+                _ => {
+                    c.kept.insert(key, value);
+                }
+            }
+        }
+        c
+    }
+
     fn save(&self, layout: &Layout) -> Result<()> {
-        let mut text = serde_json::to_string_pretty(self).expect("config serialises");
+        let mut value = serde_json::to_value(self).expect("config serialises");
+        if let Some(map) = value.as_object_mut() {
+            for (key, kept) in &self.kept {
+                match (map.get_mut(key), kept) {
+                    (None, _) => {
+                        map.insert(key.clone(), kept.clone());
+                    }
+                    // Repositories' entries that did not read stay beside the others.
+                    (Some(serde_json::Value::Object(repos)), serde_json::Value::Object(bad)) => {
+                        for (root, v) in bad {
+                            repos.entry(root.clone()).or_insert_with(|| v.clone());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut text = serde_json::to_string_pretty(&value).expect("config serialises");
         text.push('\n');
         fsutil::write_private(&layout.config, text.as_bytes())
     }

@@ -22,9 +22,12 @@ pub fn run(args: &FlushArgs, env: &Env) -> Result<i32> {
         // Queued while this flush held the lock: its emit started no sender.
         sender::start_detached(&layout);
     }
+    // Events that wait for their folder's first tracker are where they should be: with
+    // no account, the store is where events go.
+    let waiting_for_tracker = report.no_url && report.last_error.is_none();
     let clean = !report.busy
         && report.failed.is_empty()
-        && report.pending == 0
+        && (report.pending == 0 || waiting_for_tracker)
         && report.last_error.is_none();
     if args.json {
         let failed: Vec<serde_json::Value> = report
@@ -69,15 +72,20 @@ pub fn run(args: &FlushArgs, env: &Env) -> Result<i32> {
         let why = match (&report.last_error, report.no_url) {
             (Some(e), _) => e.as_str(),
             (None, true) => {
-                "no tracker is set for their folder: `telemhq install --global --ping-url URL` \
-                 or `telemhq install --repo --ping-url URL` in the repository"
+                "kept on this machine: no tracker is set for their folder; they go to the first \
+                 one it gets (`telemhq install --global --ping-url URL`, or --repo in the \
+                 repository)"
             }
             (None, false) => "not tried",
         };
-        crate::outln!(
-            "Still pending: {} event(s) ({why}); they go out with the next emit or flush.",
-            report.pending
-        );
+        if waiting_for_tracker {
+            crate::outln!("{} event(s) {why}.", report.pending);
+        } else {
+            crate::outln!(
+                "Still pending: {} event(s) ({why}); they go out with the next emit or flush.",
+                report.pending
+            );
+        }
     } else if let Some(problem) = &report.last_error {
         crate::outln!("{problem}");
     } else {

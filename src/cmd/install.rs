@@ -75,6 +75,10 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
     let exe = lasting_binary(&layout, &exe)?;
     ensure_link(&layout.link, &exe)?;
     let repo = tracker_repo(scope, env)?;
+    // (Before the tracker is stored: a sender running meanwhile would send them.)
+    if let Some(url) = &ping_url {
+        settle_the_backlog(args, &layout, repo.as_deref(), url)?;
+    }
     store_tracker(&layout, repo.as_deref(), ping_url.as_deref())?;
     store_otlp(&layout, &otlp, args.no_otlp)?;
 
@@ -87,6 +91,45 @@ pub fn run(args: &InstallArgs, env: &Env) -> Result<i32> {
     }
     say_where_pings_go(env, scope, ping_url.as_deref())?;
     Ok(0)
+}
+
+/// Events recorded while there was no tracker go to the first one their folder gets:
+/// say how many the new tracker now gets, and let the user keep them on this machine
+/// instead (asked on a terminal; `--keep-local` without one; sent by default).
+fn settle_the_backlog(
+    args: &InstallArgs,
+    layout: &crate::env::Layout,
+    repo: Option<&str>,
+    url: &str,
+) -> Result<()> {
+    // The config as it is about to be.
+    let mut config = config::Config::load(layout)?;
+    match repo {
+        Some(root) => config.repos.insert(root.to_string(), url.to_string()),
+        None => config.ping_url.replace(url.to_string()),
+    };
+    let waiting = crate::ping::queue::waiting_for(layout, &config, url);
+    if waiting == 0 {
+        return Ok(());
+    }
+    let masked = config::mask_url(url);
+    let keep = args.keep_local
+        || (!args.yes
+            && term::interactive()
+            && !term::confirm(&format!(
+                "{waiting} event(s) were recorded on this machine while no tracker was set. Send them to {masked} too? (no keeps them here)"
+            ))?);
+    if keep {
+        let kept = crate::ping::queue::keep_local(layout, &config, url, crate::agents::read_usage);
+        eprintln!(
+            "Kept {kept} event(s) recorded without a tracker on this machine (`telemhq report` has them); only new events go to {masked}."
+        );
+    } else {
+        eprintln!(
+            "{waiting} event(s) recorded while no tracker was set now go to {masked} too (`--keep-local` keeps them on this machine)."
+        );
+    }
+    Ok(())
 }
 
 /// One line per file: what was written (and where the old version is), or that it was

@@ -471,3 +471,52 @@ pub fn all(layout: &Layout) -> Vec<(State, Entry)> {
         .filter_map(|(p, s)| read_entry(&p).map(|e| (s, e)))
         .collect()
 }
+
+/// The events waiting for a tracker (emitted when their folder had none) that would go
+/// to `url` now.
+fn waiting_paths(
+    layout: &Layout,
+    config: &crate::config::Config,
+    url: &str,
+) -> Vec<(PathBuf, Entry)> {
+    list(&layout.queue)
+        .into_iter()
+        .filter_map(|p| read_entry(&p).map(|e| (p, e)))
+        .filter(|(_, e)| e.ping_url.is_none())
+        .filter(|(_, e)| {
+            config
+                .tracker_for(Path::new(e.folder.as_deref().unwrap_or("")))
+                .is_some_and(|r| r.url == url)
+        })
+        .collect()
+}
+
+pub fn waiting_for(layout: &Layout, config: &crate::config::Config, url: &str) -> usize {
+    waiting_paths(layout, config, url).len()
+}
+
+/// Keeps the events waiting for a tracker that would now go to `url` on this machine:
+/// recorded in the store as local, and out of the queue. Returns how many.
+pub fn keep_local(
+    layout: &Layout,
+    config: &crate::config::Config,
+    url: &str,
+    read_usage: super::sender::ReadUsage,
+) -> usize {
+    let mut kept = 0;
+    for (path, mut entry) in waiting_paths(layout, config, url) {
+        // Its usage, if the sender has not read it yet: what is kept is the whole turn.
+        if let Some(source) = entry.usage_from.take()
+            && let Some(turn) = read_usage(&source)
+        {
+            entry.call_ids = turn.calls.iter().filter_map(|c| c.id.clone()).collect();
+            super::payload::add_turn(&mut entry.payload, turn, &config.prices);
+        }
+        remember(layout, &entry, "local");
+        if fs::remove_file(&path).is_ok() {
+            kept += 1;
+        }
+    }
+    close_store();
+    kept
+}

@@ -373,17 +373,12 @@ fn a_readable_hooks_folder_and_loose_files_are_failures() {
 
 #[test]
 fn a_missing_or_bad_ping_url_is_a_failure() {
+    // No tracker at all is using telemhq without an account (see attack3): not a failure.
     let t = TestHome::new();
     t.install(&["--global"]);
     let (code, report, _) = doctor(&t, &[]);
-    assert_eq!(code, 1);
-    assert_check(
-        &report,
-        "ping_url",
-        "fail",
-        "no tracker is set for this folder",
-        Some("--ping-url"),
-    );
+    assert_eq!(code, 0);
+    assert_check(&report, "ping_url", "info", "stays on this machine", None);
     let t = t.env(
         "TELEMHQ_PING_URL",
         "https://telemhq.example/ping/YOUR_TRACKING_TOKEN",

@@ -4,6 +4,7 @@
 mod support;
 
 mod attack2;
+mod attack3;
 mod ccusage;
 mod codex;
 mod conformance;

@@ -40,6 +40,8 @@ struct Report {
     checks: Vec<Check>,
     /// A ping was seen to arrive: delivered from the queue, or `--ping` answered 2xx.
     verified_delivery: Option<String>,
+    /// No tracker anywhere: the events stay on this machine (used without an account).
+    local_only: bool,
 }
 
 impl Report {

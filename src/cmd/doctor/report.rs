@@ -11,6 +11,7 @@ pub(super) fn to_json(report: &Report) -> Value {
         "checks": report.checks,
         "summary": {"ok": count(Status::Ok), "info": count(Status::Info), "warn": count(Status::Warn), "fail": count(Status::Fail)},
         "delivery_verified": report.verified_delivery,
+        "local_only": report.local_only,
     })
 }
 
@@ -52,6 +53,11 @@ pub(super) fn render_human(report: &Report, colour: bool) -> String {
     let (fails, warns) = (count(Status::Fail), count(Status::Warn));
     // "Pings will arrive" only once a ping was seen to arrive.
     let summary = match (fails, warns, &report.verified_delivery) {
+        (0, 0, _) if report.local_only => {
+            "No problems found. No tracker is set: every event stays on this machine \
+             (`telemhq report` shows them)."
+                .to_string()
+        }
         (0, 0, Some(seen)) => format!("All good: pings will arrive ({seen})."),
         (0, 0, None) => "No problems found, but no ping has been seen to arrive yet: \
                          `telemhq doctor --ping` sends a test ping to verify the endpoint."

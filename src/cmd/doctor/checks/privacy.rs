@@ -69,8 +69,8 @@ pub(super) fn check_privacy(facts: &Facts, env: &Env, report: &mut Report) {
             format!("chmod -R go-rwx {}", crate::term::path(&layout.state_dir)),
         );
     }
-    if let Err(e) = &facts.config {
-        report.fail(
+    match &facts.config {
+        Err(e) => report.fail(
             PRIVACY,
             "config.readable",
             e.clone(),
@@ -78,14 +78,48 @@ pub(super) fn check_privacy(facts: &Facts, env: &Env, report: &mut Report) {
                 "fix or remove {}, then run telemhq install --global",
                 crate::term::path(&layout.config)
             ),
-        );
+        ),
+        // A value that does not read is left out with its default: the rest works.
+        Ok(c) if !c.problems.is_empty() => report.warn(
+            PRIVACY,
+            "config.values",
+            format!(
+                "{}: {} (left out: its default is used)",
+                crate::term::path(&layout.config),
+                c.problems
+                    .iter()
+                    .map(|(key, why)| format!(
+                        "{}: {}",
+                        crate::term::safe(key),
+                        crate::term::safe(why)
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            format!(
+                "correct or remove those keys in {}",
+                crate::term::path(&layout.config)
+            ),
+        ),
+        Ok(_) => {}
     }
+    let any_tracker = facts.trackers.iter().next().is_some();
     match &facts.route {
-        None => report.fail(
+        // Without an account: a supported mode, where the events stay here.
+        None if !any_tracker => {
+            report.local_only = true;
+            report.info(
             PRIVACY,
             "ping_url",
-            "no tracker is set for this folder: its events wait on this machine and nothing reaches TelemHQ",
-            "telemhq install --global --ping-url URL (or --repo in a repository), with the URL of your TelemHQ job",
+            "no tracker is set: every event stays on this machine (telemhq report shows them); \
+             to send them to TelemHQ: telemhq install --global --ping-url URL",
+            )
+        }
+        None => report.warn(
+            PRIVACY,
+            "ping_url",
+            "no tracker is set for this folder (other folders have theirs): its events stay on this machine",
+            "telemhq install --global --ping-url URL (or --repo in this repository), with the URL of your TelemHQ job",
         ),
         Some(route) => match config::validate_ping_url(&route.url) {
             Ok(_) => report.ok(
