@@ -103,7 +103,7 @@ pub(super) fn check_privacy(facts: &Facts, env: &Env, report: &mut Report) {
         ),
         Ok(_) => {}
     }
-    let any_tracker = facts.trackers.iter().next().is_some();
+    let any_tracker = !facts.trackers.is_empty();
     match &facts.route {
         // Without an account: a supported mode, where the events stay here.
         None if !any_tracker => {
