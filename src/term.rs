@@ -78,18 +78,29 @@ macro_rules! out {
 /// line break, an escape sequence) are shown escaped, so that a folder's name can never
 /// forge a line of telemhq's output.
 pub fn safe(text: &str) -> String {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(unsafe_char) {
         return text.to_string();
     }
     text.chars()
         .map(|c| {
             if c.is_control() {
                 c.escape_default().to_string()
+            } else if unsafe_char(c) {
+                c.escape_unicode().to_string()
             } else {
                 c.to_string()
             }
         })
         .collect()
+}
+
+/// A character a terminal acts on rather than shows: a control character, or one that
+/// reorders or hides text (bidirectional overrides and isolates, zero-width marks).
+fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// A path for messages (see `safe`).

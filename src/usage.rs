@@ -219,6 +219,12 @@ pub fn name(v: &Value) -> Option<String> {
     v.as_str().filter(|s| is_name(s)).map(str::to_string)
 }
 
+/// A model's name as an agent gave it, if it is one (a model id's characters, bounded):
+/// anything else is left out and counted as an unknown model, on every path.
+pub fn model_name(s: &str) -> Option<String> {
+    is_name(s).then(|| s.to_string())
+}
+
 fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128

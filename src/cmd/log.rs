@@ -147,7 +147,7 @@ pub fn run(args: &LogArgs, env: &Env) -> Result<i32> {
         crate::outln!("{}", crate::term::safe(&head));
         crate::outln!(
             "  {}",
-            serde_json::to_string(&s.payload).expect("a payload serialises")
+            crate::term::safe(&serde_json::to_string(&s.payload).expect("a payload serialises"))
         );
     }
     Ok(0)

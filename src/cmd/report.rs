@@ -191,8 +191,9 @@ pub fn run(args: &ReportArgs, env: &Env) -> Result<i32> {
         if !s.unpriced.is_empty() {
             cost.push_str(&format!(" + no price: {}", s.unpriced.join(", ")));
         }
-        vec![
-            crate::term::safe(k),
+        // Every cell as text a terminal shows, never acts on (names come from the data).
+        [
+            k.to_string(),
             s.turns.to_string(),
             s.input.to_string(),
             s.output.to_string(),
@@ -203,6 +204,9 @@ pub fn run(args: &ReportArgs, env: &Env) -> Result<i32> {
             s.failed.to_string(),
             s.tool_calls.to_string(),
         ]
+        .iter()
+        .map(|c| crate::term::safe(c))
+        .collect::<Vec<String>>()
     };
     if args.csv {
         let line = |cells: Vec<String>| {

@@ -467,7 +467,14 @@ pub fn build(event: &HookEvent, ctx: &Context) -> Map<String, Value> {
     put("tool_name", identifier(&event.tool_name));
     put("tool_use_id", identifier(&event.tool_use_id));
     put("permission_mode", identifier(&event.permission_mode));
-    put("model", identifier(&event.model));
+    put(
+        "model",
+        event
+            .model
+            .as_deref()
+            .and_then(crate::usage::model_name)
+            .map(Value::from),
+    );
     put(
         "cwd_hash",
         cwd.filter(|c| !c.is_empty())
@@ -504,9 +511,26 @@ pub fn build(event: &HookEvent, ctx: &Context) -> Map<String, Value> {
 /// the `event_id` made from it.
 pub fn add_turn(
     payload: &mut Map<String, Value>,
-    turn: crate::usage::Turn,
+    mut turn: crate::usage::Turn,
     own: &crate::prices::Overrides,
 ) {
+    // Whatever reader made the turn, only model names go out (else: an unknown model).
+    let model = |m: Option<String>| m.as_deref().and_then(crate::usage::model_name);
+    turn.model = model(turn.model.take());
+    for call in &mut turn.calls {
+        call.model = model(call.model.take());
+    }
+    match turn
+        .fields
+        .get("model")
+        .and_then(Value::as_str)
+        .map(crate::usage::model_name)
+    {
+        Some(Some(_)) | None => {}
+        Some(None) => {
+            turn.fields.remove("model");
+        }
+    }
     let key = turn.key.clone();
     for (k, v) in crate::prices::priced(turn, own) {
         payload.insert(k, v);

@@ -121,3 +121,102 @@ fn without_an_account_the_events_stay_here_and_a_later_tracker_gets_them_or_not(
         }
     }
 }
+
+// 1. Whatever text an agent puts where a model's name goes never leaves the machine, on
+// the hook's path (Cursor's stop, whose usage the sender reads) as on import's.
+#[test]
+fn a_model_name_that_is_not_one_is_left_out_everywhere() {
+    let receiver = Receiver::start(Mode::Ok);
+    let t = TestHome::new();
+    t.install(&[
+        "--global",
+        "--agent",
+        "cursor",
+        "--ping-url",
+        &receiver.url(),
+    ]);
+    let canary = "SECRET_MODEL_TEXT";
+    let mut stop: Value = serde_json::from_slice(
+        &fs::read(crate::support::data("cursor-documented/stop.json")).unwrap(),
+    )
+    .unwrap();
+    stop["model"] = json!(format!("claude \u{1b}[31m{canary} please summarise"));
+    let out = t.run_with_stdin(
+        &["emit", "--agent", "cursor", "--event", "stop"],
+        stop.to_string().as_bytes(),
+    );
+    assert!(out.status.success());
+    let pings = receiver.wait_for(1, Duration::from_secs(20));
+    assert_eq!(pings.len(), 1);
+    let p = &pings[0];
+    assert!(p.get("model").is_none(), "{p:#}");
+    assert_eq!(p["unpriced_models"], json!(["unknown"]), "{p:#}");
+    assert_eq!(p["usage"]["output_tokens"], 15, "the usage is kept");
+    t.wait_sender_idle(None);
+    let mut seen = serde_json::to_string(&pings).unwrap();
+    for args in [
+        &["log", "--json"][..],
+        &["log"],
+        &["report", "model"],
+        &["report", "--json"],
+    ] {
+        seen.push_str(&stdout(&t.run(args)));
+    }
+    assert!(!seen.contains(canary), "{seen}");
+}
+
+// 3. Every column of every report table shows the data's text, never acts on it:
+// escape sequences and bidirectional controls come out escaped.
+#[test]
+fn report_tables_escape_every_column() {
+    let t = TestHome::new();
+    let sid = "66666666-eeee-4eee-8eee-000000000001";
+    let dir = t.claude_dir().join("projects/-home-dev-api");
+    fs::create_dir_all(&dir).unwrap();
+    let mut lines = vec![crate::ccusage::prompt(
+        "p1",
+        "2026-11-27T10:00:00.000Z",
+        sid,
+    )];
+    lines.extend(crate::ccusage::answer(
+        "m1",
+        "claude-sonnet-4-5-20250929",
+        "2026-11-27T10:00:05.000Z",
+        sid,
+        [10, 0, 0, 1],
+        1,
+    ));
+    fs::write(dir.join(format!("{sid}.jsonl")), lines.join("\n") + "\n").unwrap();
+    assert!(t.run(&["import"]).status.success());
+    // As a store from an earlier telemhq, or one written by hand, may hold.
+    let conn = rusqlite::Connection::open(t.state_dir().join("telemhq.db")).unwrap();
+    conn.execute(
+        "UPDATE events SET unpriced = ?1, project = ?2, cost_usd = NULL",
+        rusqlite::params![
+            "evil\u{1b}[2J\u{202e}model",
+            "api\u{202e}cod.exe\u{1b}]0;title\u{7}"
+        ],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE models SET cost_usd = NULL, project = ?1",
+        rusqlite::params!["api\u{202e}x"],
+    )
+    .unwrap();
+    drop(conn);
+    for by in ["daily", "project", "session", "model", "agent"] {
+        for format in [&[][..], &["--csv"]] {
+            let mut args = vec!["report", by];
+            args.extend_from_slice(format);
+            let out = t.run(&args);
+            assert!(out.status.success(), "{}", stderr(&out));
+            let text = stdout(&out);
+            assert!(
+                !text.contains('\u{1b}') && !text.contains('\u{202e}') && !text.contains('\u{7}'),
+                "{by} {format:?}: {text:?}"
+            );
+        }
+    }
+    let text = stdout(&t.run(&["report", "project"]));
+    assert!(text.contains("\\u{202e}"), "{text}");
+}
