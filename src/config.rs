@@ -56,6 +56,23 @@ pub struct Otlp {
     pub resource: BTreeMap<String, String>,
 }
 
+/// Why a header cannot go in an HTTP request as given (None: it can).
+pub fn header_problem(name: &str, value: &str) -> Option<String> {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token) {
+        return Some(format!(
+            "{} is not a header name (letters, digits and !#$%&'*+-.^_`|~)",
+            crate::term::safe(name)
+        ));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\t') || !value.is_ascii() {
+        return Some(format!(
+            "the value of {name} holds a character a header cannot (a line break, a control character, or non-ASCII)"
+        ));
+    }
+    None
+}
+
 /// The OpenTelemetry destination of an event emitted now: `TELEMHQ_OTLP_ENDPOINT` (with
 /// `TELEMHQ_OTLP_HEADERS`, `key=value,…` as OpenTelemetry's own variable) before the
 /// stored one; the resource attributes of `OTEL_RESOURCE_ATTRIBUTES` before the stored
@@ -69,9 +86,13 @@ pub fn otlp_target(config: &Config) -> Option<Otlp> {
                 .as_str()
                 .trim_end_matches('/')
                 .to_string(),
+            // (A header a request cannot hold is left out: it would fail every export.)
             headers: var("TELEMHQ_OTLP_HEADERS")
                 .map(|h| crate::ping::otlp::parse_pairs(&h))
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(k, v)| header_problem(k, v).is_none())
+                .collect(),
             resource: config
                 .otlp
                 .as_ref()

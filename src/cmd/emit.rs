@@ -182,6 +182,12 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         }),
         None => config::route(env.ping_url.as_deref(), &config, Path::new(&folder)),
     };
+    // (A `telemhq run`'s collector, which it keeps out of the job's environment.)
+    let otlp = env
+        .run_id
+        .as_deref()
+        .and_then(|id| runs::otlp(&layout, id))
+        .or_else(|| config::otlp_target(&config));
     queue::enqueue(
         &layout,
         &ctx.event_id,
@@ -189,7 +195,7 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         payload,
         route.clone(),
         &folder,
-        config::otlp_target(&config),
+        otlp,
     )
     .map_err(|e| format!("cannot queue the event: {e}"))?;
     let Some(route) = route else {
@@ -204,8 +210,10 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
     if deliver_now {
         // A refused connection (the endpoint is down, not slow) is not retried for the
         // whole budget: the event waits in the queue for the detached sender.
+        // The ping only: a collector's export is left to the detached sender.
         let patience = Patience {
             stop_when_refused: true,
+            pings_only: true,
             ..Patience::until(started + CI_DELIVERY_BUDGET)
         };
         let report = sender::drain(&layout, patience, agents::read_usage);

@@ -27,11 +27,18 @@ pub fn run(args: &FlushArgs, env: &Env) -> Result<i32> {
     let waiting_for_tracker = report.no_url && report.last_error.is_none();
     let clean = !report.busy
         && report.failed.is_empty()
+        && report.export_failed.is_empty()
+        && report.export_pending == 0
         && (report.pending == 0 || waiting_for_tracker)
         && report.last_error.is_none();
     if args.json {
         let failed: Vec<serde_json::Value> = report
             .failed
+            .iter()
+            .map(|(id, why)| serde_json::json!({"event_id": id, "why": why}))
+            .collect();
+        let export_failed: Vec<serde_json::Value> = report
+            .export_failed
             .iter()
             .map(|(id, why)| serde_json::json!({"event_id": id, "why": why}))
             .collect();
@@ -44,6 +51,12 @@ pub fn run(args: &FlushArgs, env: &Env) -> Result<i32> {
                 "busy": report.busy,
                 "no_tracker": report.no_url,
                 "last_error": report.last_error,
+                "otlp": {
+                    "exported": report.exported,
+                    "failed": export_failed,
+                    "pending": report.export_pending,
+                    "last_error": report.export_error,
+                },
             })
         );
         let waited_in_vain = args.wait.is_some() && report.pending > 0;
@@ -54,8 +67,12 @@ pub fn run(args: &FlushArgs, env: &Env) -> Result<i32> {
         });
     }
     if report.busy {
+        // Why it is still at it, as the last attempt found.
+        let why = sender::LastError::load(&layout)
+            .map(|e| format!(" (its last attempt: {})", e.reason))
+            .unwrap_or_default();
         crate::outln!(
-            "A background sender is delivering right now; {} event(s) pending. Try again in a moment.",
+            "A background sender is delivering right now{why}; {} event(s) pending. `telemhq flush --wait 30` waits for its turn.",
             report.pending
         );
         return Ok(if args.wait.is_some() && report.pending > 0 {
@@ -66,7 +83,27 @@ pub fn run(args: &FlushArgs, env: &Env) -> Result<i32> {
     }
     crate::outln!("Delivered {} event(s).", report.delivered);
     for (id, why) in &report.failed {
-        crate::outln!("Failed for good: {id} ({why}; check it with `telemhq doctor --ping`).");
+        crate::outln!(
+            "Refused for good by the tracker: {id} ({why}; check the ping URL with `telemhq doctor --ping`)."
+        );
+    }
+    if report.exported > 0 {
+        crate::outln!(
+            "Exported {} event(s) to the OpenTelemetry Collector.",
+            report.exported
+        );
+    }
+    for (id, why) in &report.export_failed {
+        crate::outln!(
+            "Refused for good by the OpenTelemetry Collector: {id} ({why}; check its endpoint and headers with `telemhq doctor --ping`)."
+        );
+    }
+    if report.export_pending > 0 {
+        crate::outln!(
+            "Export to the OpenTelemetry Collector still pending: {} event(s) ({}).",
+            report.export_pending,
+            report.export_error.as_deref().unwrap_or("not tried")
+        );
     }
     if report.pending > 0 {
         let why = match (&report.last_error, report.no_url) {

@@ -348,9 +348,18 @@ fn resolve_otlp(args: &InstallArgs) -> Result<Option<config::Otlp>> {
             })
             .collect()
     };
+    let headers = pairs("--otlp-header", &args.otlp_header)?;
+    // What an HTTP header cannot hold would fail every export, forever: refused now.
+    for (name, value) in &headers {
+        if let Some(why) = config::header_problem(name, value) {
+            return Err(Error::usage(format!(
+                "--otlp-header: {why}; nothing was changed"
+            )));
+        }
+    }
     Ok(Some(config::Otlp {
         endpoint: endpoint.as_str().trim_end_matches('/').to_string(),
-        headers: pairs("--otlp-header", &args.otlp_header)?,
+        headers,
         resource: pairs("--otlp-resource-attribute", &args.otlp_resource_attribute)?,
     }))
 }

@@ -62,29 +62,51 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
     // setup, the command runs, and stderr says why its pings cannot be sent.
     let mut problems: Vec<String> = Vec::new();
     let layout = env.layout().map_err(|e| problems.push(e.to_string())).ok();
-    let ping_url = match &args.ping_url {
+    // The tracker from --ping-url, or from TELEMHQ_PING_URL (the form a cron line or a
+    // CI step uses).
+    let (given, from) = match (&args.ping_url, &env.ping_url) {
+        (Some(url), _) => (Some(url), "--ping-url"),
+        (None, Some(url)) => (Some(url), "TELEMHQ_PING_URL"),
+        (None, None) => (None, ""),
+    };
+    let ping_url = match given {
         Some(url) => match PingUrl::parse(url) {
             Ok(url) => Some(url),
             Err(e) => {
-                problems.push(format!("--ping-url: {e}"));
+                problems.push(format!("{from}: {e}"));
                 None
             }
         },
         None => None,
     };
     let run_id = payload::new_event_id().map_err(Error::new)?;
-    // The run's tracker is kept privately, by run id: the token never enters the
-    // command's environment.
+    // The run's tracker and collector are kept privately, by run id: the ping token and
+    // the collector's headers never enter the command's environment, where every tool
+    // the job runs could print them.
     if let (Some(layout), Some(url)) = (&layout, &ping_url)
         && let Err(e) = runs::set_tracker(layout, &run_id, url.as_str())
     {
         problems.push(format!("cannot keep the run's tracker: {e}"));
     }
+    let env_otlp = std::env::var_os("TELEMHQ_OTLP_ENDPOINT").is_some()
+        || std::env::var_os("TELEMHQ_OTLP_HEADERS").is_some();
+    if let Some(layout) = &layout
+        && env_otlp
+        && let Some(otlp) = config::otlp_target(&Config::load(layout).unwrap_or_default())
+        && let Err(e) = runs::set_otlp(layout, &run_id, &otlp)
+    {
+        problems.push(format!("cannot keep the run's collector: {e}"));
+    }
     let program = &args.command[0];
     let started = Instant::now();
     let emitted_ms = crate::time::now_ms();
     let mut command = Command::new(program);
-    command.args(&args.command[1..]).env(RUN_ID_VAR, &run_id);
+    command
+        .args(&args.command[1..])
+        .env(RUN_ID_VAR, &run_id)
+        .env_remove("TELEMHQ_PING_URL")
+        .env_remove("TELEMHQ_OTLP_HEADERS")
+        .env_remove("TELEMHQ_OTLP_ENDPOINT");
     // Without a terminal (a scheduler, a CI runner), the command gets a process group
     // of its own: a signal sent to telemhq's whole group (`timeout`, a runner cancelling
     // a step) reaches it once, from telemhq. On a terminal it stays in the foreground
@@ -122,8 +144,17 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
     }
     let deadline = Instant::now() + Duration::from_secs(args.flush_timeout);
 
-    // The hooks' events first: their usage is read as they go out.
-    let first = sender::drain(&layout, Patience::until(deadline), agents::read_usage);
+    // The hooks' pings first (their usage is read as they go out), a collector never
+    // holding them up; a tracker that refuses connections is down: not waited for.
+    let first = sender::drain(
+        &layout,
+        Patience {
+            pings_only: true,
+            stop_when_refused: true,
+            ..Patience::until(deadline)
+        },
+        agents::read_usage,
+    );
     let mut events = runs::tally(&layout, &run_id);
     for (_, entry) in queue::all(&layout) {
         let id = entry.payload.get("event_id");
@@ -156,7 +187,14 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
         config::otlp_target(&config),
     );
     runs::forget(&layout, &run_id);
-    let report = sender::drain(&layout, Patience::until(deadline), agents::read_usage);
+    let report = sender::drain(
+        &layout,
+        Patience {
+            stop_when_refused: true,
+            ..Patience::until(deadline)
+        },
+        agents::read_usage,
+    );
     if report.arrived {
         // Queued by another process while this drain held the lock.
         sender::start_detached(&layout);
@@ -166,12 +204,30 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
     }
     for (id, why) in first.failed.iter().chain(&report.failed) {
         if *id == event_id {
-            eprintln!("telemhq: the run ping was refused: {why}");
+            eprintln!("telemhq: the run ping was refused by the tracker: {why}");
         } else {
-            eprintln!("telemhq: an event of this run was refused: {why}");
+            eprintln!("telemhq: an event of this run was refused by the tracker: {why}");
         }
     }
-    if report.pending > 0 {
+    if let Some((_, why)) = report.export_failed.first() {
+        eprintln!(
+            "telemhq: {} event(s) of this run were refused by the OpenTelemetry Collector: {why}",
+            report.export_failed.len()
+        );
+    }
+    if report.export_pending > 0 {
+        eprintln!(
+            "telemhq: {} event(s) not exported to the OpenTelemetry Collector within {} s ({}); they stay queued",
+            report.export_pending,
+            args.flush_timeout,
+            report.export_error.as_deref().unwrap_or("no time left")
+        );
+    }
+    let pings_pending = queue::all(&layout)
+        .iter()
+        .filter(|(s, e)| *s == queue::State::Pending && e.ping_done.is_none())
+        .count();
+    if pings_pending > 0 {
         // Ours, or a detached sender's (that held the lock meanwhile).
         let last_error = report
             .last_error
@@ -181,11 +237,16 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
         let why = match (&last_error, &route) {
             (Some(e), _) => e.clone(),
             (None, None) => "no tracker is set: --ping-url, TELEMHQ_PING_URL or telemhq install --global --ping-url".into(),
-            (None, Some(_)) => "no time left".into(),
+            (None, Some(r)) => match PingUrl::parse(&r.url) {
+                Err(e) => e,
+                Ok(_) if report.busy || first.busy => {
+                    "another telemhq was delivering and did not finish in time".into()
+                }
+                Ok(_) => format!("not delivered within {} s", args.flush_timeout),
+            },
         };
         eprintln!(
-            "telemhq: {} event(s) not delivered within {} s ({why}); they stay queued and go out with the next emit or `telemhq flush`",
-            report.pending, args.flush_timeout
+            "telemhq: {pings_pending} event(s) not delivered to the tracker ({why}); they stay queued and go out with the next emit or `telemhq flush`"
         );
     }
     Ok(ended.exit_code())

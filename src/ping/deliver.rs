@@ -150,7 +150,7 @@ pub fn post_otlp(
     headers: &std::collections::BTreeMap<String, String>,
     body: &[u8],
 ) -> Attempt {
-    let url = format!("{}{path}", base.as_str().trim_end_matches('/'));
+    let url = otlp_url(base, path);
     let mut request = agent
         .post(&url)
         .header("Content-Type", "application/x-protobuf")
@@ -179,6 +179,15 @@ pub fn post_otlp(
     }
 }
 
+/// A signal's URL under a collector's base URL: the path appended to the base's path,
+/// its query (if any) kept after it.
+pub fn otlp_url(base: &PingUrl, path: &str) -> String {
+    let mut url = url::Url::parse(base.as_str()).expect("a PingUrl parses");
+    let joined = format!("{}{path}", url.path().trim_end_matches('/'));
+    url.set_path(&joined);
+    url.to_string()
+}
+
 /// A network error in words, for the debug line, flush and doctor.
 pub fn describe(err: &ureq::Error) -> String {
     match err {
@@ -193,6 +202,22 @@ pub fn describe(err: &ureq::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signal_path_goes_before_the_endpoints_query() {
+        let base = |u: &str| PingUrl::parse_otlp(u).unwrap();
+        assert_eq!(
+            otlp_url(&base("https://otel.example:4318"), "/v1/logs"),
+            "https://otel.example:4318/v1/logs"
+        );
+        assert_eq!(
+            otlp_url(
+                &base("https://otel.example/ingest/?tenant=a&x=1"),
+                "/v1/metrics"
+            ),
+            "https://otel.example/ingest/v1/metrics?tenant=a&x=1"
+        );
+    }
 
     #[test]
     fn answers_are_sorted_into_retry_or_not() {

@@ -269,34 +269,48 @@ pub fn enqueue(
     put(&layout.queue, &file_name(event_id, body.len()), &body)
 }
 
-/// Drops the oldest entries past the bound (1,000 events, 4 MiB), counting them for the
-/// next delivered ping. The sender calls it before each pass over the queue.
+/// Drops the oldest entries past the bound (1,000 events, 4 MiB), counting what each
+/// destination never got: a ping not yet delivered for the next delivered ping to report,
+/// an export not yet made apart. The sender calls it before each pass over the queue.
 pub fn trim(layout: &Layout) -> Result<usize> {
     let _lock = fsutil::lock_file(&layout.queue_lock, true)?;
     let pending = list(&layout.queue);
     let mut bytes: u64 = pending.iter().map(|p| size_from_name(p)).sum();
     let mut drop_count = 0usize;
+    let (mut pings, mut exports) = (0u64, 0u64);
     while pending.len() - drop_count > MAX_PENDING_EVENTS
         || (bytes > MAX_PENDING_BYTES && drop_count < pending.len())
     {
-        bytes = bytes.saturating_sub(size_from_name(&pending[drop_count]));
-        let _ = fs::remove_file(&pending[drop_count]);
+        let path = &pending[drop_count];
+        bytes = bytes.saturating_sub(size_from_name(path));
+        match read_entry(path) {
+            Some(e) => {
+                pings += u64::from(e.ping_done.is_none());
+                exports += u64::from(e.otlp.is_some() && e.otlp_done.is_none());
+            }
+            None => pings += 1,
+        }
+        let _ = fs::remove_file(path);
         drop_count += 1;
     }
     if drop_count > 0 {
         let mut dropped = Dropped::load(layout);
-        dropped.total += drop_count as u64;
-        dropped.unreported += drop_count as u64;
+        dropped.total += pings;
+        dropped.unreported += pings;
+        dropped.exports += exports;
         dropped.save(layout)?;
     }
     Ok(drop_count)
 }
 
-/// Events dropped at the bound: in all, and not yet reported by a delivered ping.
+/// Events dropped at the bound before they went out: pings in all, pings not yet
+/// reported by a delivered ping, and exports to the collector.
 #[derive(Debug, Default, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Dropped {
     pub total: u64,
     pub unreported: u64,
+    #[serde(default)]
+    pub exports: u64,
 }
 
 impl Dropped {

@@ -38,6 +38,21 @@ pub fn set_tracker(layout: &Layout, run_id: &str, url: &str) -> Result<()> {
     fsutil::write_private(&path, url.as_bytes())
 }
 
+/// Keeps the run's OpenTelemetry Collector (its headers are secrets: mode 600).
+pub fn set_otlp(layout: &Layout, run_id: &str, otlp: &crate::config::Otlp) -> Result<()> {
+    let path = file(layout, run_id, "otlp").expect("telemhq makes valid run ids");
+    fsutil::ensure_private_dir(&layout.hooks_dir)?;
+    fsutil::ensure_private_dir(&layout.state_dir)?;
+    fsutil::ensure_private_dir(&layout.state_dir.join("runs"))?;
+    fsutil::write_private(&path, &serde_json::to_vec(otlp).expect("serialises"))
+}
+
+/// The collector of a run, if `telemhq run` was given one in its environment.
+pub fn otlp(layout: &Layout, run_id: &str) -> Option<crate::config::Otlp> {
+    let bytes = fsutil::read_regular(&file(layout, run_id, "otlp")?).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 /// The tracker of a run, if `telemhq run` was given one.
 pub fn tracker(layout: &Layout, run_id: &str) -> Option<String> {
     let bytes = fsutil::read_regular(&file(layout, run_id, "url")?).ok()?;
@@ -82,7 +97,7 @@ pub fn tally(layout: &Layout, run_id: &str) -> Vec<Map<String, Value>> {
 
 /// Forgets a run once its run ping is queued.
 pub fn forget(layout: &Layout, run_id: &str) {
-    for ext in ["url", "jsonl"] {
+    for ext in ["url", "otlp", "jsonl"] {
         if let Some(p) = file(layout, run_id, ext) {
             let _ = fs::remove_file(p);
         }

@@ -200,7 +200,7 @@ fn a_refused_run_ping_is_said_on_stderr() {
         let out = run_job(&t, &["--ping-url", &r.url(), "--", "true"]);
         assert_eq!(out.status.code(), Some(0));
         assert!(
-            stderr(&out).contains("the run ping was refused: HTTP"),
+            stderr(&out).contains("the run ping was refused by the tracker: HTTP"),
             "{mode:?}: {}",
             stderr(&out)
         );

@@ -220,3 +220,276 @@ fn report_tables_escape_every_column() {
     let text = stdout(&t.run(&["report", "project"]));
     assert!(text.contains("\\u{202e}"), "{text}");
 }
+
+// 2. The README's own cron and CI form, `TELEMHQ_PING_URL=… telemhq run -- …`: the job
+// gets neither the ping token nor the collector's headers, and its hooks still find both.
+#[test]
+fn a_run_keeps_the_token_and_the_collectors_headers_out_of_the_jobs_environment() {
+    let receiver = Receiver::start(Mode::Ok);
+    let t = TestHome::new();
+    t.install(&["--global"]);
+    let token_url = format!("{}/ping/tok_run_env_9c8b7a6f5e4d", receiver.url());
+    let seen = t.dir.path().join("job-env.txt");
+    let event = t.dir.path().join("event.json");
+    fs::write(&event, fixture("SessionStart.json")).unwrap();
+    let job = format!(
+        "env > '{}'; \"$HOME/.claude/hooks/telemhq\" emit < '{}'",
+        seen.display(),
+        event.display()
+    );
+    let out = t
+        .cmd(&["run", "--", "/bin/sh", "-c", &job])
+        .env("TELEMHQ_PING_URL", &token_url)
+        .env("TELEMHQ_OTLP_ENDPOINT", "http://127.0.0.1:1")
+        .env("TELEMHQ_OTLP_HEADERS", "x-api-key=HEADER_SECRET_42")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let env = fs::read_to_string(&seen).unwrap();
+    assert!(env.contains("TELEMHQ_RUN_ID="), "{env}");
+    for secret in [
+        "tok_run_env_9c8b7a6f5e4d",
+        "HEADER_SECRET_42",
+        "TELEMHQ_OTLP",
+    ] {
+        assert!(!env.contains(secret), "{secret} in the job's environment");
+    }
+    // The job's hook found the run's tracker, and kept its collector.
+    let pings = receiver.delivered();
+    assert!(
+        pings.iter().any(|p| p["event"] == "SessionStart"),
+        "{pings:#?}"
+    );
+    assert!(pings.iter().any(|p| p["event"] == "Run"));
+    let entries: Vec<Value> = crate::support::queue_history(&t);
+    let hooked = entries
+        .iter()
+        .find(|e| e["payload"]["event"] == "SessionStart")
+        .expect("the hook's event");
+    assert_eq!(hooked["otlp"]["headers"]["x-api-key"], "HEADER_SECRET_42");
+}
+
+fn queue_files(t: &TestHome) -> Vec<std::path::PathBuf> {
+    fs::read_dir(t.state_dir().join("queue"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+// 4. A collector that never answers holds up no ping: not the next events' (emitted
+// while an export hangs), nor `telemhq run`'s run ping.
+#[test]
+fn a_hanging_collector_holds_up_no_ping() {
+    let tracker = Receiver::start(Mode::Ok);
+    let collector = Receiver::start(Mode::Hang);
+    let t = TestHome::new().env("TELEMHQ_SENDER_LIFETIME_MS", "60000");
+    t.install(&[
+        "--global",
+        "--ping-url",
+        &tracker.url(),
+        "--otlp-endpoint",
+        &format!("http://127.0.0.1:{}", collector.port),
+    ]);
+    emit(&t, &fixture("SessionStart.json"));
+    tracker.wait_for(1, Duration::from_secs(20));
+    // The first export hangs now; the next events' pings go all the same.
+    crate::support::wait_until(Duration::from_secs(20), || {
+        *collector.connections.lock().unwrap() > 0
+    });
+    emit(&t, &fixture("SessionEnd.json"));
+    emit(&t, &fixture("UserPromptSubmit.json"));
+    let pings = tracker.wait_for(3, Duration::from_secs(8));
+    assert_eq!(
+        pings.len(),
+        3,
+        "the pings went while the export hung: {pings:#?}"
+    );
+    assert!(collector.delivered().is_empty());
+
+    // `telemhq run`: its run ping arrives, whatever the collector does.
+    let out = t.run(&["run", "--flush-timeout", "10", "--", "true"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        tracker.delivered().iter().any(|p| p["event"] == "Run"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("OpenTelemetry Collector"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+// 5. A collector that refuses every export is reported as the collector's problem, on its
+// own: doctor, flush, log; the tracker's state stays the tracker's.
+#[test]
+fn a_refusing_collector_is_named_on_its_own() {
+    let tracker = Receiver::start(Mode::Ok);
+    let collector = Receiver::start(Mode::Status(400));
+    let t = TestHome::new();
+    t.install(&[
+        "--global",
+        "--ping-url",
+        &tracker.url(),
+        "--otlp-endpoint",
+        &format!("http://127.0.0.1:{}", collector.port),
+    ]);
+    // (No detached sender meanwhile: this flush is the one that meets the refusal.)
+    let life = fs::File::create(t.state_dir().join("sender.life")).unwrap();
+    life.lock().unwrap();
+    emit(&t, &fixture("SessionStart.json"));
+    let flush = t.run(&["flush", "--wait", "20"]);
+    drop(life);
+    let said = stdout(&flush);
+    assert!(
+        said.contains("Refused for good by the OpenTelemetry Collector"),
+        "{said}"
+    );
+    assert!(!said.contains("by the tracker"), "{said}");
+    assert_eq!(flush.status.code(), Some(1));
+    assert_eq!(tracker.delivered().len(), 1);
+    let (_, doctor) = doctor_json(&t);
+    assert_eq!(
+        check(&doctor, "export.failed")["status"],
+        "fail",
+        "{doctor:#}"
+    );
+    assert_eq!(check(&doctor, "queue.failed")["status"], "ok");
+    assert!(
+        check(&doctor, "queue.failed")["message"]
+            .as_str()
+            .unwrap()
+            .contains("tracker")
+    );
+    let log = stdout(&t.run(&["log"]));
+    assert!(log.contains("OpenTelemetry: failed"), "{log}");
+}
+
+// 6. Events evicted by the queue's bound count as dropped only for the destination that
+// never got them: their pings went, their exports did not.
+#[test]
+fn events_dropped_at_the_bound_count_per_destination() {
+    let tracker = Receiver::start(Mode::Ok);
+    let t = TestHome::new();
+    t.install(&["--global", "--ping-url", &tracker.url()]);
+    let queue = t.state_dir().join("queue");
+    fs::create_dir_all(&queue).unwrap();
+    // 1,003 events whose pings were delivered, their exports still to go.
+    for i in 0..1003u64 {
+        let id = format!("00000000-0000-4000-8000-{i:012}");
+        let entry = json!({"event_id": id, "queued_at": "2026-12-01T00:00:00.000Z",
+            "ping_url": tracker.url(), "folder": "/", "ping_done": "delivered",
+            "otlp": {"endpoint": "http://127.0.0.1:1"},
+            "payload": {"event": "SessionStart", "event_id": id}});
+        let body = entry.to_string();
+        fs::write(
+            queue.join(format!(
+                "{:020}-{}-{id}.json",
+                1_700_000_000_000_000_000u64 + i,
+                body.len()
+            )),
+            body,
+        )
+        .unwrap();
+    }
+    assert_eq!(queue_files(&t).len(), 1003);
+    emit(&t, &fixture("SessionStart.json"));
+    let pings = tracker.wait_for(1, Duration::from_secs(20));
+    assert_eq!(pings.len(), 1);
+    assert!(
+        pings[0].get("dropped_events").is_none(),
+        "no ping was dropped: {:#}",
+        pings[0]
+    );
+    let dropped: Value =
+        serde_json::from_slice(&fs::read(t.state_dir().join("dropped.json")).unwrap()).unwrap();
+    assert_eq!(dropped["total"], 0, "{dropped}");
+    assert!(dropped["exports"].as_u64().unwrap() >= 4, "{dropped}");
+}
+
+// 7. Header values a request cannot hold are refused at install; an endpoint's query
+// stays after the signal's path; a batch a collector finds too large is split.
+#[test]
+fn collector_headers_endpoints_and_large_batches() {
+    let t = TestHome::new();
+    for bad in ["x-key=a\r\nInjected: 1", "x-key=line\nbreak", "bad name=v"] {
+        let out = t.run(&[
+            "install",
+            "--global",
+            "--otlp-endpoint",
+            "http://127.0.0.1:4318",
+            "--otlp-header",
+            bad,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+        assert!(!t.global_settings().exists(), "nothing written");
+    }
+
+    let collector = Receiver::start(Mode::Ok);
+    let t = TestHome::new();
+    t.install(&[
+        "--global",
+        "--otlp-endpoint",
+        &format!("http://127.0.0.1:{}/ingest/?tenant=a1", collector.port),
+    ]);
+    emit(&t, &fixture("SessionStart.json"));
+    assert!(t.run(&["flush", "--wait", "20"]).status.success());
+    let paths: Vec<String> = collector.pings().iter().map(|p| p.path.clone()).collect();
+    assert_eq!(paths, ["/ingest/v1/logs?tenant=a1"], "{paths:?}");
+
+    // A collector that takes one event's export at most: three are sent as three.
+    let port = crate::support::serve_on_loopback(one_at_a_time);
+    let t = TestHome::new();
+    t.install(&[
+        "--global",
+        "--otlp-endpoint",
+        &format!("http://127.0.0.1:{port}"),
+    ]);
+    for _ in 0..3 {
+        let out = t.run_with_stdin(&["emit"], fixture("SessionStart.json").as_bytes());
+        assert!(out.status.success());
+    }
+    t.wait_sender_idle(None);
+    assert!(t.run(&["flush", "--wait", "20"]).status.success());
+    let exported = crate::support::queue_history(&t)
+        .iter()
+        .filter(|e| e["otlp_done"] == "delivered")
+        .count();
+    assert_eq!(exported, 3);
+    assert!(
+        *TOO_LARGE.lock().unwrap() >= 1,
+        "a batch was refused as too large, then split"
+    );
+}
+
+static TOO_LARGE: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+
+/// An OTLP endpoint that answers 413 to a request of more than one log record.
+fn one_at_a_time(stream: std::net::TcpStream) {
+    use std::io::{BufReader, Read, Write};
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut out = stream;
+    while let Some(req) = crate::support::read_request(&mut reader) {
+        let mut body = Vec::new();
+        flate2::read::GzDecoder::new(&req.body[..])
+            .read_to_end(&mut body)
+            .unwrap();
+        use prost::Message;
+        let records = telemhq::otlp::proto::ExportLogsServiceRequest::decode(&body[..])
+            .map(|r| {
+                r.resource_logs
+                    .iter()
+                    .flat_map(|l| &l.scope_logs)
+                    .map(|s| s.log_records.len())
+                    .sum::<usize>()
+            })
+            .unwrap_or(0);
+        let status = if req.path.ends_with("/v1/logs") && records > 1 {
+            *TOO_LARGE.lock().unwrap() += 1;
+            "413 Payload Too Large"
+        } else {
+            "200 OK"
+        };
+        let _ = write!(out, "HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
+    }
+}

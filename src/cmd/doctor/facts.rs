@@ -56,6 +56,8 @@ pub struct Facts {
     pub queue: Vec<(State, Entry)>,
     pub dropped: Dropped,
     pub last_error: Option<LastError>,
+    /// The collector's last problem (kept apart from the tracker's).
+    pub last_export_error: Option<LastError>,
     pub sender: Option<Holder>,
     /// The agents found on this machine, with what showed each.
     pub found: Vec<(&'static dyn Agent, String)>,
@@ -379,6 +381,7 @@ pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
         queue: queue::all(&layout),
         dropped: Dropped::load(&layout),
         last_error: LastError::load(&layout),
+        last_export_error: LastError::load_export(&layout),
         sender: sender::running_sender(&layout),
         found: agents::ALL
             .iter()

@@ -204,18 +204,22 @@ impl TestHome {
     /// Waits until no background sender holds the delivery lock (one that started after
     /// `since_ms`, when given, has run and finished): then nothing more is sent by itself.
     pub fn wait_sender_idle(&self, since_ms: Option<i64>) {
-        let lock = self.state_dir().join("sender.lock");
+        // The detached sender holds `sender.life` for its whole run (and writes when it
+        // started into it); the destinations' locks only while it delivers.
+        let life = self.state_dir().join("sender.life");
+        let locks = ["sender.life", "sender.lock", "export.lock"].map(|l| self.state_dir().join(l));
         wait_until(Duration::from_secs(30), || {
-            let Ok(file) = std::fs::File::open(&lock) else {
-                return since_ms.is_none();
-            };
             let ran = since_ms.is_none_or(|t0| {
-                std::fs::read_to_string(&lock)
+                std::fs::read_to_string(&life)
                     .ok()
                     .and_then(|s| s.split_whitespace().nth(1)?.parse::<i64>().ok())
                     .is_some_and(|since| since >= t0)
             });
-            ran && file.try_lock_shared().is_ok()
+            let free = locks.iter().all(|l| {
+                std::fs::File::open(l).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+                    || std::fs::File::open(l).is_ok_and(|f| f.try_lock_shared().is_ok())
+            });
+            ran && free
         });
     }
 
@@ -578,4 +582,20 @@ pub fn doctor_check(t: &TestHome, id: &str) -> serde_json::Value {
         .find(|c| c["id"] == id)
         .cloned()
         .unwrap_or_else(|| panic!("no check {id}: {report:#}"))
+}
+
+/// Every entry telemhq's queue holds or keeps in its history (queue, sent, failed).
+pub fn queue_history(t: &TestHome) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for dir in ["queue", "sent", "failed"] {
+        let Ok(entries) = std::fs::read_dir(t.state_dir().join(dir)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if let Ok(v) = serde_json::from_slice(&std::fs::read(e.path()).unwrap_or_default()) {
+                out.push(v);
+            }
+        }
+    }
+    out
 }

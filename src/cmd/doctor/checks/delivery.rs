@@ -74,22 +74,55 @@ pub(super) fn check_delivery(facts: &Facts, report: &mut Report) {
             "check the ping URL (telemhq doctor --ping); a 401/403/404 means a wrong or revoked URL: telemhq install --global --ping-url URL",
         );
     } else {
-        report.ok(
+        report.ok(DELIVERY, "queue.failed", "no events refused by the tracker");
+    }
+    // The OpenTelemetry Collector, on its own: its refusals are not the tracker's.
+    let refused_exports: Vec<_> = entries
+        .iter()
+        .filter(|(_, e)| {
+            e.otlp_done
+                .as_deref()
+                .is_some_and(|d| d.starts_with("failed"))
+        })
+        .collect();
+    if let Some((_, last)) = refused_exports.last() {
+        report.fail(
             DELIVERY,
-            "queue.failed",
-            "no events refused by the endpoint",
+            "export.failed",
+            format!(
+                "{} event(s) refused by the OpenTelemetry Collector, the last: {}",
+                refused_exports.len(),
+                last.otlp_done.as_deref().unwrap_or("?")
+            ),
+            "check the collector's endpoint and headers (telemhq doctor --ping sends a test export)",
+        );
+    }
+    let exports_waiting = pending
+        .iter()
+        .any(|(_, e)| e.otlp.is_some() && e.otlp_done.is_none());
+    if let Some(last) = &facts.last_export_error
+        && exports_waiting
+    {
+        report.warn(
+            DELIVERY,
+            "export.last_error",
+            format!(
+                "the last export to the OpenTelemetry Collector failed at {}: {}",
+                last.at, last.reason
+            ),
+            "telemhq doctor --ping to test the collector; telemhq flush to retry now",
         );
     }
     let dropped = facts.dropped;
-    if dropped.total > 0 {
+    if dropped.total > 0 || dropped.exports > 0 {
         report.warn(
             DELIVERY,
             "queue.dropped",
             format!(
-                "{} event(s) dropped because the queue was full",
-                dropped.total
+                "dropped because the queue was full before they went out: {} ping(s), {} export(s) to the OpenTelemetry Collector",
+                dropped.total, dropped.exports
             ),
-            "make sure pings can go out (telemhq flush); the queue keeps the newest 1000",
+            "make sure pings and exports can go out (telemhq flush); the queue keeps the newest 1000",
         );
     } else {
         report.ok(
@@ -98,7 +131,12 @@ pub(super) fn check_delivery(facts: &Facts, report: &mut Report) {
             "no events dropped at the queue's bound",
         );
     }
-    if let Some((_, last)) = entries.iter().rev().find(|(s, _)| *s == State::Delivered) {
+    // (An event with no tracker that went only to a collector is no ping.)
+    if let Some((_, last)) = entries
+        .iter()
+        .rev()
+        .find(|(s, e)| *s == State::Delivered && e.ping_done.as_deref() != Some("none"))
+    {
         report.verified_delivery = Some(format!(
             "the last ping was delivered at {}",
             last.delivered_at.as_deref().unwrap_or("?")
@@ -115,7 +153,7 @@ pub(super) fn check_delivery(facts: &Facts, report: &mut Report) {
         report.info(DELIVERY, "last_delivered", "no ping delivered yet");
     }
     if let Some(last) = &facts.last_error
-        && !pending.is_empty()
+        && pending.iter().any(|(_, e)| e.ping_done.is_none())
     {
         report.warn(
             DELIVERY,

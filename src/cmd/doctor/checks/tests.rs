@@ -39,6 +39,7 @@ fn facts(files: Vec<HookFile>) -> Facts {
         queue: Vec::new(),
         dropped: Default::default(),
         last_error: None,
+        last_export_error: None,
         sender: None,
         found: Vec::new(),
         claude: None,
