@@ -493,3 +493,80 @@ fn one_at_a_time(stream: std::net::TcpStream) {
         let _ = write!(out, "HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
     }
 }
+
+/// A home whose tracker is down now (nothing listens on its port), with a sender that
+/// waits 15 s between retries, and one event already waiting for it.
+fn after_an_outage(ci: bool) -> (TestHome, u16) {
+    let port = crate::support::free_port();
+    let mut t = TestHome::new()
+        .env("TELEMHQ_RETRY_BASE_MS", "15000")
+        .env("TELEMHQ_RETRY_MAX_MS", "15000")
+        .env("TELEMHQ_SENDER_LIFETIME_MS", "60000");
+    if ci {
+        t = t.env("CI", "true");
+    }
+    t.install(&[
+        "--global",
+        "--ping-url",
+        &format!("http://127.0.0.1:{port}/ping/tok_outage_1a2b3c4d5e"),
+    ]);
+    emit(&t, &fixture("SessionStart.json"));
+    // The background sender has tried, and waits for its next try.
+    crate::support::wait_until(Duration::from_secs(20), || {
+        fs::read_to_string(t.state_dir().join("last-error.json"))
+            .is_ok_and(|e| e.contains("connection refused"))
+    });
+    (t, port)
+}
+
+// 8. After an outage, a `telemhq run` delivers its own events at once: it does not wait
+// out an older sender's retry delay.
+#[test]
+fn a_run_after_an_outage_delivers_without_waiting_for_an_older_senders_retry() {
+    let (t, port) = after_an_outage(false);
+    let tracker = Receiver::start_on(port, Mode::Ok);
+    let out = t.run(&["run", "--flush-timeout", "5", "--", "true"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pings = tracker.delivered();
+    assert!(
+        pings.iter().any(|p| p["event"] == "Run"),
+        "the run ping went before run returned: {pings:#?} {}",
+        stderr(&out)
+    );
+    assert!(pings.iter().any(|p| p["event"] == "SessionStart"));
+}
+
+// 9. In CI, a later turn end delivers its own ping while an earlier sender waits.
+#[test]
+fn in_ci_a_later_turn_end_does_not_wait_for_an_earlier_sender() {
+    let (t, port) = after_an_outage(true);
+    let tracker = Receiver::start_on(port, Mode::Ok);
+    emit(&t, &fixture("Stop.json"));
+    let pings = tracker.delivered();
+    assert!(
+        pings.iter().any(|p| p["event"] == "Stop"),
+        "delivered before emit returned: {pings:#?}"
+    );
+}
+
+// 10. Why a run's or a flush's events did not go: the real reason.
+#[test]
+fn run_and_flush_say_why_nothing_went() {
+    let t = TestHome::new();
+    let out = t.run(&[
+        "run",
+        "--ping-url",
+        "http://telemhq.example/ping/tok_plain_http_123456",
+        "--",
+        "true",
+    ]);
+    assert!(out.status.success());
+    let said = stderr(&out);
+    assert!(said.contains("https"), "{said}");
+    assert!(!said.contains("no time left"), "{said}");
+
+    let (t, _port) = after_an_outage(false);
+    let flush = t.run(&["flush", "--wait", "3"]);
+    assert_eq!(flush.status.code(), Some(1));
+    assert!(stdout(&flush).contains("connection refused"), "{}", stdout(&flush));
+}
