@@ -130,7 +130,10 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         .hook_event_name
         .as_deref()
         .is_some_and(|e| agent.turn_end_events().contains(&e));
-    let deliver_now = env.ci && env.run_id.is_none() && !args.print && turn_end;
+    // Part of a `telemhq run` only if one is under way here with that id (a stray
+    // TELEMHQ_RUN_ID in the environment is no run, and switches nothing off).
+    let run_id = env.run_id.clone().filter(|id| runs::is_live(&layout, id));
+    let deliver_now = env.ci && run_id.is_none() && !args.print && turn_end;
     let mut usage_from = usage_source(agent, &event, now_ms).filter(|_| other.is_none());
     // (What `--print` shows is not a turn's end seen: it leaves no state behind.)
     if let Some(source) = usage_from.as_mut()
@@ -154,7 +157,7 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         emitted_at: crate::time::rfc3339(now_ms),
         fallback_cwd: Some(&cwd),
         hasher: &hasher,
-        run_id: env.run_id.clone(),
+        run_id: run_id.clone(),
         provider: other.unwrap_or(agent.provider()),
         tool: other.unwrap_or(agent.tool()),
         error: agent.failure(&event),
@@ -171,7 +174,7 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
     // The tracker is decided now, from the event's folder (or the `telemhq run` it is
     // part of), and travels with the event.
     let folder = event.cwd.as_deref().unwrap_or(&cwd).to_string();
-    let run_tracker = match (&env.ping_url, &env.run_id) {
+    let run_tracker = match (&env.ping_url, &run_id) {
         (None, Some(id)) => runs::tracker(&layout, id),
         _ => None,
     };
@@ -183,8 +186,7 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         None => config::route(env.ping_url.as_deref(), &config, Path::new(&folder)),
     };
     // (A `telemhq run`'s collector, which it keeps out of the job's environment.)
-    let otlp = env
-        .run_id
+    let otlp = run_id
         .as_deref()
         .and_then(|id| runs::otlp(&layout, id))
         .or_else(|| config::otlp_target(&config));

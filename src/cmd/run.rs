@@ -80,6 +80,11 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
         None => None,
     };
     let run_id = payload::new_event_id().map_err(Error::new)?;
+    if let Some(layout) = &layout
+        && let Err(e) = runs::begin(layout, &run_id)
+    {
+        problems.push(format!("cannot keep the run's record: {e}"));
+    }
     // The run's tracker and collector are kept privately, by run id: the ping token and
     // the collector's headers never enter the command's environment, where every tool
     // the job runs could print them.
@@ -100,22 +105,35 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
     let program = &args.command[0];
     let started = Instant::now();
     let emitted_ms = crate::time::now_ms();
-    let mut command = Command::new(program);
-    command
-        .args(&args.command[1..])
-        .env(RUN_ID_VAR, &run_id)
-        .env_remove("TELEMHQ_PING_URL")
-        .env_remove("TELEMHQ_OTLP_HEADERS")
-        .env_remove("TELEMHQ_OTLP_ENDPOINT");
     // Without a terminal (a scheduler, a CI runner), the command gets a process group
     // of its own: a signal sent to telemhq's whole group (`timeout`, a runner cancelling
     // a step) reaches it once, from telemhq. On a terminal it stays in the foreground
     // group, where the terminal's own signals reach it directly.
     let own_group = !std::io::stdin().is_terminal();
-    if own_group {
-        command.process_group(0);
-    }
-    let ended = match command.spawn() {
+    let job = |argv: &[&OsStr]| {
+        let mut command = Command::new(argv[0]);
+        command
+            .args(&argv[1..])
+            .env(RUN_ID_VAR, &run_id)
+            .env_remove("TELEMHQ_PING_URL")
+            .env_remove("TELEMHQ_OTLP_HEADERS")
+            .env_remove("TELEMHQ_OTLP_ENDPOINT");
+        if own_group {
+            command.process_group(0);
+        }
+        command
+    };
+    let argv: Vec<&OsStr> = args.command.iter().map(OsStr::new).collect();
+    let spawned = match job(&argv).spawn() {
+        // A script without `#!`: run by the shell, as a shell would.
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOEXEC.raw_os_error()) => {
+            let mut with_shell = vec![OsStr::new("/bin/sh")];
+            with_shell.extend(&argv);
+            job(&with_shell).spawn()
+        }
+        other => other,
+    };
+    let ended = match spawned {
         Ok(child) => Ended::from_status(wait_forwarding_signals(child, own_group)?),
         Err(e) => {
             let code = if e.kind() == std::io::ErrorKind::NotFound {
@@ -132,6 +150,17 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
         }
     };
     let duration_ms = started.elapsed().as_millis() as u64;
+    // The command is done: a TERM, HUP or INT now (a cancelled step, `timeout`) ends
+    // telemhq at once (what is not delivered stays queued), as if signal handlers had
+    // never been installed for the command's sake.
+    let now = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    for signal in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGINT,
+    ] {
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, now.clone());
+    }
     let Some(layout) = layout else {
         eprintln!(
             "telemhq: this run's pings cannot be sent: {}",

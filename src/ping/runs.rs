@@ -29,6 +29,21 @@ fn file(layout: &Layout, run_id: &str, ext: &str) -> Option<PathBuf> {
     })
 }
 
+/// Marks a run as under way (its command's hooks check it: a `TELEMHQ_RUN_ID` that no
+/// run of this machine's set is not one).
+pub fn begin(layout: &Layout, run_id: &str) -> Result<()> {
+    let path = file(layout, run_id, "live").expect("telemhq makes valid run ids");
+    fsutil::ensure_private_dir(&layout.hooks_dir)?;
+    fsutil::ensure_private_dir(&layout.state_dir)?;
+    fsutil::ensure_private_dir(&layout.state_dir.join("runs"))?;
+    fsutil::write_private(&path, b"")
+}
+
+/// Whether a run id is one of a `telemhq run` under way here.
+pub fn is_live(layout: &Layout, run_id: &str) -> bool {
+    file(layout, run_id, "live").is_some_and(|p| p.is_file())
+}
+
 /// Keeps the run's tracker (mode 600).
 pub fn set_tracker(layout: &Layout, run_id: &str, url: &str) -> Result<()> {
     let path = file(layout, run_id, "url").expect("telemhq makes valid run ids");
@@ -97,7 +112,7 @@ pub fn tally(layout: &Layout, run_id: &str) -> Vec<Map<String, Value>> {
 
 /// Forgets a run once its run ping is queued.
 pub fn forget(layout: &Layout, run_id: &str) {
-    for ext in ["url", "otlp", "jsonl"] {
+    for ext in ["url", "otlp", "jsonl", "live"] {
         if let Some(p) = file(layout, run_id, ext) {
             let _ = fs::remove_file(p);
         }

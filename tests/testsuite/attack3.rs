@@ -568,5 +568,94 @@ fn run_and_flush_say_why_nothing_went() {
     let (t, _port) = after_an_outage(false);
     let flush = t.run(&["flush", "--wait", "3"]);
     assert_eq!(flush.status.code(), Some(1));
-    assert!(stdout(&flush).contains("connection refused"), "{}", stdout(&flush));
+    assert!(
+        stdout(&flush).contains("connection refused"),
+        "{}",
+        stdout(&flush)
+    );
+}
+
+/// Waits for a child to exit within `within`; None when it is still running then.
+fn exited_within(
+    child: &mut std::process::Child,
+    within: Duration,
+) -> Option<std::process::ExitStatus> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < within {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+// 11. TERM and HUP end a flush that waits on a hanging endpoint, in `flush --wait` and in
+// `telemhq run` after its command; a stray TELEMHQ_RUN_ID switches nothing off; a script
+// without `#!` runs as a shell would run it.
+#[test]
+fn signals_end_a_hanging_flush_and_stray_run_ids_and_scripts() {
+    use std::os::unix::process::ExitStatusExt;
+    for (signal, args) in [
+        ("-TERM", vec!["flush", "--wait", "60"]),
+        ("-HUP", vec!["run", "--flush-timeout", "60", "--", "true"]),
+        ("-TERM", vec!["run", "--flush-timeout", "60", "--", "true"]),
+    ] {
+        let hang = Receiver::start(Mode::Hang);
+        let t = TestHome::new();
+        t.install(&["--global", "--ping-url", &hang.url()]);
+        if args[0] == "flush" {
+            // (No background sender: this flush is the one that waits on the endpoint.)
+            let life = fs::File::create(t.state_dir().join("sender.life")).unwrap();
+            life.lock().unwrap();
+            emit(&t, &fixture("SessionStart.json"));
+            std::mem::forget(life);
+        }
+        let mut child = t
+            .cmd(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        crate::support::wait_until(Duration::from_secs(20), || {
+            *hang.connections.lock().unwrap() > 0
+        });
+        let killed = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = exited_within(&mut child, Duration::from_secs(15));
+        let _ = child.kill();
+        let status = status.unwrap_or_else(|| panic!("{args:?} ignored {signal}"));
+        assert!(
+            status.code().is_some_and(|c| c > 128) || status.signal().is_some(),
+            "{args:?}: {status:?}"
+        );
+    }
+
+    // A TELEMHQ_RUN_ID that no run here made: emit in CI still delivers its turn end.
+    let receiver = Receiver::start(Mode::Ok);
+    let t = TestHome::new()
+        .env("CI", "true")
+        .env("TELEMHQ_RUN_ID", "not-a-run-of-this-machine");
+    t.install(&["--global", "--ping-url", &receiver.url()]);
+    let life = fs::File::create(t.state_dir().join("sender.life")).unwrap();
+    life.lock().unwrap();
+    emit(&t, &fixture("Stop.json"));
+    assert!(
+        receiver.delivered().iter().any(|p| p["event"] == "Stop"),
+        "delivered by emit itself"
+    );
+    drop(life);
+
+    // A script without `#!`.
+    let t = TestHome::new();
+    let script = t.dir.path().join("job.sh");
+    let marker = t.dir.path().join("ran");
+    fs::write(&script, format!("touch '{}'\nexit 3\n", marker.display())).unwrap();
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = t.run(&["run", "--", script.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(marker.exists());
 }

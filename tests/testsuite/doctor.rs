@@ -499,7 +499,13 @@ fn dropped_events_are_reported() {
     )
     .unwrap();
     let (_, report, _) = doctor(&t, &[]);
-    assert_check(&report, "queue.dropped", "warn", "7 ping(s), 0 export(s)", None);
+    assert_check(
+        &report,
+        "queue.dropped",
+        "warn",
+        "7 ping(s), 0 export(s)",
+        None,
+    );
 }
 
 #[test]
