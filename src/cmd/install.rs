@@ -267,14 +267,30 @@ fn say_where_pings_go(env: &Env, scope: Scope, ping_url: Option<&str>) -> Result
     Ok(())
 }
 
+/// Whether a binary runs from a package manager's throw-away cache, which it may clear
+/// at any time: npx's (`_npx/`, `_cacache/` in npm's cache), pnpm's `dlx` (`pnpm/dlx/`
+/// in its cache), bun's `bunx` (`bunx-<uid>-<package>` in the temporary folder, or
+/// `.bun/install/cache`).
+pub(crate) fn in_throwaway_cache(exe: &Path) -> bool {
+    let parts: Vec<String> = exe
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.iter().enumerate().any(|(i, c)| {
+        let before = |name: &str| i > 0 && parts[i - 1].contains(name);
+        c == "_npx"
+            || c == "_cacache"
+            || (c == "dlx" && before("pnpm"))
+            || c.starts_with("bunx-")
+            || (c == "cache" && before("install") && i > 1 && parts[i - 2] == ".bun")
+    })
+}
+
 /// The binary the hook link is to point at: the running one, unless it lives in a cache
-/// that npm may clear (`npx` runs packages from `_npx/` in its cache): then a copy in
+/// that its package manager may clear (see `in_throwaway_cache`): then a copy in
 /// telemhq's own folder, so that the hooks never lose it.
 fn lasting_binary(layout: &crate::env::Layout, exe: &Path) -> Result<PathBuf> {
-    let cached = exe
-        .components()
-        .any(|c| c.as_os_str() == "_npx" || c.as_os_str() == "_cacache");
-    if !cached {
+    if !in_throwaway_cache(exe) {
         return Ok(exe.to_path_buf());
     }
     let dir = layout.state_dir.join("bin");
@@ -296,7 +312,7 @@ fn lasting_binary(layout: &crate::env::Layout, exe: &Path) -> Result<PathBuf> {
         fs::rename(&tmp, &copy).ctx("replace", &copy)?;
     }
     eprintln!(
-        "This telemhq runs from npm's cache (npx), which npm may clear: the hooks run a copy in {}.",
+        "This telemhq runs from a package manager's cache (npx, pnpm dlx, bunx), which it may clear: the hooks run a copy in {}.",
         crate::term::path(&copy)
     );
     Ok(copy)
@@ -492,5 +508,32 @@ pub(crate) fn resolve_ping_url(args: &InstallArgs, env: &Env) -> Result<Option<S
         Some(raw) => config::validate_ping_url(&raw)
             .map(|u| Some(u.as_str().to_string()))
             .map_err(|e| Error::new(format!("{e}; nothing was changed"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throwaway_caches_of_npx_pnpm_and_bun_are_told_apart_from_installs() {
+        for cached in [
+            "/home/u/.npm/_npx/1a2b/node_modules/@telemhq/linux-x64/bin/telemhq",
+            "/home/u/.cache/pnpm/dlx/abc123/node_modules/@telemhq/linux-x64/bin/telemhq",
+            "/home/u/.local/share/pnpm/dlx/x/node_modules/@telemhq/linux-x64/bin/telemhq",
+            "/tmp/bunx-1000-telemhq@latest/node_modules/@telemhq/linux-x64/bin/telemhq",
+            "/home/u/.bun/install/cache/@telemhq/linux-x64@0.1.0/bin/telemhq",
+        ] {
+            assert!(in_throwaway_cache(Path::new(cached)), "{cached}");
+        }
+        for installed in [
+            "/usr/lib/node_modules/telemhq/node_modules/@telemhq/linux-x64/bin/telemhq",
+            "/home/u/.local/share/pnpm/global/5/node_modules/@telemhq/linux-x64/bin/telemhq",
+            "/home/u/.bun/install/global/node_modules/@telemhq/linux-x64/bin/telemhq",
+            "/home/u/.cargo/bin/telemhq",
+            "/home/u/dlx/telemhq",
+        ] {
+            assert!(!in_throwaway_cache(Path::new(installed)), "{installed}");
+        }
     }
 }

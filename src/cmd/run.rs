@@ -256,7 +256,12 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
         .iter()
         .filter(|(s, e)| *s == queue::State::Pending && e.ping_done.is_none())
         .count();
-    if pings_pending > 0 {
+    if pings_pending > 0 && route.is_none() && report.last_error.is_none() {
+        // Without an account: the store is where the events go.
+        eprintln!(
+            "telemhq: no tracker is set: this run's events are kept on this machine (`telemhq report` shows them)"
+        );
+    } else if pings_pending > 0 {
         // Ours, or a detached sender's (that held the lock meanwhile).
         let last_error = report
             .last_error

@@ -200,13 +200,125 @@ fn run_from_the_npx_cache_the_hooks_get_a_lasting_copy() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("npm's cache"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("package manager's cache"),
+        "{}",
+        stderr(&out)
+    );
     let target = std::fs::read_link(t.claude_dir().join("hooks/telemhq")).unwrap();
     assert!(target.starts_with(t.state_dir()), "{}", target.display());
     std::fs::remove_dir_all(t.dir.path().join("npm")).unwrap();
     assert!(
         t.claude_dir().join("hooks/telemhq").exists(),
         "the copy stays"
+    );
+}
+
+/// npm installs of the packed tarballs, offline, into `prefix`.
+fn npm_install(t: &TestHome, prefix: &Path, args: &[&str], tarballs: &[PathBuf]) {
+    std::fs::create_dir_all(prefix).unwrap();
+    let install = Command::new("npm")
+        .args([
+            "install",
+            "--offline",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+        ])
+        .args(args)
+        .arg("--prefix")
+        .arg(prefix)
+        .args(tarballs)
+        .env("npm_config_cache", t.dir.path().join("npm-cache"))
+        .output()
+        .unwrap();
+    assert!(
+        install.status.success(),
+        "npm install: {}",
+        stderr(&install)
+    );
+}
+
+/// A signal to the launcher (a cancelled CI step) reaches telemhq and the job it runs:
+/// nothing is left as an orphan, and the launcher exits as telemhq did. The launcher
+/// runs only the platform package installed with it, never one of a parent folder's.
+#[test]
+fn the_launcher_forwards_signals_and_runs_only_its_own_binary() {
+    if npm().is_none() {
+        return;
+    }
+    let t = TestHome::new();
+    let tarballs = pack(&t.dir.path().join("tarballs"));
+    let prefix = t.dir.path().join("prefix");
+    npm_install(&t, &prefix, &[], &tarballs);
+    let launcher = prefix.join("node_modules/.bin/telemhq");
+    let pidfile = t.dir.path().join("job.pid");
+    let job = format!("echo $$ > '{}'; exec sleep 60", pidfile.display());
+    let mut child = Command::new(&launcher)
+        .args(["run", "--flush-timeout", "1", "--", "/bin/sh", "-c", &job])
+        .current_dir(&t.repo)
+        .env_clear()
+        .env("HOME", &t.home)
+        .env("PATH", format!("{}:/usr/bin:/bin", node_dir()))
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::support::wait_until(Duration::from_secs(20), || {
+        std::fs::read_to_string(&pidfile).is_ok_and(|p| !p.trim().is_empty())
+    });
+    let job_pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        status.code() == Some(143) || status.signal() == Some(15),
+        "the launcher exits as telemhq did: {status:?}"
+    );
+    crate::support::wait_until(Duration::from_secs(10), || {
+        !Path::new(&format!("/proc/{job_pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{job_pid}/stat"))
+                .is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z"))
+    });
+
+    // The launcher alone, under a folder whose node_modules has someone else's binary.
+    let nested = t.dir.path().join("outer/inner");
+    let foreign = t.dir.path().join("outer/node_modules/@telemhq/linux-x64");
+    std::fs::create_dir_all(foreign.join("bin")).unwrap();
+    std::fs::write(
+        foreign.join("package.json"),
+        format!(
+            r#"{{"name":"@telemhq/linux-x64","version":"{}"}}"#,
+            env!("CARGO_PKG_VERSION")
+        ),
+    )
+    .unwrap();
+    let fake = foreign.join("bin/telemhq");
+    std::fs::write(&fake, "#!/bin/sh\necho FOREIGN_BINARY_RAN\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    npm_install(&t, &nested, &["--omit=optional"], &tarballs[..1]);
+    let out = Command::new(nested.join("node_modules/.bin/telemhq"))
+        .arg("--version")
+        .env("PATH", format!("{}:/usr/bin:/bin", node_dir()))
+        .output()
+        .unwrap();
+    assert!(
+        !stdout(&out).contains("FOREIGN_BINARY_RAN"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no native binary"),
+        "{}",
+        stderr(&out)
     );
 }
 
