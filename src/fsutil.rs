@@ -316,6 +316,28 @@ pub fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Reads a regular file of at most `max` bytes: a larger one is not read at all (an
+/// error), so a read on a hook's path costs what its bound allows, whatever the file.
+pub fn read_regular_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    let mut file = open_regular(path)?;
+    let len = file.metadata()?.len();
+    if len > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {max} bytes"),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    (&mut file).take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {max} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// The file a path finally points to, following symlinks (also dangling ones), so that a
 /// write replaces the target and keeps the link.
 pub fn resolve_symlinks(path: &Path) -> PathBuf {

@@ -188,21 +188,33 @@ impl Store {
         Self::prepare(conn, &path)
     }
 
-    /// Opens the store to read it; None when there is none yet.
+    /// Opens the store to read it; None when there is none yet. On a read-only file
+    /// system (where SQLite cannot make the write-ahead log's index beside it) the file
+    /// is read as it is: nobody can be writing it there.
     pub fn open_existing(layout: &Layout) -> Result<Option<Store>, Why> {
         let path = path(layout);
         refuse_other(&path)?;
         if !path.exists() {
             return Ok(None);
         }
-        let conn = Connection::open_with_flags(
+        let opened = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|e| why(&path, &e))?;
-        conn.busy_timeout(Duration::from_secs(3))
-            .map_err(|e| why(&path, &e))?;
-        readable(&conn, &path)?;
+        .map_err(|e| why(&path, &e))
+        .and_then(|conn| {
+            conn.busy_timeout(Duration::from_secs(3))
+                .map_err(|e| why(&path, &e))?;
+            readable(&conn, &path)?;
+            Ok(conn)
+        });
+        let conn = match opened {
+            Ok(conn) => conn,
+            Err(_) if read_only_folder(&path) => {
+                return Ok(Self::open_untouched(layout)?.filter(|s| s.version() > 0));
+            }
+            Err(e) => return Err(e),
+        };
         // A store being made this moment (its tables not written yet) is an empty one.
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -239,6 +251,13 @@ impl Store {
         .map_err(|e| why(&path, &e))?;
         readable(&conn, &path)?;
         Ok(Some(Store { conn }))
+    }
+
+    /// The store's layout version (0: being made this moment).
+    fn version(&self) -> i64 {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap_or(0)
     }
 
     /// A writer has the store open now (its write-ahead log exists).
@@ -498,6 +517,13 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
             Err(e)
         }
     }
+}
+
+/// Whether the store's folder is on a file system mounted read-only.
+fn read_only_folder(path: &Path) -> bool {
+    path.parent()
+        .and_then(|dir| rustix::fs::statvfs(dir).ok())
+        .is_some_and(|s| s.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY))
 }
 
 /// The store is a regular file of telemhq's own: a link (to anywhere) or anything else

@@ -659,3 +659,94 @@ fn signals_end_a_hanging_flush_and_stray_run_ids_and_scripts() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(marker.exists());
 }
+
+// 14. Every read on the hook's path is bounded: Droid's session settings past the bound
+// are not read (the ping goes without usage), however large the file.
+#[test]
+fn the_droid_hook_reads_no_session_settings_past_its_bound() {
+    let t = TestHome::new();
+    let dir = t.dir.path().join("sessions");
+    fs::create_dir_all(&dir).unwrap();
+    let transcript = dir.join("s1.jsonl");
+    fs::copy(
+        crate::support::data("droid-0.225.2/session-exec.jsonl"),
+        &transcript,
+    )
+    .unwrap();
+    let settings = fs::read_to_string(crate::support::data(
+        "droid-0.225.2/session-exec.settings.json",
+    ))
+    .unwrap();
+    let mut stop: Value = serde_json::from_str(
+        &fs::read_to_string(crate::support::data("droid-0.225.2/Stop.json")).unwrap(),
+    )
+    .unwrap();
+    stop["transcript_path"] = json!(transcript);
+    let print = |t: &TestHome| -> Value {
+        let out = t.run_with_stdin(
+            &["emit", "--print", "--agent", "droid"],
+            stop.to_string().as_bytes(),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Within the bound: its running totals are the turn's.
+    fs::write(dir.join("s1.settings.json"), &settings).unwrap();
+    assert_eq!(print(&t)["usage"]["output_tokens"], 90);
+    // The same document padded to 24 MiB: not read on the hook's path.
+    let mut big = settings.into_bytes();
+    big.resize(24 * 1024 * 1024, b' ');
+    fs::write(dir.join("s1.settings.json"), &big).unwrap();
+    let p = print(&t);
+    assert!(p.get("usage").is_none(), "{p:#}");
+}
+
+// 15. A store on a read-only file system is read by report and log as it is.
+#[test]
+fn report_and_log_read_a_store_on_a_read_only_file_system() {
+    let t = TestHome::new();
+    let sid = "77777777-ffff-4fff-8fff-000000000001";
+    let dir = t.claude_dir().join("projects/-home-dev-api");
+    fs::create_dir_all(&dir).unwrap();
+    let mut lines = vec![crate::ccusage::prompt(
+        "p1",
+        "2026-11-27T10:00:00.000Z",
+        sid,
+    )];
+    lines.extend(crate::ccusage::answer(
+        "m1",
+        "claude-sonnet-4-5-20250929",
+        "2026-11-27T10:00:05.000Z",
+        sid,
+        [321, 0, 0, 1],
+        1,
+    ));
+    fs::write(dir.join(format!("{sid}.jsonl")), lines.join("\n") + "\n").unwrap();
+    assert!(t.run(&["import"]).status.success());
+    assert!(
+        !t.state_dir().join("telemhq.db-shm").exists(),
+        "closed cleanly"
+    );
+    // The state folder mounted read-only, in a mount namespace of the test's own.
+    let state = t.state_dir();
+    let script = format!(
+        "mount --bind '{0}' '{0}' && mount -o remount,ro,bind '{0}' && {1} report --json && {1} log --json",
+        state.display(),
+        crate::support::BIN
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "sh", "-c", &script])
+        .env_clear()
+        .env("HOME", &t.home)
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap_or_else(|e| panic!("this test needs unshare (util-linux): {e}"));
+    assert!(
+        out.status.success(),
+        "(needs unprivileged user namespaces for its read-only mount) {}",
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(text.contains("\"input_tokens\": 321"), "{text}");
+    assert!(!stderr(&out).contains("cannot be used"), "{}", stderr(&out));
+}

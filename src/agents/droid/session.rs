@@ -20,10 +20,15 @@ fn settings_of(transcript: &Path) -> Option<PathBuf> {
     Some(transcript.with_file_name(format!("{stem}.settings.json")))
 }
 
+/// The session's settings file is about a kilobyte: one past this bound is not read
+/// (the hook reads it, on the agent's path; the turn's ping goes without usage).
+const MAX_SETTINGS: u64 = 1024 * 1024;
+
 /// Input (without cache reads: Droid leaves them out already), output, cache reads,
 /// cache writes, reasoning: the session's running totals.
 pub fn running_total(transcript: &Path) -> Option<[u64; 5]> {
-    let bytes = crate::fsutil::read_regular(&settings_of(transcript)?).ok()?;
+    let bytes =
+        crate::fsutil::read_regular_bounded(&settings_of(transcript)?, MAX_SETTINGS).ok()?;
     let doc: Value = serde_json::from_slice(&bytes).ok()?;
     let u = doc.get("tokenUsage")?;
     let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
@@ -110,7 +115,8 @@ fn read_transcript(path: &Path, until_ms: i64, after_calls: u64) -> Option<Trans
 /// The model Droid ran, by the name it gives it: a custom model (`custom:<name>-<n>`) by
 /// the name the user's settings give its API.
 fn model(transcript: &Path) -> Option<String> {
-    let bytes = crate::fsutil::read_regular(&settings_of(transcript)?).ok()?;
+    let bytes =
+        crate::fsutil::read_regular_bounded(&settings_of(transcript)?, MAX_SETTINGS).ok()?;
     let doc: Value = serde_json::from_slice(&bytes).ok()?;
     let model = doc.get("model").and_then(Value::as_str)?;
     let custom = model.strip_prefix("custom:").and_then(|rest| {
