@@ -149,10 +149,16 @@ pub fn holds_no_value(text: &str) -> bool {
     )
 }
 
-/// Parses JSON with comments (jsonc-parser, with every extension but comments off).
+/// Parses JSON with comments (jsonc-parser, with every extension but comments off),
+/// as the agents read it: their comments stripped, then JSON.parse, which refuses what
+/// jsonc-parser lets through (a raw control character in a string, whitespace other
+/// than spaces, tabs and line breaks).
 pub fn parse_with_comments(text: &str) -> std::result::Result<Value, ReadError> {
     if text.starts_with('\u{feff}') {
         return Err(bom());
+    }
+    if let Some(refused) = what_json_parse_refuses(text) {
+        return Err(refused);
     }
     match jsonc_parser::parse_to_serde_value::<Option<Value>>(text, &comments_only()) {
         Ok(Some(value)) => {
@@ -189,6 +195,73 @@ pub fn parse_with_comments(text: &str) -> std::result::Result<Value, ReadError> 
             })
         }
     }
+}
+
+/// Where a text that jsonc-parser reads has what JSON.parse refuses (comments apart): a
+/// character below U+0020 inside a string, or whitespace JSON does not have between
+/// tokens (a form feed, a vertical tab, a no-break space, …).
+fn what_json_parse_refuses(text: &str) -> Option<ReadError> {
+    #[derive(PartialEq)]
+    enum In {
+        Tokens,
+        Text,
+        Escape,
+        LineComment,
+        BlockComment,
+    }
+    let (mut state, mut line, mut column) = (In::Tokens, 1usize, 0usize);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        column += 1;
+        let at = (line, column);
+        if c == '\n' {
+            line += 1;
+            column = 0;
+        }
+        state = match state {
+            In::Text if c == '"' => In::Tokens,
+            In::Text if c == '\\' => In::Escape,
+            In::Text if (c as u32) < 0x20 => {
+                return Some(ReadError::Syntax {
+                    line: at.0,
+                    column: at.1,
+                    problem: format!(
+                        "a control character (U+{:04X}) inside a string, which must be written escaped",
+                        c as u32
+                    ),
+                });
+            }
+            In::Text => In::Text,
+            In::Escape => In::Text,
+            In::LineComment if c == '\n' => In::Tokens,
+            In::LineComment => In::LineComment,
+            In::BlockComment if c == '*' && chars.peek() == Some(&'/') => {
+                chars.next();
+                column += 1;
+                In::Tokens
+            }
+            In::BlockComment => In::BlockComment,
+            In::Tokens if c == '"' => In::Text,
+            In::Tokens if c == '/' && chars.peek() == Some(&'/') => In::LineComment,
+            In::Tokens if c == '/' && chars.peek() == Some(&'*') => {
+                chars.next();
+                column += 1;
+                In::BlockComment
+            }
+            In::Tokens if c.is_whitespace() && !matches!(c, ' ' | '\t' | '\n' | '\r') => {
+                return Some(ReadError::Syntax {
+                    line: at.0,
+                    column: at.1,
+                    problem: format!(
+                        "whitespace U+{:04X}, where JSON allows only spaces, tabs and line breaks",
+                        c as u32
+                    ),
+                });
+            }
+            In::Tokens => In::Tokens,
+        };
+    }
+    None
 }
 
 /// jsonc-parser's options with every extension off but comments.

@@ -750,3 +750,38 @@ fn report_and_log_read_a_store_on_a_read_only_file_system() {
     assert!(text.contains("\"input_tokens\": 321"), "{text}");
     assert!(!stderr(&out).contains("cannot be used"), "{}", stderr(&out));
 }
+
+// 16. What Gemini CLI refuses in its settings (a raw control character in a string, a
+// form feed as whitespace) telemhq refuses too: named with its place, the file unchanged.
+#[test]
+fn settings_the_agent_refuses_are_refused_and_left_as_they_were() {
+    for (text, what) in [
+        ("{\n  \"theme\": \"a\u{1}b\"\n}\n", "control character"),
+        ("{\u{c}\n  \"theme\": \"dark\"\n}\n", "U+000C"),
+        ("{\n  \"theme\":\t\"dark\"\u{a0}\n}\n", "U+00A0"),
+    ] {
+        let t = TestHome::new();
+        let path = t.home.join(".gemini/settings.json");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, text).unwrap();
+        let out = t.run(&["install", "--global", "--agent", "gemini", "--yes"]);
+        assert!(!out.status.success(), "{text:?}");
+        let said = stderr(&out);
+        assert!(
+            said.contains(what) && said.contains("settings.json:"),
+            "{said}"
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), text, "left as it was");
+    }
+    // What the agent reads still reads: escapes, tabs between tokens, comments.
+    let t = TestHome::new();
+    let path = t.home.join(".gemini/settings.json");
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(
+        &path,
+        "{\n\t// mine\n\t\"theme\": \"a\\tb\\u0001\" /* ok */\n}\n",
+    )
+    .unwrap();
+    let out = t.run(&["install", "--global", "--agent", "gemini", "--yes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
