@@ -785,3 +785,28 @@ fn settings_the_agent_refuses_are_refused_and_left_as_they_were() {
     let out = t.run(&["install", "--global", "--agent", "gemini", "--yes"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+// 17. `doctor --ping` keeps to doctor's one time budget (12 s), whatever the tracker and
+// the collector do.
+#[test]
+fn doctor_ping_keeps_to_its_time_budget() {
+    let tracker = Receiver::start(Mode::Hang);
+    let collector = Receiver::start(Mode::Hang);
+    let t = TestHome::new();
+    t.install(&[
+        "--global",
+        "--ping-url",
+        &tracker.url(),
+        "--otlp-endpoint",
+        &format!("http://127.0.0.1:{}", collector.port),
+    ]);
+    let started = std::time::Instant::now();
+    let out = t.run(&["doctor", "--ping"]);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(16),
+        "doctor --ping took {took:?}"
+    );
+    assert!(*tracker.connections.lock().unwrap() > 0 && *collector.connections.lock().unwrap() > 0);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+}

@@ -51,6 +51,9 @@ pub struct Facts {
     pub trackers: Vec<(Option<String>, String, bool)>,
     /// Files (hook files, git-tracked files) that hold a secret part of a URL.
     pub exposed: Vec<String>,
+    /// Whether git's tracked files were looked through within the time budget (false:
+    /// not checked, and said so).
+    pub tracked_checked: bool,
     /// This telemhq binary, resolved.
     pub me: Option<PathBuf>,
     pub queue: Vec<(State, Entry)>,
@@ -272,6 +275,7 @@ pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
     secrets.sort();
     secrets.dedup();
     let mut exposed: Vec<String> = Vec::new();
+    let mut tracked_checked = true;
     if !secrets.is_empty() {
         exposed.extend(
             files
@@ -291,7 +295,10 @@ pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
                     }
                 }
             }
-            Err(why) => unfinished.push(why),
+            Err(why) => {
+                tracked_checked = false;
+                unfinished.push(why)
+            }
         }
     }
     let link = match fs::read_link(&layout.link) {
@@ -342,15 +349,23 @@ pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
             None
         }
     };
-    let test_ping = args
-        .ping
-        .then(|| send_test_ping(route.as_ref().map(|r| r.url.as_str()), deadline));
     let loaded = config.as_ref().cloned().unwrap_or_default();
     let otlp = crate::config::otlp_target(&loaded);
-    let test_export = otlp
-        .as_ref()
-        .filter(|_| args.ping)
-        .map(|o| send_test_export(o, &loaded, deadline));
+    // Both at once, each within what is left of the one budget.
+    let (test_ping, test_export) = std::thread::scope(|s| {
+        let export = otlp
+            .as_ref()
+            .filter(|_| args.ping)
+            .map(|o| s.spawn(|| send_test_export(o, &loaded, deadline)));
+        let ping = args
+            .ping
+            .then(|| send_test_ping(route.as_ref().map(|r| r.url.as_str()), deadline));
+        let export = export.map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err("the test export failed".into()))
+        });
+        (ping, export)
+    });
     let otlp = otlp.map(|o| crate::config::mask_url(&o.endpoint));
     Facts {
         files,
@@ -375,6 +390,7 @@ pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
         settings_route,
         trackers,
         exposed,
+        tracked_checked,
         me: std::env::current_exe()
             .ok()
             .and_then(|p| fs::canonicalize(p).ok()),
@@ -446,9 +462,11 @@ fn send_test_ping(url: Option<&str>, deadline: Instant) -> Result<(String, Attem
         "telemhq_version": env!("CARGO_PKG_VERSION"),
     });
     let started = Instant::now();
-    let left = deadline
-        .saturating_duration_since(started)
-        .max(Duration::from_secs(5));
+    // Within doctor's one time budget, whatever the endpoint does.
+    let left = deadline.saturating_duration_since(started);
+    if left < Duration::from_millis(200) {
+        return Err("not sent: doctor's time budget was used up first".into());
+    }
     let attempt = deliver::post(
         &deliver::agent(Some(left)),
         &url,
@@ -481,9 +499,11 @@ fn send_test_export(
     };
     let body = crate::ping::otlp::body(&crate::ping::otlp::logs(&[payload], &source));
     let started = Instant::now();
-    let left = deadline
-        .saturating_duration_since(started)
-        .max(Duration::from_secs(5));
+    // Within doctor's one time budget, whatever the endpoint does.
+    let left = deadline.saturating_duration_since(started);
+    if left < Duration::from_millis(200) {
+        return Err("not sent: doctor's time budget was used up first".into());
+    }
     let attempt = deliver::post_otlp(
         &deliver::agent(Some(left)),
         &url,

@@ -11,6 +11,8 @@ use crate::env::Env;
 use crate::hookfile::looks_like_telemhq;
 
 pub(super) fn check_commands(facts: &Facts, env: &Env, report: &mut Report) {
+    // An event some hand-written command runs telemhq for beside telemhq's own.
+    let mut doubled = false;
     for f in &facts.files {
         let format = f.agent.format_for(&f.path);
         let foreign: Vec<_> = f
@@ -67,10 +69,11 @@ pub(super) fn check_commands(facts: &Facts, env: &Env, report: &mut Report) {
                 twice.join(", ")
             ));
             report.fail(COMMAND, id, message, fix);
+            doubled = true;
         }
     }
-    check_seed_hook(facts, env, report);
-    check_one_command(facts, env, report);
+    doubled |= check_seed_hook(facts, env, report);
+    check_one_command(facts, env, report, doubled);
 }
 
 /// The program of a command that runs telemhq, when it is an absolute path that does
@@ -86,7 +89,7 @@ fn missing_program(command: &str) -> Option<String> {
 
 /// The Python hook telemhq replaces, still installed next to it, pings every event a
 /// second time (and sends a failed command's stderr).
-fn check_seed_hook(facts: &Facts, env: &Env, report: &mut Report) {
+fn check_seed_hook(facts: &Facts, env: &Env, report: &mut Report) -> bool {
     let with_seed: Vec<String> = facts
         .files
         .iter()
@@ -98,7 +101,7 @@ fn check_seed_hook(facts: &Facts, env: &Env, report: &mut Report) {
         .map(|f| env.show(&f.path))
         .collect();
     if with_seed.is_empty() {
-        return;
+        return false;
     }
     report.warn(
         COMMAND,
@@ -106,11 +109,12 @@ fn check_seed_hook(facts: &Facts, env: &Env, report: &mut Report) {
         format!("the Python hook telemhq_ping.py is still installed in {}: events ping twice, and it sends error text", with_seed.join(", ")),
         "remove the hook entries that run telemhq_ping.py from those files",
     );
+    true
 }
 
 /// An agent runs identical commands once: telemhq's command of an earlier release in one
 /// file beside today's in another runs twice for every event.
-fn check_one_command(facts: &Facts, env: &Env, report: &mut Report) {
+fn check_one_command(facts: &Facts, env: &Env, report: &mut Report, doubled: bool) {
     let with_own: Vec<_> = facts
         .files
         .iter()
@@ -128,7 +132,14 @@ fn check_one_command(facts: &Facts, env: &Env, report: &mut Report) {
                 .any(|c| !format.is_current_command(c))
         })
         .collect();
-    if older.is_empty() {
+    if older.is_empty() && doubled {
+        // (Said above: another command runs telemhq for some events too.)
+        report.info(
+            COMMAND,
+            "command.duplicates",
+            "telemhq's own command is one string per agent in every file",
+        );
+    } else if older.is_empty() {
         report.ok(
             COMMAND,
             "command.duplicates",

@@ -72,18 +72,34 @@ pub(super) fn check_files(facts: &Facts, env: &Env, report: &mut Report) {
             .iter()
             .filter(|b| !told.contains(&(f.agent.id().to_string(), b.why.clone())))
             .collect();
+        // A repository's file whose hooks do not run, while the same agent's global
+        // ones (for the same events) do: this repository's events still ping through
+        // those, so it is a warning about the repository, not a failure of delivery.
+        let covered = f.scope != crate::agents::Scope::Global
+            && facts.files.iter().any(|g| {
+                g.agent.id() == f.agent.id()
+                    && g.scope == crate::agents::Scope::Global
+                    && g.blockers.is_empty()
+                    && g.entry_problems.is_empty()
+                    && f.events.iter().all(|e| g.events.contains(e))
+            });
         if !fresh.is_empty() {
             let whys: Vec<&str> = fresh.iter().map(|b| b.why.as_str()).collect();
             let fixes: Vec<&str> = fresh.iter().map(|b| b.fix.as_str()).collect();
-            report.fail(
-                FILES,
-                id,
-                format!(
-                    "{name}: {shown}: telemhq hooks for {events}, but {}",
-                    whys.join("; ")
-                ),
-                fixes.join("; "),
+            let message = format!(
+                "{name}: {shown}: telemhq hooks for {events}, but {}",
+                whys.join("; ")
             );
+            if covered {
+                report.warn(
+                    FILES,
+                    id,
+                    format!("{message} (the global hooks ping for this repository meanwhile)"),
+                    fixes.join("; "),
+                );
+            } else {
+                report.fail(FILES, id, message, fixes.join("; "));
+            }
             told.extend(
                 fresh
                     .iter()

@@ -35,6 +35,7 @@ fn facts(files: Vec<HookFile>) -> Facts {
         settings_route: None,
         trackers: Vec::new(),
         exposed: Vec::new(),
+        tracked_checked: true,
         me: Some("/usr/bin/telemhq".into()),
         queue: Vec::new(),
         dropped: Default::default(),
@@ -219,4 +220,60 @@ fn a_second_command_for_an_event_telemhq_already_pings_fails() {
         fix.unwrap()
             .contains("telemhq install --agent claude --global")
     );
+}
+
+/// doctor never contradicts itself: a repository's hooks that do not run while the
+/// agent's global ones do are a warning about the repository; a hand-written second
+/// telemhq command beside telemhq's own leaves no "each event pings once"; files git
+/// tracks that were not looked through are not vouched for.
+#[test]
+fn doctor_never_says_one_thing_and_its_opposite() {
+    let mut repo = file("codex", Scope::Repo, &["Stop"]);
+    repo.blockers = vec![Blocker {
+        why: "Codex does not trust this project".into(),
+        fix: "trust it in Codex".into(),
+    }];
+    let report = verdicts(&facts(vec![file("codex", Scope::Global, &["Stop"]), repo]));
+    let (s, message, _) = status(&report, "codex.repo");
+    assert_eq!(s, Status::Warn, "{message}");
+    assert!(message.contains("global hooks ping"), "{message}");
+    // Without the global hooks, nothing pings: a failure.
+    let mut alone = file("codex", Scope::Repo, &["Stop"]);
+    alone.blockers = vec![Blocker {
+        why: "Codex does not trust this project".into(),
+        fix: "trust it in Codex".into(),
+    }];
+    assert_eq!(
+        status(&verdicts(&facts(vec![alone])), "codex.repo").0,
+        Status::Fail
+    );
+
+    let mut doubled = file("claude", Scope::Global, &["Stop"]);
+    doubled.hooks.push(Hook {
+        event: "Stop".into(),
+        matcher: None,
+        command: "/usr/local/bin/telemhq emit".into(),
+    });
+    let report = verdicts(&facts(vec![doubled]));
+    assert!(
+        report
+            .checks
+            .iter()
+            .any(|c| c.status == Status::Fail && c.id.starts_with("command.foreign"))
+    );
+    let (s, message, _) = status(&report, "command.duplicates");
+    assert_ne!(s, Status::Ok);
+    assert!(!message.contains("pings once"), "{message}");
+
+    let mut unchecked = facts(Vec::new());
+    unchecked.tracked_checked = false;
+    unchecked.route = Some(crate::config::Route {
+        url: "https://telemhq.example/ping/tok_abcdefghijkl".into(),
+        source: crate::config::TrackerSource::Global,
+    });
+    let mut report = Report::default();
+    super::privacy::check_privacy(&unchecked, &env(), &mut report);
+    let (s, message, _) = status(&report, "token.exposed");
+    assert_eq!(s, Status::Info);
+    assert!(message.contains("not checked"), "{message}");
 }
