@@ -131,8 +131,35 @@ pub fn run(args: &FlushArgs, env: &Env) -> Result<i32> {
     Ok(if clean { 0 } else { 1 })
 }
 
+/// How long after its start the detached sender outlives a TERM: the agent that ran the
+/// hook may end the hook's whole process tree as it exits (a headless run after an API
+/// error does, milliseconds after its StopFailure hook starts), and the sender is in that
+/// tree until emit has exited.
+const TERM_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The detached sender emit starts: it never reports, it just delivers.
 pub fn run_detached(env: &Env) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // A hang-up is nothing to a sender with no terminal. A TERM in its first seconds is
+    // the agent's sweep of the hook's tree: outlived; later, it ends the sender.
+    let armed = Arc::new(AtomicBool::new(false));
+    let _ = signal_hook::flag::register(
+        signal_hook::consts::SIGHUP,
+        Arc::new(AtomicBool::new(false)),
+    );
+    if signal_hook::flag::register_conditional_shutdown(
+        signal_hook::consts::SIGTERM,
+        128 + signal_hook::consts::SIGTERM,
+        armed.clone(),
+    )
+    .is_ok()
+    {
+        std::thread::spawn(move || {
+            std::thread::sleep(TERM_GRACE);
+            armed.store(true, Ordering::Release);
+        });
+    }
     std::panic::set_hook(Box::new(|_| {}));
     let Ok(layout) = env.layout() else { return };
     sender::run_detached(&layout, agents::read_usage);

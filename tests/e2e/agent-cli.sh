@@ -29,7 +29,11 @@ if [ ! -x "$path" ]; then
   command -v npm >/dev/null || { echo "npm is not installed: cannot fetch $pkg" >&2; exit 3; }
   mkdir -p "$cache"
   # shellcheck disable=SC2086
-  (cd "$cache" && npm install --no-audit --no-fund --loglevel=error "$pkg@$version" $extra >&2)
+  (cd "$cache" && npm_config_cache="$cache/../npm-cache" npm install --no-audit --no-fund --loglevel=error "$pkg@$version" $extra >&2)
 fi
-"$path" --version >/dev/null
+# (Run with a HOME of its own: an agent writes into its HOME even for --version.)
+scratch="$(mktemp -d)"; trap 'rm -rf "$scratch"' EXIT
+HOME="$scratch" XDG_CONFIG_HOME="$scratch/.config" XDG_CACHE_HOME="$scratch/.cache" \
+  XDG_DATA_HOME="$scratch/.local/share" XDG_STATE_HOME="$scratch/.local/state" \
+  "$path" --version >/dev/null
 echo "$path"

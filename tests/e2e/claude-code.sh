@@ -13,10 +13,14 @@ if [ -z "$bin" ] || [ ! -x "$bin" ]; then
   command -v npm >/dev/null || { echo "npm is not installed: cannot fetch Claude Code" >&2; exit 3; }
   mkdir -p "$cache"
   # --ignore-scripts: the postinstall step only links the platform binary, called directly here.
-  (cd "$cache" && npm install --no-audit --no-fund --ignore-scripts --loglevel=error \
+  (cd "$cache" && npm_config_cache="$cache/../npm-cache" npm install --no-audit --no-fund --ignore-scripts --loglevel=error \
       "@anthropic-ai/claude-code@$version" >&2)
   bin="$(binary)"
 fi
 [ -n "$bin" ] || { echo "the Claude Code package has no binary for this platform" >&2; exit 3; }
-"$bin" --version >/dev/null
+# (Run with a HOME of its own: an agent writes into its HOME even for --version.)
+scratch="$(mktemp -d)"; trap 'rm -rf "$scratch"' EXIT
+HOME="$scratch" XDG_CONFIG_HOME="$scratch/.config" XDG_CACHE_HOME="$scratch/.cache" \
+  XDG_DATA_HOME="$scratch/.local/share" XDG_STATE_HOME="$scratch/.local/state" \
+  "$bin" --version >/dev/null
 echo "$bin"

@@ -486,7 +486,10 @@ fn in_ci_a_growing_session_file_is_read_within_bounds() {
             }
         })
     };
-    std::thread::sleep(Duration::from_millis(300));
+    // Once the file is growing.
+    crate::support::wait_until(Duration::from_secs(20), || {
+        fs::metadata(&session).is_ok_and(|m| m.len() > 1 << 20)
+    });
     let mut event: Value =
         serde_json::from_slice(&fs::read(data("gemini-cli-0.61.0/AfterAgent.json")).unwrap())
             .unwrap();

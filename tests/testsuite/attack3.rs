@@ -117,7 +117,7 @@ fn without_an_account_the_events_stay_here_and_a_later_tracker_gets_them_or_not(
                 "{said}"
             );
             assert!(t.run(&["flush", "--wait", "10"]).status.success());
-            assert_eq!(receiver.wait_for(2, Duration::from_secs(10)).len(), 2);
+            assert_eq!(receiver.wait_for(2, Duration::from_secs(30)).len(), 2);
         }
     }
 }

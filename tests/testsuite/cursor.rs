@@ -66,7 +66,7 @@ fn a_cursor_turn_is_pinged_once_with_its_own_tokens_whichever_hooks_run_it() {
     emit(&t, &[], &payload("Stop-via-claude-hooks.json"));
     emit(&t, &[], &payload("Stop-via-claude-hooks.json")); // run again: the same event
     assert!(t.run(&["flush", "--wait", "20"]).status.success());
-    r2.wait_for(1, Duration::from_secs(10));
+    r2.wait_for(1, Duration::from_secs(30));
     let pings = turn_ends(&r2);
     assert_eq!(pings.len(), 1, "{pings:#?}");
     assert_eq!(pings[0]["tool"], "cursor");

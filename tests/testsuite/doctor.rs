@@ -514,7 +514,7 @@ fn the_last_delivered_ping_is_shown() {
     let t = TestHome::new();
     t.install(&["--global", "--ping-url", &receiver.url()]);
     t.run_with_stdin(&["emit"], fixture("Stop.json").as_bytes());
-    receiver.wait_for(1, std::time::Duration::from_secs(10));
+    receiver.wait_for(1, std::time::Duration::from_secs(30));
     t.wait_sender_idle(None);
     let (_, report, _) = doctor(&t, &[]);
     assert_check(

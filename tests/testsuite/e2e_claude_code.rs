@@ -22,17 +22,19 @@ pub(crate) fn claude_bin() -> Option<PathBuf> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/claude-code.sh");
         let out = Command::new("bash").arg(script).output();
         match out {
-            Ok(o) if o.status.success() => Some(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())),
+            Ok(o) if o.status.success() => {
+                Some(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+            }
             other => {
                 let why = match other {
                     Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
                     Err(e) => e.to_string(),
                 };
-                if std::env::var("CI").is_ok_and(|v| v == "true") {
-                    panic!("Claude Code could not be installed for the end-to-end tests (CI=true makes this a failure): {why}");
-                }
-                eprintln!("\n!!!!!!!! SKIPPING the end-to-end tests: Claude Code could not be installed: {why}\n");
-                None
+                crate::support::cannot_run(
+                    "the end-to-end tests with the real Claude Code",
+                    &why,
+                    "tests/e2e/claude-code.sh installs it (it needs npm and the npm registry)",
+                )
             }
         }
     })
@@ -151,12 +153,11 @@ fn containers() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "`unshare --pid --fork --kill-child` cannot run here (it needs root or user namespaces; CI=true makes this a failure)"
-            );
-        }
-        eprintln!("\n!!!!!!!! SKIPPING a container test: `unshare --pid` cannot run here\n");
+        crate::support::cannot_run(
+            "the container test",
+            "`unshare --pid --fork --kill-child` cannot run here",
+            "it needs util-linux's unshare, and root or unprivileged user namespaces",
+        );
     }
     ok
 }
@@ -386,7 +387,11 @@ fn a_hanging_endpoint_costs_milliseconds_and_every_event_arrives_after_it_recove
 
 #[test]
 fn nothing_is_lost_while_the_endpoint_is_down_including_an_api_error() {
-    let Some(w) = World::new() else { return };
+    let Some(mut w) = World::new() else { return };
+    // The outage lasts as long as four turns take: on a busy machine more than a test
+    // sender's usual lifetime (a real one keeps trying for 15 minutes).
+    w.t.envs
+        .push(("TELEMHQ_SENDER_LIFETIME_MS".into(), "180000".into()));
     let port = free_port();
     w.t.install(&[
         "--global",
@@ -399,7 +404,7 @@ fn nothing_is_lost_while_the_endpoint_is_down_including_an_api_error() {
     w.turn("ERROR:400 now");
     w.turn("hello again");
     let receiver = Receiver::start_on(port, Mode::Ok);
-    let pings = settle(&w.t, &receiver, 5, Duration::from_secs(40));
+    let pings = settle(&w.t, &receiver, 5, Duration::from_secs(60));
     assert_eq!(
         events(&pings),
         ["PostToolUse", "Stop", "Stop", "Stop", "StopFailure"],

@@ -203,7 +203,7 @@ fn a_canary_in_every_free_text_field_never_leaves_the_machine() {
             r#"{{"hook_event_name":"PostToolUse","tool_name":"Bash {CANARY}","session_id":"{CANARY} x"}}"#
         ),
     );
-    let got = receiver.wait_for(EVENTS.len() + 3, Duration::from_secs(10));
+    let got = receiver.wait_for(EVENTS.len() + 3, Duration::from_secs(30));
     assert_eq!(got.len(), EVENTS.len() + 3);
     let sent = String::from_utf8_lossy(&receiver.raw.lock().unwrap()).into_owned();
     assert!(!sent.contains(CANARY), "the canary was sent: {sent}");
@@ -218,7 +218,7 @@ fn pings_carry_json_and_identify_telemhq() {
     let receiver = Receiver::start(Mode::Ok);
     let t = with_url(&receiver.url());
     emit(&t, &fixture("Stop.json"));
-    receiver.wait_for(1, Duration::from_secs(10));
+    receiver.wait_for(1, Duration::from_secs(30));
     let ping = &receiver.pings()[0];
     assert_eq!(ping.path, "/ping/tok_9f8e7d6c5b4a3921");
     assert_eq!(ping.header("content-type"), Some("application/json"));
@@ -234,7 +234,7 @@ fn the_environment_url_comes_before_the_stored_one() {
     let from_env = Receiver::start(Mode::Ok);
     let t = with_url(&stored.url()).env("TELEMHQ_PING_URL", &from_env.url());
     emit(&t, &fixture("Stop.json"));
-    assert_eq!(from_env.wait_for(1, Duration::from_secs(10)).len(), 1);
+    assert_eq!(from_env.wait_for(1, Duration::from_secs(30)).len(), 1);
     assert!(stored.pings().is_empty());
 }
 
@@ -266,21 +266,6 @@ fn term_and_hang_up(group: u32) {
     }
 }
 
-/// Whether a process has a handler for `signal` (its SigCgt mask in /proc).
-fn catches(pid: u32, signal: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            let mask = s
-                .lines()
-                .find_map(|l| l.strip_prefix("SigCgt:"))?
-                .trim()
-                .to_string();
-            u64::from_str_radix(&mask, 16).ok()
-        })
-        .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
-}
-
 /// A headless Claude Code signals its StopFailure hook's process group (SIGTERM)
 /// milliseconds after the hook starts, as it exits: the event is queued and sent anyway.
 #[test]
@@ -302,7 +287,7 @@ fn an_agent_that_exits_and_signals_the_hook_does_not_lose_the_event() {
     stdin.flush().unwrap();
     // emit is now reading stdin; give it time to set itself up, as a real hook has.
     let start = Instant::now();
-    while !(catches(child.id(), 15) && catches(child.id(), 1))
+    while !(crate::support::catches(child.id(), 15) && crate::support::catches(child.id(), 1))
         && start.elapsed() < Duration::from_secs(5)
     {
         std::thread::sleep(Duration::from_millis(10));
@@ -312,7 +297,7 @@ fn an_agent_that_exits_and_signals_the_hook_does_not_lose_the_event() {
     drop(stdin);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "emit was killed: {status:?}");
-    let pings = receiver.wait_for(1, Duration::from_secs(10));
+    let pings = receiver.wait_for(1, Duration::from_secs(30));
     assert_eq!(pings[0]["event"], "StopFailure");
 }
 
@@ -355,7 +340,7 @@ fn the_installed_command_outlives_a_signal_that_comes_before_telemhq_starts() {
     drop(stdin);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "the hook was killed: {status:?}");
-    let pings = receiver.wait_for(1, Duration::from_secs(10));
+    let pings = receiver.wait_for(1, Duration::from_secs(30));
     assert_eq!(pings.len(), 1, "the event was lost");
     assert_eq!(pings[0]["event"], "StopFailure");
 }
@@ -579,7 +564,10 @@ fn junk_files_in_the_queue_are_not_counted_evicted_or_removed() {
     // The sender sends and settles telemhq's entries only; the junk stays.
     let receiver = Receiver::start(Mode::Ok);
     t.install(&["--global", "--ping-url", &receiver.url()]);
-    assert!(t.run(&["flush"]).status.success());
+    assert!(t.run(&["flush", "--wait", "60"]).status.success());
+    // (A sender started meanwhile may settle the last one a moment after its answer.)
+    receiver.wait_for(1000, Duration::from_secs(60));
+    t.wait_sender_idle(None);
     assert_eq!(receiver.delivered().len(), 1000);
     assert_eq!(std::fs::read_dir(&queue).unwrap().count(), 50);
 }
@@ -604,7 +592,7 @@ fn log_shows_the_exact_json_and_its_state() {
     let receiver = Receiver::start(Mode::Ok);
     let t = with_url(&receiver.url());
     emit(&t, &fixture("Stop.json"));
-    let sent = receiver.wait_for(1, Duration::from_secs(10));
+    let sent = receiver.wait_for(1, Duration::from_secs(30));
     wait_until(Duration::from_secs(5), || {
         stdout(&t.run(&["log"])).contains("delivered")
     });
@@ -774,4 +762,40 @@ fn one_sender_delivers_the_backlog_oldest_first_over_one_connection() {
         1,
         "one connection for the whole backlog"
     );
+}
+
+/// An agent that exits right after a turn may end its hook's whole process tree (Claude
+/// Code does, after an API error, milliseconds after its StopFailure hook starts), and
+/// the sender emit starts is in that tree until emit exits: a TERM in the sender's first
+/// seconds is outlived, and the event still goes.
+#[test]
+fn the_sender_outlives_the_agents_sweep_of_the_hooks_tree() {
+    let port = free_port();
+    let t = with_url(&format!(
+        "http://127.0.0.1:{port}/ping/tok_9f8e7d6c5b4a3921"
+    ));
+    // The event queued with no sender started (as if the sweep took emit's sender).
+    let life = std::fs::File::create(t.state_dir().join("sender.life")).unwrap();
+    life.lock().unwrap();
+    emit(&t, &fixture("StopFailure.json"));
+    drop(life);
+    let mut sender = t.cmd(&["__send"]).spawn().unwrap();
+    // It is at work (trying the endpoint, which is down) when the sweep comes.
+    wait_until(Duration::from_secs(20), || {
+        std::fs::read_to_string(t.state_dir().join("last-error.json"))
+            .is_ok_and(|e| e.contains("connection refused"))
+    });
+    for signal in ["-TERM", "-HUP"] {
+        let sent = std::process::Command::new("kill")
+            .args([signal, &sender.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+    let receiver = Receiver::start_on(port, Mode::Ok);
+    let pings = receiver.wait_for(1, Duration::from_secs(20));
+    assert_eq!(pings.len(), 1, "the sender went on");
+    assert_eq!(pings[0]["event"], "StopFailure");
+    let _ = sender.kill();
+    let _ = sender.wait();
 }

@@ -216,7 +216,7 @@ fn the_installed_command_reaches_telemhq_without_the_users_path() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     assert!(out.stdout.is_empty());
-    let got = receiver.wait_for(1, std::time::Duration::from_secs(10));
+    let got = receiver.wait_for(1, std::time::Duration::from_secs(30));
     assert_eq!(
         got.len(),
         1,

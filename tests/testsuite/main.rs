@@ -1,6 +1,7 @@
 //! The integration tests: one binary with a module per area (as cargo's own test suite
 //! does), so the shared support code is compiled and linked once.
 
+#[macro_use]
 mod support;
 
 mod attack2;

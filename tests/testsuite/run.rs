@@ -143,7 +143,12 @@ fn sigterm_reaches_the_command_and_the_exit_status_says_so() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300)); // the shell sets its trap
+    // Once the shell has set its trap (it catches TERM).
+    crate::support::wait_until(Duration::from_secs(20), || {
+        crate::support::children(child.id())
+            .into_iter()
+            .any(|sh| crate::support::catches(sh, 15))
+    });
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -249,24 +254,35 @@ fn in_ci_emit_delivers_its_own_event_with_the_turns_whole_usage_before_returning
     let mut event: Value =
         serde_json::from_str(&fixture("transcript-tool-turn.stop.json")).unwrap();
     event["transcript_path"] = json!(path.display().to_string());
-    // The agent writes the turn's end just after the hook starts.
-    let writer = {
-        let path = path.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(300));
-            use std::io::Write;
-            let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
-            f.write_all(rest.as_bytes()).unwrap();
-        })
-    };
-    let out = t.run_with_stdin(&["emit"], event.to_string().as_bytes());
+    let mut child = t
+        .cmd(&["emit"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The agent writes the turn's end just after the hook starts (once emit runs: it
+    // has set its signal handlers), while emit waits for it.
+    crate::support::wait_until(Duration::from_secs(20), || {
+        crate::support::catches(child.id(), 15)
+    });
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(event.to_string().as_bytes())
+            .unwrap();
+        let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(rest.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
     // Delivered before emit returned, with the usage of the whole turn.
     let pings = r.delivered();
     assert_eq!(pings.len(), 1, "delivered by emit itself");
     assert_eq!(pings[0]["api_calls"], 2, "{:#}", pings[0]);
-    writer.join().unwrap();
 }
 
 #[test]

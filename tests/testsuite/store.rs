@@ -182,64 +182,63 @@ fn turn_fields(p: &Value) -> Value {
     })
 }
 
-#[test]
-fn import_reads_each_agents_session_files_as_its_hook_does_and_keeps_one_record_per_turn() {
-    for agent in with_history() {
-        let id = agent.id();
-        // Import alone: the turn its hook would have sent, with the same identity.
-        let t = TestHome::new();
-        let (event, args) = turn_end(&t, agent, |_| {});
-        let hook = emit(&t, &args, &event, true).unwrap();
-        assert!(
-            hook["usage"]["input_tokens"].as_u64().unwrap() > 0,
-            "{hook:#}"
-        );
-        let out = t.run(&["import"]);
-        assert!(out.status.success(), "{id}: {}", stderr(&out));
-        let rows = logged(&t);
-        let turn: Vec<&Value> = rows
-            .iter()
-            .filter(|r| r["payload"]["turn_uid"] == hook["turn_uid"])
-            .collect();
-        assert_eq!(turn.len(), 1, "{id}: {rows:#?}");
-        assert_eq!(turn[0]["source"], "import");
-        assert_eq!(turn[0]["state"], "local");
-        assert_eq!(turn_fields(&turn[0]["payload"]), turn_fields(&hook), "{id}");
+fn import_reads_each_agents_session_files_as_its_hook_does_and_keeps_one_record_per_turn(
+    agent: &'static dyn Agent,
+) {
+    let id = agent.id();
+    // Import alone: the turn its hook would have sent, with the same identity.
+    let t = TestHome::new();
+    let (event, args) = turn_end(&t, agent, |_| {});
+    let hook = emit(&t, &args, &event, true).unwrap();
+    assert!(
+        hook["usage"]["input_tokens"].as_u64().unwrap() > 0,
+        "{hook:#}"
+    );
+    let out = t.run(&["import"]);
+    assert!(out.status.success(), "{id}: {}", stderr(&out));
+    let rows = logged(&t);
+    let turn: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["payload"]["turn_uid"] == hook["turn_uid"])
+        .collect();
+    assert_eq!(turn.len(), 1, "{id}: {rows:#?}");
+    assert_eq!(turn[0]["source"], "import");
+    assert_eq!(turn[0]["state"], "local");
+    assert_eq!(turn_fields(&turn[0]["payload"]), turn_fields(&hook), "{id}");
 
-        // Idempotent: a second import adds nothing.
-        let out = t.run(&["import"]);
-        assert!(
-            stderr(&out).contains("0 turn(s) read"),
-            "{id}: {}",
-            stderr(&out)
-        );
-        assert_eq!(logged(&t).len(), rows.len(), "{id}");
+    // Idempotent: a second import adds nothing.
+    let out = t.run(&["import"]);
+    assert!(
+        stderr(&out).contains("0 turn(s) read"),
+        "{id}: {}",
+        stderr(&out)
+    );
+    assert_eq!(logged(&t).len(), rows.len(), "{id}");
 
-        // Hook first (no tracker: the store is where it goes), then import: one record,
-        // the hook's.
-        let t = TestHome::new();
-        let (event, args) = turn_end(&t, agent, |_| {});
-        let t0 = crate::support::now_ms();
-        emit(&t, &args, &event, false);
-        t.wait_sender_idle(Some(t0));
-        ok(&t, &["import"]);
-        let rows = logged(&t);
-        let turns: Vec<&Value> = rows
-            .iter()
-            .filter(|r| r["payload"]["turn_uid"] == hook["turn_uid"])
-            .collect();
-        assert_eq!(turns.len(), 1, "{id}: one record per turn: {rows:#?}");
-        assert_eq!(turns[0]["source"], "hook", "{id}");
-        assert_eq!(turns[0]["state"], "pending (no tracker yet)", "{id}");
-        assert_eq!(
-            turn_fields(&turns[0]["payload"]),
-            turn_fields(&hook),
-            "{id}"
-        );
-        // Every turn of the file once: the hook's, and the others import found.
-        let r = report(&t, &["agent"]);
-        assert_eq!(r["totals"]["turns"], rows.len(), "{id}: {r:#}");
-    }
+    // Hook first (no tracker: the store is where it goes), then import: one record,
+    // the hook's.
+    let t = TestHome::new();
+    let (event, args) = turn_end(&t, agent, |_| {});
+    let t0 = crate::support::now_ms();
+    emit(&t, &args, &event, false);
+    t.wait_sender_idle(Some(t0));
+    ok(&t, &["import"]);
+    let rows = logged(&t);
+    let turns: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["payload"]["turn_uid"] == hook["turn_uid"])
+        .collect();
+    assert_eq!(turns.len(), 1, "{id}: one record per turn: {rows:#?}");
+    assert_eq!(turns[0]["source"], "hook", "{id}");
+    assert_eq!(turns[0]["state"], "pending (no tracker yet)", "{id}");
+    assert_eq!(
+        turn_fields(&turns[0]["payload"]),
+        turn_fields(&hook),
+        "{id}"
+    );
+    // Every turn of the file once: the hook's, and the others import found.
+    let r = report(&t, &["agent"]);
+    assert_eq!(r["totals"]["turns"], rows.len(), "{id}: {r:#}");
 }
 
 /// A canary in every free-text string of every agent's session file reaches no row of
@@ -848,39 +847,36 @@ fn retention_drops_turns_older_than_the_store_keeps() {
 
 /// The store holds nothing but the allowlist: what was delivered is exactly what it
 /// keeps, field by field, for every agent.
-#[test]
-fn every_delivered_field_round_trips_through_the_store() {
+fn every_delivered_field_round_trips_through_the_store(agent: &'static dyn Agent) {
     let r = Receiver::start(Mode::Ok);
-    for agent in agents::ALL {
-        let t = TestHome::new();
-        let url = format!("{}/store-{}", r.url(), agent.id());
-        t.install(&["--global", "--agent", agent.id(), "--ping-url", &url]);
-        let (event, args) = turn_end(&t, agent, |_| {});
-        emit(&t, &args, &event, false);
-        ok(&t, &["flush", "--wait", "20"]);
-        let sent: Vec<Value> = r
-            .pings()
-            .iter()
-            .filter(|p| p.path.ends_with(&format!("/store-{}", agent.id())))
-            .map(|p| p.json())
-            .collect();
-        assert_eq!(sent.len(), 1, "{}", agent.id());
-        let rows = logged(&t);
-        let stored = rows
-            .iter()
-            .find(|r| r["payload"]["event_id"] == sent[0]["event_id"])
-            .unwrap_or_else(|| panic!("{}: not in the store: {rows:#?}", agent.id()));
-        assert_eq!(stored["payload"], sent[0], "{}", agent.id());
-        assert_eq!(stored["state"], "delivered");
-        assert!(stored["tracker"].is_string(), "{stored:#}");
-        let mode = std::fs::metadata(t.state_dir().join("telemhq.db")).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            mode.permissions().mode() & 0o777,
-            0o600,
-            "the store is private"
-        );
-    }
+    let t = TestHome::new();
+    let url = format!("{}/store-{}", r.url(), agent.id());
+    t.install(&["--global", "--agent", agent.id(), "--ping-url", &url]);
+    let (event, args) = turn_end(&t, agent, |_| {});
+    emit(&t, &args, &event, false);
+    ok(&t, &["flush", "--wait", "20"]);
+    let sent: Vec<Value> = r
+        .pings()
+        .iter()
+        .filter(|p| p.path.ends_with(&format!("/store-{}", agent.id())))
+        .map(|p| p.json())
+        .collect();
+    assert_eq!(sent.len(), 1, "{}", agent.id());
+    let rows = logged(&t);
+    let stored = rows
+        .iter()
+        .find(|r| r["payload"]["event_id"] == sent[0]["event_id"])
+        .unwrap_or_else(|| panic!("{}: not in the store: {rows:#?}", agent.id()));
+    assert_eq!(stored["payload"], sent[0], "{}", agent.id());
+    assert_eq!(stored["state"], "delivered");
+    assert!(stored["tracker"].is_string(), "{stored:#}");
+    let mode = std::fs::metadata(t.state_dir().join("telemhq.db")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        mode.permissions().mode() & 0o777,
+        0o600,
+        "the store is private"
+    );
 }
 
 /// Events with no tracker at all are kept in the store, and stay there whatever
@@ -1237,3 +1233,9 @@ fn a_link_in_place_of_the_store_is_left_alone() {
     assert!(stderr(&out).contains("a link"), "{}", stderr(&out));
     assert_eq!(doctor_check(&t, "store")["status"], "warn");
 }
+
+for_each_agent!(
+    import_reads_each_agents_session_files_as_its_hook_does_and_keeps_one_record_per_turn
+        for claude, codex, gemini, copilot, qwen
+);
+for_each_agent!(every_delivered_field_round_trips_through_the_store);

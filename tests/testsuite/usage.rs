@@ -404,7 +404,7 @@ fn a_queued_turn_gets_its_usage_even_when_claude_code_writes_the_last_lines_afte
     )
     .unwrap();
     drop(f);
-    let got = receiver.wait_for(1, std::time::Duration::from_secs(10));
+    let got = receiver.wait_for(1, std::time::Duration::from_secs(30));
     assert_eq!(got.len(), 1);
     assert_eq!(
         got[0]["usage"],

@@ -1,6 +1,42 @@
 //! Shared test harness: a temporary HOME with a git repository, the telemhq binary run
 //! as a user would run it, and a loopback ping receiver that can misbehave.
 
+/// One test per agent for a scenario `fn NAME(agent: &'static dyn Agent)` of the module
+/// it is invoked in: a module `NAME` with a test per agent, so that each agent's failure
+/// shows by its name (`conformance::the_per_agent_tests_name_every_agent` keeps the list
+/// whole).
+macro_rules! for_each_agent {
+    // A scenario for some agents only: `for_each_agent!(NAME for claude, codex)`.
+    ($scenario:ident for $($agent:ident),+ $(,)?) => {
+        mod $scenario {
+            use super::$scenario as scenario;
+            $(
+                #[test]
+                fn $agent() {
+                    scenario(telemhq::agents::by_id(stringify!($agent)).unwrap())
+                }
+            )+
+        }
+    };
+    ($($scenario:ident),+ $(,)?) => {
+        $(
+            mod $scenario {
+                use super::$scenario as scenario;
+                fn agent(id: &str) -> &'static dyn telemhq::agents::Agent {
+                    telemhq::agents::by_id(id).unwrap()
+                }
+                #[test] fn claude() { scenario(agent("claude")) }
+                #[test] fn codex() { scenario(agent("codex")) }
+                #[test] fn gemini() { scenario(agent("gemini")) }
+                #[test] fn copilot() { scenario(agent("copilot")) }
+                #[test] fn qwen() { scenario(agent("qwen")) }
+                #[test] fn droid() { scenario(agent("droid")) }
+                #[test] fn cursor() { scenario(agent("cursor")) }
+            }
+        )+
+    };
+}
+
 pub mod mock_api;
 pub mod mock_models;
 pub mod mock_responses;
@@ -34,17 +70,23 @@ pub fn npm_agent(agent: &str) -> Option<PathBuf> {
                 Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
                 Err(e) => e.to_string(),
             };
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "{agent} could not be installed for the end-to-end tests (CI=true makes this a failure): {why}"
-                );
-            }
-            eprintln!("\n!!!!!!!! SKIPPING the {agent} end-to-end tests: {why}\n");
-            None
+            cannot_run(
+                &format!("the {agent} end-to-end tests"),
+                &why,
+                &format!(
+                    "tests/e2e/agent-cli.sh {agent} installs it (it needs npm and the npm registry)"
+                ),
+            )
         }
     };
     bins.push((agent.to_string(), bin.clone()));
     bin
+}
+
+/// A test that cannot run fails, with what it needs and how to get it: it is never
+/// counted as passed (nor skipped in silence), with CI=true or without.
+pub fn cannot_run(what: &str, why: &str, how: &str) -> ! {
+    panic!("{what} cannot run: {} ({how})", why.trim())
 }
 
 pub fn data(name: &str) -> PathBuf {
@@ -114,7 +156,7 @@ impl TestHome {
             .env("PATH", "/usr/bin:/bin")
             .env("TELEMHQ_RETRY_BASE_MS", "50")
             .env("TELEMHQ_RETRY_MAX_MS", "200")
-            .env("TELEMHQ_SENDER_LIFETIME_MS", "20000")
+            .env("TELEMHQ_SENDER_LIFETIME_MS", "60000")
             .env("TELEMHQ_TRANSCRIPT_SETTLE_MS", "200")
             // The machine's own managed settings must not change what tests see.
             .env(
@@ -598,4 +640,35 @@ pub fn queue_history(t: &TestHome) -> Vec<serde_json::Value> {
         }
     }
     out
+}
+
+/// Whether a process has a handler for `signal` (its SigCgt mask in /proc).
+pub fn catches(pid: u32, signal: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            let mask = s
+                .lines()
+                .find_map(|l| l.strip_prefix("SigCgt:"))?
+                .trim()
+                .to_string();
+            u64::from_str_radix(&mask, 16).ok()
+        })
+        .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
+}
+
+/// A process's children, by /proc.
+pub fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
 }
