@@ -173,7 +173,24 @@ impl Store {
     pub fn open(layout: &Layout) -> Result<Store, Why> {
         let path = path(layout);
         refuse_other(&path)?;
-        let fresh = !path.exists();
+        // Made 600 before SQLite opens it (SQLite would make it 644 first, and its
+        // write-ahead log and index take the file's mode): never readable by others.
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| {
+                    format!(
+                        "the store {} cannot be made: {}",
+                        crate::term::path(&path),
+                        crate::error::io_reason(&e)
+                    )
+                })?;
+        }
         let conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -181,10 +198,6 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| why(&path, &e))?;
-        if fresh {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
-        }
         Self::prepare(conn, &path)
     }
 

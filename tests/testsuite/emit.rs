@@ -683,7 +683,10 @@ fn debug_mode_says_why_a_ping_was_skipped() {
 #[test]
 fn retry_after_is_honoured_even_by_the_next_sender() {
     let receiver = Receiver::start(Mode::RetryAfter(60));
-    let t = with_url(&receiver.url());
+    // Senders that live 20 s: the minute asked for outlasts them, so each leaves the
+    // event queued (one that lives longer waits the minute out, then sends).
+    let t = TestHome::new().env("TELEMHQ_SENDER_LIFETIME_MS", "20000");
+    t.install(&["--global", "--ping-url", &receiver.url()]);
     let t0 = crate::support::now_ms();
     emit(&t, &fixture("Stop.json"));
     wait_until(Duration::from_secs(10), || !receiver.pings().is_empty());
