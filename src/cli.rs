@@ -279,8 +279,11 @@ pub struct LogArgs {
     #[arg(long, short = 'n', default_value_t = 20)]
     pub limit: usize,
     /// One JSON object per line (the event's state, tracker and payload).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "payload")]
     pub json: bool,
+    /// Each event with the exact JSON that was or will be sent.
+    #[arg(long)]
+    pub payload: bool,
     /// Only this agent's events.
     #[arg(long, value_name = "AGENT", value_parser = PossibleValuesParser::new(agents::ids().collect::<Vec<_>>()))]
     pub agent: Option<String>,
@@ -297,7 +300,7 @@ pub struct ImportArgs {
     /// Only this agent's history (may be given more than once).
     #[arg(long, value_name = "AGENT", value_parser = PossibleValuesParser::new(agents::ids().collect::<Vec<_>>()))]
     pub agent: Vec<String>,
-    /// Only turns from this day on (YYYY-MM-DD, or 7d for the last seven days).
+    /// Only turns from this day on (YYYY-MM-DD, or 0d for today, 7d for seven days ago).
     #[arg(long, value_name = "DATE")]
     pub since: Option<String>,
     /// Also send the imported turns to your trackers (marked `backfill`), after asking.
@@ -325,16 +328,17 @@ pub struct ReportArgs {
     /// How to group the turns.
     #[arg(value_enum, default_value = "daily")]
     pub by: Grouping,
-    /// From this day on (YYYY-MM-DD, or 7d, 4w, 3m: that long ago).
+    /// From this day on: YYYY-MM-DD, or that many days, weeks or months ago (0d: today,
+    /// 1d: yesterday, 2w, 3m), in the report's time zone.
     #[arg(long, value_name = "DATE")]
     pub since: Option<String>,
-    /// Up to and with this day (YYYY-MM-DD).
+    /// Up to and with this day (what --since takes: YYYY-MM-DD, 1d, 2w, 3m).
     #[arg(long, value_name = "DATE")]
     pub until: Option<String>,
     /// Only this agent's turns.
     #[arg(long, value_name = "AGENT", value_parser = PossibleValuesParser::new(agents::ids().collect::<Vec<_>>()))]
     pub agent: Option<String>,
-    /// Only this project's turns (its folder's name).
+    /// Only this project's turns (its repository's folder name, as the rows show it).
     #[arg(long, value_name = "NAME")]
     pub project: Option<String>,
     /// The time zone of days, weeks and months (an IANA name, like Europe/Berlin;
@@ -347,6 +351,12 @@ pub struct ReportArgs {
     /// CSV, one row per group, then the totals.
     #[arg(long)]
     pub csv: bool,
+    /// Each model's part under each row (in --json: a `models` list per row).
+    #[arg(long)]
+    pub breakdown: bool,
+    /// No bar chart beside the rows (it is drawn only on a terminal).
+    #[arg(long)]
+    pub no_chart: bool,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,7 @@ mod ping;
 pub use ping::otlp;
 mod prices;
 pub mod store;
+mod table;
 mod term;
 mod time;
 pub mod transaction;

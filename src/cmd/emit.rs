@@ -161,6 +161,7 @@ fn emit(args: &EmitArgs, env: &Env) -> Result<(), String> {
         provider: other.unwrap_or(agent.provider()),
         tool: other.unwrap_or(agent.tool()),
         error: agent.failure(&event),
+        repo_root: payload::repo_root_of(event.cwd.as_deref().unwrap_or(&cwd), env.home.as_deref()),
     };
     let mut payload = payload::build(&event, &ctx);
     if let Some(turn) = usage {

@@ -22,26 +22,27 @@ use crate::ping::sender::{self, Patience};
 use crate::store::{Record, Row, Store};
 use crate::usage::{TurnUsage, turn_uid};
 
-/// A day (`YYYY-MM-DD`, local time) or a span back from now (`7d`, `4w`, `3m`), as Unix ms.
+/// A day as `--since` takes it (see `time::parse_day`), as the Unix ms it begins.
 pub fn parse_since(text: &str, tz: &jiff::tz::TimeZone) -> Result<i64> {
-    let bad = || {
-        Error::usage(format!(
-            "{text:?} is not a date: use YYYY-MM-DD, or 7d, 4w, 3m for that long ago"
-        ))
-    };
-    if let Some(n) = text.strip_suffix(['d', 'w', 'm']) {
-        let n: i64 = n.parse().map_err(|_| bad())?;
-        let days = match text.chars().last() {
-            Some('d') => n,
-            Some('w') => 7 * n,
-            _ => 30 * n,
-        };
-        return Ok(crate::time::now_ms() - days * 86_400_000);
+    let day = crate::time::parse_day(text, tz).map_err(Error::usage)?;
+    Ok(crate::time::day_start(day, tz))
+}
+
+/// `payload::repo_root_of`, looked up once per folder (a history holds many turns of
+/// each folder).
+fn repo_root_cached(cwd: &str) -> Option<std::path::PathBuf> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static ROOTS: RefCell<HashMap<String, Option<std::path::PathBuf>>> = RefCell::default();
     }
-    let date: jiff::civil::Date = text.parse().map_err(|_| bad())?;
-    tz.to_timestamp(date.at(0, 0, 0, 0))
-        .map(|t| t.as_millisecond())
-        .map_err(|_| bad())
+    ROOTS.with(|roots| {
+        roots
+            .borrow_mut()
+            .entry(cwd.to_string())
+            .or_insert_with(|| payload::repo_root_of(cwd, dirs::home_dir().as_deref()))
+            .clone()
+    })
 }
 
 /// The ping payload of an imported turn, as a hook would have built it.
@@ -66,13 +67,11 @@ fn turn_payload(
         _ => agent.turn_end_events()[0],
     };
     p.insert("event".into(), json!(event));
-    let project = cwd
-        .as_deref()
-        .and_then(|c| Path::new(c).file_name())
-        .map(|n| n.to_string_lossy().chars().take(128).collect::<String>())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "unknown".into());
-    p.insert("project".into(), json!(project));
+    let root = cwd.as_deref().and_then(repo_root_cached);
+    p.insert(
+        "project".into(),
+        json!(payload::project_name(cwd.as_deref(), root.as_deref())),
+    );
     if let Some(s) = session.filter(|s| payload::is_identifier(s)) {
         p.insert("session_id".into(), json!(s));
     }

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::store::Store;
 
 /// One group's sums.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 struct Sums {
     turns: u64,
     /// Turns and sub-agents' runs summed (see `usage::Part`).
@@ -29,6 +29,35 @@ struct Sums {
     tool_calls: u64,
     /// Turns (or a model's turns) with a cost.
     priced: u64,
+    /// When the first and the last of them ended (Unix ms).
+    first_ms: i64,
+    last_ms: i64,
+    /// Their projects and models (read for sessions only).
+    projects: Vec<String>,
+    models: Vec<String>,
+}
+
+impl Default for Sums {
+    fn default() -> Sums {
+        Sums {
+            turns: 0,
+            records: 0,
+            input: 0,
+            output: 0,
+            cache_read: 0,
+            cache_write: 0,
+            reasoning: 0,
+            cost: 0.0,
+            unpriced: Vec::new(),
+            failed: 0,
+            tool_calls: 0,
+            priced: 0,
+            first_ms: i64::MAX,
+            last_ms: i64::MIN,
+            projects: Vec::new(),
+            models: Vec::new(),
+        }
+    }
 }
 
 impl Sums {
@@ -50,6 +79,19 @@ impl Sums {
         self.failed += o.failed;
         self.tool_calls += o.tool_calls;
         self.priced += o.priced;
+        self.first_ms = self.first_ms.min(o.first_ms);
+        self.last_ms = self.last_ms.max(o.last_ms);
+        for (mine, theirs) in [
+            (&mut self.projects, &o.projects),
+            (&mut self.models, &o.models),
+        ] {
+            for x in theirs {
+                if !mine.contains(x) {
+                    mine.push(x.clone());
+                }
+            }
+            mine.sort();
+        }
     }
 
     /// The cost of the priced turns; None when no turn had one (never a $0 for what has
@@ -72,6 +114,8 @@ impl Sums {
             "unpriced_models": self.unpriced,
             "failed_turns": self.failed,
             "tool_calls": self.tool_calls,
+            "first_at": (self.first_ms != i64::MAX).then(|| crate::time::rfc3339(self.first_ms)),
+            "last_at": (self.last_ms != i64::MIN).then(|| crate::time::rfc3339(self.last_ms)),
         });
         if let Some(k) = key {
             v["key"] = json!(k);
@@ -84,6 +128,17 @@ impl Sums {
 /// quarter-hour in SQL fall into the right local day.
 const BUCKET_MS: i64 = 15 * 60 * 1000;
 
+/// The model-part row of turns that name no model (an API error before any answer), so
+/// that a report's rows add up to its totals.
+const NO_MODEL: &str = "(no model)";
+
+/// One row of the report: a group's sums, and each model's part of them (`--breakdown`).
+struct Group {
+    key: String,
+    sums: Sums,
+    parts: Vec<(String, Sums)>,
+}
+
 pub fn run(args: &ReportArgs, env: &Env) -> Result<i32> {
     let layout = env.layout()?;
     let tz = match &args.tz {
@@ -94,16 +149,20 @@ pub fn run(args: &ReportArgs, env: &Env) -> Result<i32> {
         })?,
         None => jiff::tz::TimeZone::system(),
     };
-    let since = args
-        .since
-        .as_deref()
-        .map(|s| super::import::parse_since(s, &tz))
-        .transpose()?
-        .unwrap_or(i64::MIN);
-    let until = match args.until.as_deref() {
-        Some(s) => super::import::parse_since(s, &tz)? + 86_400_000,
-        None => i64::MAX,
+    let day = |flag: &str, text: &str| {
+        crate::time::parse_day(text, &tz).map_err(|e| Error::usage(format!("--{flag}: {e}")))
     };
+    let since_day = args.since.as_deref().map(|s| day("since", s)).transpose()?;
+    let until_day = args.until.as_deref().map(|s| day("until", s)).transpose()?;
+    if let (Some(a), Some(b)) = (since_day, until_day)
+        && a > b
+    {
+        return Err(Error::usage(format!(
+            "--since {a} is after --until {b}: no day is in between (swap them?)"
+        )));
+    }
+    let since = since_day.map_or(i64::MIN, |d| crate::time::day_start(d, &tz));
+    let until = until_day.map_or(i64::MAX, |d| crate::time::day_end(d, &tz));
     let tool = args
         .agent
         .as_deref()
@@ -118,54 +177,69 @@ pub fn run(args: &ReportArgs, env: &Env) -> Result<i32> {
             )));
         }
     };
+    if let (Some(name), Some(store)) = (args.project.as_deref(), &store) {
+        let known = projects(store)?;
+        if !known.iter().any(|p| p == name) {
+            let list = if known.is_empty() {
+                "none yet".to_string()
+            } else {
+                known
+                    .iter()
+                    .map(|p| crate::term::safe(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(Error::new(format!(
+                "--project: no turns of a project named {:?} in the local store (the projects: {list})",
+                crate::term::safe(name)
+            )));
+        }
+    }
     let filter = Filter {
         since,
         until,
         tool,
         project: args.project.as_deref(),
     };
-    let rows: Vec<(String, Sums)> = match &store {
+    let groups = match &store {
         None => Vec::new(),
-        Some(store) => match args.by {
-            Grouping::Daily | Grouping::Weekly | Grouping::Monthly => {
-                let mut by: BTreeMap<String, Sums> = BTreeMap::new();
-                for (key, s) in sums_by(&layout, store, Source::Quarter, &filter)? {
-                    let Key::At(bucket) = key else { continue };
-                    by.entry(period(args.by, bucket * BUCKET_MS, &tz))
-                        .or_default()
-                        .add(&s);
-                }
-                by.into_iter().collect()
-            }
-            Grouping::Session => {
-                named(sums_by(&layout, store, Source::Events("session"), &filter)?)
-            }
-            Grouping::Project => {
-                named(sums_by(&layout, store, Source::Events("project"), &filter)?)
-            }
-            Grouping::Agent => named(sums_by(&layout, store, Source::Events("tool"), &filter)?),
-            Grouping::Model => named(sums_by(&layout, store, Source::Models, &filter)?),
-        },
+        Some(store) => groups(args, &layout, store, &filter, &tz)?,
     };
     let mut totals = Sums::default();
-    for (_, s) in &rows {
-        totals.add(s);
+    for g in &groups {
+        totals.add(&g.sums);
     }
     if args.by == Grouping::Model
         && let Some(store) = &store
     {
         // A turn of several models is one turn in the totals.
-        let mut all = Sums::default();
-        for (_, s) in sums_by(&layout, store, Source::Events("tool"), &filter)? {
-            all.add(&s);
-        }
+        let all = sums_by(&layout, store, Source::turns(GroupBy::Constant), &filter)?
+            .into_iter()
+            .fold(Sums::default(), |mut all, (_, s)| {
+                all.add(&s);
+                all
+            });
         totals.turns = all.turns;
         totals.failed = all.failed;
         totals.tool_calls = all.tool_calls;
+        totals.first_ms = all.first_ms;
+        totals.last_ms = all.last_ms;
     }
     if args.json {
+        let row = |g: &Group| {
+            let mut v = g.sums.to_json(Some(&g.key));
+            if args.by == Grouping::Session {
+                v["projects"] = json!(g.sums.projects);
+                v["models"] = json!(g.sums.models);
+            }
+            if args.breakdown {
+                v["models"] =
+                    Value::Array(g.parts.iter().map(|(m, s)| s.to_json(Some(m))).collect());
+            }
+            v
+        };
         let out = json!({
-            "rows": rows.iter().map(|(k, s)| s.to_json(Some(k))).collect::<Vec<_>>(),
+            "rows": groups.iter().map(row).collect::<Vec<_>>(),
             "totals": totals.to_json(None),
         });
         crate::outln!(
@@ -174,6 +248,128 @@ pub fn run(args: &ReportArgs, env: &Env) -> Result<i32> {
         );
         return Ok(0);
     }
+    if args.csv {
+        print_csv(args, &groups, &totals);
+        return Ok(0);
+    }
+    if groups.is_empty() {
+        crate::outln!(
+            "No turns in the local store{}. They are kept as your agents run telemhq's hooks; \
+             `telemhq import` reads your agents' history from before.",
+            if store.is_some() {
+                " for these filters"
+            } else {
+                " yet"
+            }
+        );
+        return Ok(0);
+    }
+    let width = crate::table::terminal_width();
+    let chart = !args.no_chart
+        && matches!(
+            args.by,
+            Grouping::Daily | Grouping::Weekly | Grouping::Monthly
+        );
+    crate::out!("{}", screen(args.by, &groups, &totals, &tz, width, chart));
+    Ok(0)
+}
+
+/// The report's rows, in order.
+fn groups(
+    args: &ReportArgs,
+    layout: &crate::env::Layout,
+    store: &Store,
+    filter: &Filter,
+    tz: &jiff::tz::TimeZone,
+) -> Result<Vec<Group>> {
+    let by_period = |key: &GroupKey| match key {
+        GroupKey::At(bucket) => period(args.by, bucket * BUCKET_MS, tz),
+        GroupKey::Name(n) => n.clone(),
+    };
+    let group = match args.by {
+        Grouping::Daily | Grouping::Weekly | Grouping::Monthly => GroupBy::Quarter,
+        Grouping::Session => GroupBy::Column("session"),
+        Grouping::Project => GroupBy::Column("project"),
+        Grouping::Agent => GroupBy::Column("tool"),
+        Grouping::Model => GroupBy::Constant,
+    };
+    let mut rows: BTreeMap<String, Group> = BTreeMap::new();
+    let add_parts = |rows: &mut BTreeMap<String, Group>, parts: Vec<(Key, Sums)>| {
+        let mut by: BTreeMap<(String, String), Sums> = BTreeMap::new();
+        for (key, s) in parts {
+            let model = key.1.unwrap_or_else(|| NO_MODEL.to_string());
+            by.entry((by_period(&key.0), model)).or_default().add(&s);
+        }
+        for ((k, model), s) in by {
+            if let Some(g) = rows.get_mut(&k) {
+                g.parts.push((model, s));
+            }
+        }
+    };
+    if args.by == Grouping::Model {
+        // Each model's part is a row; turns that name none are one row more.
+        let mut parts = sums_by(layout, store, Source::models(GroupBy::Constant), filter)?;
+        parts.extend(sums_by(
+            layout,
+            store,
+            Source::no_model(GroupBy::Constant),
+            filter,
+        )?);
+        for (key, s) in parts {
+            let model = key.1.unwrap_or_else(|| NO_MODEL.to_string());
+            rows.entry(model.clone())
+                .or_insert_with(|| Group {
+                    key: model,
+                    sums: Sums::default(),
+                    parts: Vec::new(),
+                })
+                .sums
+                .add(&s);
+        }
+        return Ok(rows.into_values().collect());
+    }
+    let mut turns = Source::turns(group);
+    turns.detail = args.by == Grouping::Session;
+    for (key, s) in sums_by(layout, store, turns, filter)? {
+        let k = by_period(&key.0);
+        rows.entry(k.clone())
+            .or_insert_with(|| Group {
+                key: k,
+                sums: Sums::default(),
+                parts: Vec::new(),
+            })
+            .sums
+            .add(&s);
+    }
+    if args.breakdown {
+        let mut parts = sums_by(layout, store, Source::models(group), filter)?;
+        parts.extend(sums_by(layout, store, Source::no_model(group), filter)?);
+        add_parts(&mut rows, parts);
+    }
+    let mut out: Vec<Group> = rows.into_values().collect();
+    if args.by == Grouping::Session {
+        // The latest session last, as a day's report ends with today.
+        out.sort_by(|a, b| (a.sums.last_ms, &a.key).cmp(&(b.sums.last_ms, &b.key)));
+    }
+    Ok(out)
+}
+
+/// The projects the store has turns of, by name.
+fn projects(store: &Store) -> Result<Vec<String>> {
+    let unreadable = |e: rusqlite::Error| Error::new(format!("cannot read the local store: {e}"));
+    let mut stmt = store
+        .conn()
+        .prepare("SELECT DISTINCT project FROM events WHERE turn IN (1, 2) AND project IS NOT NULL ORDER BY project")
+        .map_err(unreadable)?;
+    let names = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(unreadable)?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(unreadable)?;
+    Ok(names)
+}
+
+fn print_csv(args: &ReportArgs, groups: &[Group], totals: &Sums) {
     let head = [
         key_name(args.by),
         "turns",
@@ -187,11 +383,10 @@ pub fn run(args: &ReportArgs, env: &Env) -> Result<i32> {
         "tool calls",
     ];
     let cells = |k: &str, s: &Sums| -> Vec<String> {
-        let mut cost = s.cost().map_or("–".to_string(), |c| format!("{c:.4}"));
+        let mut cost = s.cost().map_or(String::new(), |c| format!("{c:.4}"));
         if !s.unpriced.is_empty() {
             cost.push_str(&format!(" + no price: {}", s.unpriced.join(", ")));
         }
-        // Every cell as text a terminal shows, never acts on (names come from the data).
         [
             k.to_string(),
             s.turns.to_string(),
@@ -206,52 +401,231 @@ pub fn run(args: &ReportArgs, env: &Env) -> Result<i32> {
         ]
         .iter()
         .map(|c| crate::term::safe(c))
-        .collect::<Vec<String>>()
+        .collect()
     };
-    if args.csv {
-        let line = |cells: Vec<String>| {
-            cells
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .map(|c| {
+                if c.contains([',', '"', '\n']) {
+                    format!("\"{}\"", c.replace('"', "\"\""))
+                } else {
+                    c.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    crate::outln!("{}", line(head.iter().map(|h| h.to_string()).collect()));
+    for g in groups {
+        crate::outln!("{}", line(cells(&g.key, &g.sums)));
+        if args.breakdown {
+            for (m, s) in &g.parts {
+                crate::outln!("{}", line(cells(&format!("{} / {m}", g.key), s)));
+            }
+        }
+    }
+    crate::outln!("{}", line(cells("total", totals)));
+}
+
+/// The report as a table for a screen `width` wide (None: a file or a pipe, every
+/// column, no chart), with what it leaves out said below it.
+fn screen(
+    by: Grouping,
+    groups: &[Group],
+    totals: &Sums,
+    tz: &jiff::tz::TimeZone,
+    width: Option<usize>,
+    chart: bool,
+) -> String {
+    use crate::table::{Align, Cell, Column, KEEP, Kind, Row, Table, dollars, thousands};
+    let safe = |s: &str| crate::term::safe(s);
+    let unpriced_mark = |s: &Sums| if s.unpriced.is_empty() { "" } else { "*" };
+    let cost = |s: &Sums| -> Cell {
+        let figure = s.cost().map_or("–".to_string(), dollars);
+        format!("{figure}{}", unpriced_mark(s)).into()
+    };
+    let name = |key: &str, kind: Kind| -> Cell {
+        let key = safe(key);
+        match (by, kind) {
+            (_, Kind::Part) => Cell::with_short(
+                format!("  └ {key}"),
+                format!("  └ {}", crate::table::short_model(&key)),
+            ),
+            (Grouping::Model, _) => Cell::with_short(key.clone(), crate::table::short_model(&key)),
+            (Grouping::Session, Kind::Group) if width.is_some() => {
+                // On a screen, the id's first eight characters tell sessions apart.
+                key.chars().take(8).collect::<String>().into()
+            }
+            (Grouping::Project, Kind::Group) => long_name(&key),
+            _ => key.into(),
+        }
+    };
+    let total_tokens = |s: &Sums| s.input + s.output + s.cache_read + s.cache_write;
+    let mut rows: Vec<(Kind, &str, &Sums)> = Vec::new();
+    for g in groups {
+        rows.push((Kind::Group, &g.key, &g.sums));
+        for (m, s) in &g.parts {
+            rows.push((Kind::Part, m, s));
+        }
+    }
+    rows.push((Kind::Total, "Total", totals));
+    let priced = groups
+        .iter()
+        .any(|g| g.sums.cost().is_some_and(|c| c > 0.0));
+    let bar = |s: &Sums| {
+        if priced {
+            s.cost().unwrap_or(0.0)
+        } else {
+            total_tokens(s) as f64
+        }
+    };
+    let table = if by == Grouping::Session {
+        let when = |ms: i64, short: bool| -> String {
+            if ms == i64::MAX || ms == i64::MIN {
+                return String::new();
+            }
+            let ts = jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+            let fmt = if short {
+                "%m-%d %H:%M"
+            } else {
+                "%Y-%m-%d %H:%M"
+            };
+            ts.to_zoned_datetime(tz.clone()).strftime(fmt).to_string()
+        };
+        let list = |names: &[String]| -> Cell {
+            let short: Vec<String> = names
                 .iter()
-                .map(|c| {
-                    if c.contains([',', '"', '\n']) {
-                        format!("\"{}\"", c.replace('"', "\"\""))
-                    } else {
-                        c.clone()
+                .map(|m| crate::table::short_model(&safe(m)))
+                .collect();
+            let shortest = match short.as_slice() {
+                [] => String::new(),
+                [one] => one.clone(),
+                [first, rest @ ..] => format!("{first} +{}", rest.len()),
+            };
+            Cell::with_short(short.join(", "), shortest)
+        };
+        Table {
+            columns: vec![
+                Column::new("session", "session", Align::Left, KEEP),
+                Column::new("project", "project", Align::Left, 55),
+                Column::new("first", "first", Align::Left, 30),
+                Column::new("last", "last", Align::Left, 50),
+                Column::new("models", "models", Align::Left, 40),
+                Column::new("turns", "turns", Align::Right, 60),
+                Column::new("tokens", "tokens", Align::Right, 65),
+                Column::new("cost", "cost", Align::Right, KEEP),
+            ],
+            rows: rows
+                .iter()
+                .map(|&(kind, key, s)| {
+                    let total = kind == Kind::Total;
+                    Row {
+                        cells: vec![
+                            name(key, kind),
+                            if total {
+                                Cell::from("")
+                            } else {
+                                long_name(&safe(&s.projects.join(", ")))
+                            },
+                            Cell::with_short(when(s.first_ms, false), when(s.first_ms, true)),
+                            Cell::with_short(when(s.last_ms, false), when(s.last_ms, true)),
+                            if total {
+                                Cell::from("")
+                            } else {
+                                list(&s.models)
+                            },
+                            thousands(s.turns).into(),
+                            thousands(total_tokens(s)).into(),
+                            cost(s),
+                        ],
+                        kind,
+                        bar: None,
                     }
                 })
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        crate::outln!("{}", line(head.iter().map(|h| h.to_string()).collect()));
-        for (k, s) in &rows {
-            crate::outln!("{}", line(cells(k, s)));
+                .collect(),
+            chart: None,
         }
-        crate::outln!("{}", line(cells("total", &totals)));
-        return Ok(0);
+    } else {
+        let zero = |f: fn(&Sums) -> u64| totals_zero(&rows, f);
+        type Figure = (&'static str, &'static str, u8, fn(&Sums) -> u64);
+        let figures: [Figure; 8] = [
+            ("turns", "turns", 60, |s| s.turns),
+            ("input", "in", 65, |s| s.input),
+            ("output", "out", 70, |s| s.output),
+            ("cache read", "cache rd", 50, |s| s.cache_read),
+            ("cache write", "cache wr", 35, |s| s.cache_write),
+            ("reasoning", "reason", 20, |s| s.reasoning),
+            ("failed", "fail", 30, |s| s.failed),
+            ("tool calls", "tools", 40, |s| s.tool_calls),
+        ];
+        // A column of zeros in every row tells nothing (turns always shows).
+        let figures: Vec<&Figure> = figures
+            .iter()
+            .filter(|f| f.0 == "turns" || !zero(f.3))
+            .collect();
+        let mut columns = vec![Column::new(key_name(by), key_short(by), Align::Left, KEEP)];
+        for f in &figures {
+            columns.push(Column::new(f.0, f.1, Align::Right, f.2));
+        }
+        columns.push(Column::new("cost", "cost", Align::Right, KEEP));
+        Table {
+            columns,
+            rows: rows
+                .iter()
+                .map(|&(kind, key, s)| {
+                    let mut cells = vec![name(key, kind)];
+                    cells.extend(figures.iter().map(|f| Cell::from(thousands((f.3)(s)))));
+                    cells.push(cost(s));
+                    Row {
+                        cells,
+                        kind,
+                        bar: Some(bar(s)),
+                    }
+                })
+                .collect(),
+            // (A bar of cost needs no header beside the cost column; of tokens, it does.)
+            chart: chart.then(|| if priced { "" } else { "tokens" }.to_string()),
+        }
+    };
+    let rendered = crate::table::render(&table, width);
+    let mut out = rendered.text;
+    out.push('\n');
+    let mut notes = Vec::new();
+    let unpriced = &totals.unpriced;
+    if !unpriced.is_empty() {
+        notes.push(format!(
+            "* No price for {}: their tokens are counted, their cost is not (telemhq prices set MODEL …).",
+            unpriced.iter().map(|m| safe(m)).collect::<Vec<_>>().join(", ")
+        ));
     }
-    if rows.is_empty() {
-        crate::outln!(
-            "No turns in the local store{}. They are kept as your agents run telemhq's hooks; \
-             `telemhq import` reads your agents' history from before.",
-            if store.is_some() {
-                " for these filters"
-            } else {
-                " yet"
-            }
-        );
-        return Ok(0);
+    if !rendered.left_out.is_empty() {
+        notes.push(format!(
+            "Left out to fit {} columns: {} (a wider terminal or --json shows them).",
+            width.unwrap_or(0),
+            rendered.left_out.join(", ")
+        ));
     }
-    let mut table = comfy_table::Table::new();
-    table
-        .load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
-        .set_header(head.to_vec());
-    for (k, s) in &rows {
-        table.add_row(cells(k, s));
+    for note in notes {
+        out.push_str(&crate::table::wrap(&note, width));
+        out.push('\n');
     }
-    table.add_row(cells("Total", &totals));
-    crate::outln!("{table}");
-    Ok(0)
+    out
+}
+
+/// A name that may be long (a project's folder): on a narrow screen its first 23
+/// characters and an ellipsis.
+fn long_name(name: &str) -> crate::table::Cell {
+    if name.chars().count() <= 24 {
+        return name.into();
+    }
+    let cut: String = name.chars().take(23).collect();
+    crate::table::Cell::with_short(name.to_string(), format!("{cut}…"))
+}
+
+/// Whether a figure is zero in every row.
+fn totals_zero(rows: &[(crate::table::Kind, &str, &Sums)], f: fn(&Sums) -> u64) -> bool {
+    rows.iter().all(|(_, _, s)| f(s) == 0)
 }
 
 /// Which turns a report counts.
@@ -262,35 +636,69 @@ struct Filter<'a> {
     project: Option<&'a str>,
 }
 
-/// What rows are grouped by, and where their figures are.
-#[derive(Clone, Copy)]
-enum Source {
-    /// Turns, by the quarter-hour they ended in.
+/// What rows are grouped by.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GroupBy {
+    /// The quarter-hour they ended in.
     Quarter,
-    /// Turns, by a column of theirs (`session`, `project`, `tool`).
-    Events(&'static str),
-    /// Each model's part of the turns, by model.
+    /// A column of theirs (`session`, `project`, `tool`).
+    Column(&'static str),
+    /// Nothing: one group.
+    Constant,
+}
+
+/// Where a report's figures are read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Table {
+    /// The turns.
+    Events,
+    /// Each model's part of the turns.
     Models,
+    /// The turns no model has a part of.
+    NoModel,
+}
+
+#[derive(Clone, Copy)]
+struct Source {
+    table: Table,
+    group: GroupBy,
+    /// Also each group's projects and models (for sessions).
+    detail: bool,
+}
+
+impl Source {
+    fn turns(group: GroupBy) -> Source {
+        Source {
+            table: Table::Events,
+            group,
+            detail: false,
+        }
+    }
+    fn models(group: GroupBy) -> Source {
+        Source {
+            table: Table::Models,
+            group,
+            detail: false,
+        }
+    }
+    fn no_model(group: GroupBy) -> Source {
+        Source {
+            table: Table::NoModel,
+            group,
+            detail: false,
+        }
+    }
 }
 
 /// A group's key as read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
+enum GroupKey {
     At(i64),
     Name(String),
 }
 
-fn named(sums: Vec<(Key, Sums)>) -> Vec<(String, Sums)> {
-    let mut out: Vec<(String, Sums)> = sums
-        .into_iter()
-        .map(|(k, s)| match k {
-            Key::Name(n) => (n, s),
-            Key::At(n) => (n.to_string(), s),
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
+/// A group's key, and the model when the figures are a model's part.
+type Key = (GroupKey, Option<String>);
 
 /// Sums per group. The figures are read from the store's covering indexes and summed
 /// here (SQLite's GROUP BY sorts every row first), over as many parts of the time span as
@@ -302,20 +710,37 @@ fn sums_by(
     filter: &Filter,
 ) -> Result<Vec<(Key, Sums)>> {
     let unreadable = |e: rusqlite::Error| Error::new(format!("cannot read the local store: {e}"));
-    let (table, index) = match source {
-        Source::Models => ("models", "models_report"),
-        _ => ("events", "events_report"),
+    let indexed = |index: &str| {
+        // (A large import running now may have set the indexes aside.)
+        if store.has_report_indexes() {
+            format!("INDEXED BY {index}")
+        } else {
+            String::new()
+        }
     };
-    // (A large import running now may have set the indexes aside.)
-    let indexed = if store.has_report_indexes() {
-        format!("INDEXED BY {index}")
+    let (from_table, extra) = match (source.table, source.group) {
+        // A session's models: the session is the turn's.
+        (Table::Models, GroupBy::Column("session")) => (
+            "(SELECT m.*, e.session AS session FROM models m JOIN events e ON e.id = m.id)"
+                .to_string(),
+            "",
+        ),
+        (Table::Models, _) => (format!("models {}", indexed("models_report")), ""),
+        (Table::Events, _) => (format!("events {}", indexed("events_report")), ""),
+        (Table::NoModel, _) => (
+            format!("events {}", indexed("events_report")),
+            "AND NOT EXISTS (SELECT 1 FROM models WHERE models.id = events.id)",
+        ),
+    };
+    let span_table = if source.table == Table::Models {
+        "models"
     } else {
-        String::new()
+        "events"
     };
     let (first, last): (Option<i64>, Option<i64>) = store
         .conn()
         .query_row(
-            &format!("SELECT min(at_ms), max(at_ms) FROM {table} WHERE turn IN (1, 2)"),
+            &format!("SELECT min(at_ms), max(at_ms) FROM {span_table} WHERE turn IN (1, 2)"),
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
@@ -342,75 +767,106 @@ fn sums_by(
         })
         .filter(|(a, b)| a < b)
         .collect();
-    let (key, unpriced) = match source {
-        Source::Quarter => ("at_ms", "unpriced"),
-        Source::Events(column) => (column, "unpriced"),
-        Source::Models => ("model", "CASE WHEN cost_usd IS NULL THEN model END"),
+    let key = match source.group {
+        GroupBy::Quarter => "at_ms",
+        GroupBy::Column(column) => column,
+        GroupBy::Constant => "NULL",
+    };
+    // A turn with a model that has no price costs what its priced models cost (shown
+    // marked as incomplete), so that its models' parts add up to it.
+    let (model, unpriced, cost) = match source.table {
+        Table::Models => (
+            "model",
+            "CASE WHEN cost_usd IS NULL THEN model END",
+            "cost_usd",
+        ),
+        Table::NoModel | Table::Events => (
+            "NULL",
+            "unpriced",
+            "CASE WHEN cost_usd IS NULL AND unpriced IS NOT NULL
+                 THEN (SELECT sum(cost_usd) FROM models WHERE models.id = events.id)
+                 ELSE cost_usd END",
+        ),
+    };
+    // (A turn of several models: each of them, from its parts.)
+    let detail = if source.detail {
+        "project, (SELECT group_concat(model, char(9)) FROM models WHERE models.id = events.id)"
+    } else {
+        "NULL, NULL"
     };
     let sql = format!(
-        "SELECT {key}, input, output, cache_read, cache_write, reasoning, cost_usd, {unpriced},
-             status = 'failed', tool_calls, turn
-         FROM {table} {indexed}
+        "SELECT {key}, input, output, cache_read, cache_write, reasoning, {cost}, {unpriced},
+             status = 'failed', tool_calls, turn, at_ms, {model}, {detail}
+         FROM {from_table}
          WHERE turn IN (1, 2) AND at_ms >= ?1 AND at_ms < ?2 AND (?3 IS NULL OR tool = ?3)
-             AND (?4 IS NULL OR project = ?4)"
+             AND (?4 IS NULL OR project = ?4) {extra}"
     );
-    let sum_part = |(a, b): (i64, i64),
-                    conn: &rusqlite::Connection|
-     -> Result<HashMap<Key, Sums>> {
-        let mut stmt = conn.prepare(&sql).map_err(unreadable)?;
-        let mut rows = stmt
-            .query(rusqlite::params![a, b, filter.tool, filter.project])
-            .map_err(unreadable)?;
-        let (mut at, mut by_name): (HashMap<i64, Sums>, HashMap<String, Sums>) = Default::default();
-        while let Some(r) = rows.next().map_err(unreadable)? {
-            let s = match r.get_ref(0).map_err(unreadable)? {
-                rusqlite::types::ValueRef::Integer(ms) if matches!(source, Source::Quarter) => {
-                    at.entry(ms.div_euclid(BUCKET_MS)).or_default()
-                }
-                v => {
-                    let name = match v {
-                        rusqlite::types::ValueRef::Text(t) => {
-                            std::str::from_utf8(t).unwrap_or("unknown")
-                        }
-                        _ => "unknown",
-                    };
-                    if !by_name.contains_key(name) {
-                        by_name.insert(name.to_string(), Sums::default());
-                    }
-                    by_name.get_mut(name).expect("just added")
-                }
+    let bucketed = source.group == GroupBy::Quarter;
+    let sum_part =
+        |(a, b): (i64, i64), conn: &rusqlite::Connection| -> Result<HashMap<Key, Sums>> {
+            let mut stmt = conn.prepare(&sql).map_err(unreadable)?;
+            let mut rows = stmt
+                .query(rusqlite::params![a, b, filter.tool, filter.project])
+                .map_err(unreadable)?;
+            let mut sums: HashMap<Key, Sums> = HashMap::new();
+            let text = |v: rusqlite::types::ValueRef| match v {
+                rusqlite::types::ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                _ => None,
             };
-            let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
-            // A sub-agent's run adds to the totals, not to the turns (`usage::Part`).
-            let turn = n(10).map_err(unreadable)? == crate::usage::Part::Turn as u64;
-            s.turns += u64::from(turn);
-            s.records += 1;
-            s.input += n(1).map_err(unreadable)?;
-            s.output += n(2).map_err(unreadable)?;
-            s.cache_read += n(3).map_err(unreadable)?;
-            s.cache_write += n(4).map_err(unreadable)?;
-            s.reasoning += n(5).map_err(unreadable)?;
-            if let Some(c) = r.get::<_, Option<f64>>(6).map_err(unreadable)? {
-                s.cost += c;
-                s.priced += 1;
-            }
-            if let rusqlite::types::ValueRef::Text(t) = r.get_ref(7).map_err(unreadable)? {
-                for m in std::str::from_utf8(t).unwrap_or("").split(',') {
-                    if !m.is_empty() && !s.unpriced.iter().any(|x| x == m) {
-                        s.unpriced.push(m.to_string());
-                        s.unpriced.sort();
+            while let Some(r) = rows.next().map_err(unreadable)? {
+                let group = match r.get_ref(0).map_err(unreadable)? {
+                    rusqlite::types::ValueRef::Integer(ms) if bucketed => {
+                        GroupKey::At(ms.div_euclid(BUCKET_MS))
+                    }
+                    rusqlite::types::ValueRef::Null if source.group == GroupBy::Constant => {
+                        GroupKey::Name(String::new())
+                    }
+                    v => GroupKey::Name(text(v).unwrap_or_else(|| "unknown".into())),
+                };
+                let model = text(r.get_ref(12).map_err(unreadable)?);
+                let s = sums.entry((group, model)).or_default();
+                let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+                // A sub-agent's run adds to the totals, not to the turns (`usage::Part`).
+                let turn = n(10).map_err(unreadable)? == crate::usage::Part::Turn as u64;
+                s.turns += u64::from(turn);
+                s.records += 1;
+                s.input += n(1).map_err(unreadable)?;
+                s.output += n(2).map_err(unreadable)?;
+                s.cache_read += n(3).map_err(unreadable)?;
+                s.cache_write += n(4).map_err(unreadable)?;
+                s.reasoning += n(5).map_err(unreadable)?;
+                if let Some(c) = r.get::<_, Option<f64>>(6).map_err(unreadable)? {
+                    s.cost += c;
+                    s.priced += 1;
+                }
+                if let Some(t) = text(r.get_ref(7).map_err(unreadable)?) {
+                    for m in t.split(',') {
+                        if !m.is_empty() && !s.unpriced.iter().any(|x| x == m) {
+                            s.unpriced.push(m.to_string());
+                            s.unpriced.sort();
+                        }
+                    }
+                }
+                s.failed += n(8).map_err(unreadable)? * u64::from(turn);
+                s.tool_calls += n(9).map_err(unreadable)?;
+                let at = r.get::<_, i64>(11).map_err(unreadable)?;
+                s.first_ms = s.first_ms.min(at);
+                s.last_ms = s.last_ms.max(at);
+                if source.detail {
+                    for (i, list) in [(13, &mut s.projects), (14, &mut s.models)] {
+                        if let Some(t) = text(r.get_ref(i).map_err(unreadable)?) {
+                            for name in t.split('\t') {
+                                if !list.iter().any(|x| x == name) {
+                                    list.push(name.to_string());
+                                    list.sort();
+                                }
+                            }
+                        }
                     }
                 }
             }
-            s.failed += n(8).map_err(unreadable)? * u64::from(turn);
-            s.tool_calls += n(9).map_err(unreadable)?;
-        }
-        Ok(at
-            .into_iter()
-            .map(|(k, s)| (Key::At(k), s))
-            .chain(by_name.into_iter().map(|(k, s)| (Key::Name(k), s)))
-            .collect())
-    };
+            Ok(sums)
+        };
     let results: Vec<Result<HashMap<Key, Sums>>> = if ranges.len() == 1 {
         vec![sum_part(ranges[0], store.conn())]
     } else {
@@ -442,6 +898,13 @@ fn sums_by(
         }
     }
     Ok(all.into_iter().collect())
+}
+
+fn key_short(by: Grouping) -> &'static str {
+    match by {
+        Grouping::Weekly => "week",
+        _ => key_name(by),
+    }
 }
 
 fn key_name(by: Grouping) -> &'static str {

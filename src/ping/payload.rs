@@ -428,6 +428,29 @@ pub struct Context<'a> {
     pub tool: &'static str,
     /// The event's error category (its agent classifies it), if it is a failure.
     pub error: Option<String>,
+    /// The repository the event's folder is in (see `project_name`).
+    pub repo_root: Option<std::path::PathBuf>,
+}
+
+/// A project's name, as pings and reports show it: the folder name of the repository
+/// the event's folder is in (`repo_root`, when it holds `cwd`), else the folder's own.
+pub fn project_name(cwd: Option<&str>, repo_root: Option<&std::path::Path>) -> String {
+    let cwd = cwd.map(std::path::Path::new);
+    let folder = match (cwd, repo_root) {
+        (Some(c), Some(root)) if c.starts_with(root) => Some(root),
+        (c, _) => c,
+    };
+    folder
+        .and_then(|c| c.file_name())
+        .map(|n| n.to_string_lossy().chars().take(128).collect::<String>())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The repository a folder is in, for `project_name` (a repository at HOME, of dotfiles,
+/// names no project).
+pub fn repo_root_of(cwd: &str, home: Option<&std::path::Path>) -> Option<std::path::PathBuf> {
+    crate::env::git_root(std::path::Path::new(cwd)).filter(|root| Some(root.as_path()) != home)
 }
 
 /// Builds the payload field by field from the allowlist. Absent fields are left out.
@@ -439,11 +462,7 @@ pub fn build(event: &HookEvent, ctx: &Context) -> Map<String, Value> {
     let error = ctx.error.clone();
     let failed = error.is_some();
     let cwd = event.cwd.as_deref().or(ctx.fallback_cwd);
-    let project = cwd
-        .and_then(|c| std::path::Path::new(c).file_name())
-        .map(|n| n.to_string_lossy().chars().take(128).collect::<String>())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "unknown".into());
+    let project = project_name(cwd, ctx.repo_root.as_deref());
 
     let mut p = Map::new();
     let mut put = |key: &str, value: Option<Value>| {

@@ -255,7 +255,7 @@ fn log_and_doctor_name_the_models_without_a_price() {
         "{sent:#?}"
     );
     assert!(sent[0].get("cost_usd").is_none());
-    let log = stdout(&t.run(&["log"]));
+    let log = stdout(&t.run(&["log", "--payload"]));
     assert!(
         log.contains("no cost: no price for claude-nonexistent-9"),
         "{log}"

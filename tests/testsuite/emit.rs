@@ -596,7 +596,7 @@ fn log_shows_the_exact_json_and_its_state() {
     wait_until(Duration::from_secs(5), || {
         stdout(&t.run(&["log"])).contains("delivered")
     });
-    let log = stdout(&t.run(&["log"]));
+    let log = stdout(&t.run(&["log", "--payload"]));
     let body = String::from_utf8(receiver.pings()[0].body.clone()).unwrap();
     assert!(
         log.contains(&body),

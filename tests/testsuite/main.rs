@@ -28,6 +28,7 @@ mod install;
 mod install_property;
 mod npm;
 mod otlp;
+mod report;
 mod run;
 mod seam;
 mod store;

@@ -292,7 +292,7 @@ fn install_says_which_tracker_it_set_and_never_prints_the_token() {
     assert!(said.contains("(the tracker of repository"), "{said}");
     assert!(!said.contains("5f4e3d2c1b0a"), "{said}");
     emit_in(&t, &t.repo, &[]);
-    let log = stdout(&t.run(&["log"]));
+    let log = stdout(&t.run(&["log", "--payload"]));
     assert!(log.contains("-> http://127.0.0.1:9/ping/tok_…"), "{log}");
     assert!(!log.contains("5f4e3d2c1b0a"), "{log}");
 }

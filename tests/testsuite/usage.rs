@@ -413,7 +413,7 @@ fn a_queued_turn_gets_its_usage_even_when_claude_code_writes_the_last_lines_afte
     assert_eq!(got[0]["tool_calls"], json!({"Bash": 1}));
     // The queue kept what was sent, and no path went out with it.
     t.wait_sender_idle(None);
-    let log = String::from_utf8(t.run(&["log"]).stdout).unwrap();
+    let log = String::from_utf8(t.run(&["log", "--payload"]).stdout).unwrap();
     assert!(log.contains("\"input_tokens\":11"), "{log}");
     let sent = String::from_utf8_lossy(&receiver.raw.lock().unwrap()).into_owned();
     assert!(!sent.contains(&path.display().to_string()));
