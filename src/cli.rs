@@ -366,6 +366,10 @@ pub struct PricesArgs {
     pub action: Option<PricesAction>,
     /// A model name, as an agent records it: how it is matched and priced.
     pub model: Option<String>,
+    /// List the table's models (those whose name holds PATTERN, in any case) with their
+    /// input and output prices.
+    #[arg(long, value_name = "PATTERN", num_args = 0..=1, default_missing_value = "", conflicts_with = "model")]
+    pub list: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -137,6 +137,15 @@ impl Rates {
     }
 }
 
+/// The table's models whose name holds `pattern` (any case; every model when empty):
+/// (name, provider, input and output per token), in the table's order.
+pub fn list(pattern: &str) -> Vec<(&'static str, &'static str, f64, f64)> {
+    let pattern = pattern.to_lowercase();
+    entries(|name| name.to_lowercase().contains(&pattern))
+        .map(|(name, provider, r)| (name, provider, r.input, r.output))
+        .collect()
+}
+
 /// The version of the embedded table (`litellm 1.110.2, 2026-11-28`).
 pub fn version() -> &'static str {
     TABLE

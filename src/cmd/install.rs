@@ -157,13 +157,19 @@ fn report(env: &Env, targets: &[Target], written: &[transaction::Written]) {
                 .as_deref()
                 .map(|t| w.change.format.installed_events(t).join(", "))
                 .unwrap_or_default();
+            // (A file that was not there before is said to be made, not changed.)
+            let done = if w.change.old.is_none() {
+                "Created"
+            } else {
+                "Updated"
+            };
             match w.change.role {
                 Role::Hooks => eprintln!(
-                    "Updated {shown}: telemhq hooks for {events} in {}.",
+                    "{done} {shown}: telemhq hooks for {events} in {}.",
                     agent.display_name()
                 ),
                 Role::Trust => eprintln!(
-                    "Updated {shown}: {} trusts telemhq's hooks in {} (it runs only trusted hooks).",
+                    "{done} {shown}: {} trusts telemhq's hooks in {} (it runs only trusted hooks).",
                     agent.display_name(),
                     env.show(&path)
                 ),

@@ -75,6 +75,9 @@ pub fn run(args: &PricesArgs, env: &Env) -> Result<i32> {
                 let names: Vec<String> = own.keys().map(|k| crate::term::safe(k)).collect();
                 crate::outln!("Your own prices: {}", names.join(", "));
             }
+            if let Some(pattern) = &args.list {
+                return Ok(list(pattern, &own));
+            }
             let Some(model) = &args.model else {
                 return Ok(0);
             };
@@ -120,4 +123,62 @@ pub fn run(args: &PricesArgs, env: &Env) -> Result<i32> {
             }
         }
     }
+}
+
+/// `prices --list [PATTERN]`: the user's own prices and the table's, per million tokens.
+fn list(pattern: &str, own: &prices::Overrides) -> i32 {
+    use crate::table::{Align, Column, KEEP, Kind, Row, Table};
+    let wanted = pattern.to_lowercase();
+    let mut rows: Vec<Row> = own
+        .iter()
+        .filter(|(name, _)| name.to_lowercase().contains(&wanted))
+        .map(|(name, o)| {
+            (
+                crate::term::safe(name),
+                "yours".to_string(),
+                o.input / 1e6,
+                o.output / 1e6,
+            )
+        })
+        .chain(
+            prices::list(pattern)
+                .into_iter()
+                .map(|(n, p, i, o)| (n.to_string(), p.to_string(), i, o)),
+        )
+        .map(|(name, provider, input, output)| Row {
+            cells: vec![
+                name.into(),
+                provider.into(),
+                per_million(input).into(),
+                per_million(output).into(),
+            ],
+            kind: Kind::Group,
+            bar: None,
+        })
+        .collect();
+    if rows.is_empty() {
+        crate::outln!(
+            "No model's name holds {:?}: `telemhq prices --list` lists them all.",
+            crate::term::safe(pattern)
+        );
+        return 1;
+    }
+    let count = rows.len();
+    rows.sort_by(|a, b| a.cells[0].text.cmp(&b.cells[0].text));
+    let table = Table {
+        columns: vec![
+            Column::new("model", "model", Align::Left, KEEP),
+            Column::new("from", "from", Align::Left, 10),
+            Column::new("input / M", "in/M", Align::Right, KEEP),
+            Column::new("output / M", "out/M", Align::Right, KEEP),
+        ],
+        rows,
+        chart: None,
+    };
+    crate::outln!(
+        "{}",
+        crate::table::render(&table, crate::table::terminal_width()).text
+    );
+    crate::outln!("{count} model(s), US dollars per million tokens.");
+    0
 }

@@ -27,16 +27,27 @@ pub fn run(args: &UninstallArgs, env: &Env) -> Result<i32> {
     };
     let changes = transaction::plan(env, &targets, Action::Uninstall, &records)?;
     let changing: Vec<&Change> = changes.iter().filter(|c| c.changes_anything()).collect();
+    // With `--agent all`, only the agents whose files are here are named (as install
+    // names only the agents it found).
+    let all = args.agent.iter().any(|a| a == "all");
     for c in changes
         .iter()
         .filter(|c| c.role == Role::Hooks && !c.changes_anything())
     {
         let shown = env.show(&c.path);
         if c.old.is_none() {
-            eprintln!("{shown}: not present, nothing to remove.");
+            if !all {
+                eprintln!("{shown}: not present, nothing to remove.");
+            }
         } else {
             eprintln!("{shown} has no telemhq hooks: nothing to remove.");
         }
+    }
+    if all && changes.iter().all(|c| c.old.is_none()) {
+        eprintln!(
+            "No agent has {} settings here: nothing to remove.",
+            scope.flag()
+        );
     }
     if !changing.is_empty() {
         if args.dry_run && args.json_patch {

@@ -834,3 +834,49 @@ fn dry_run_can_show_the_change_as_a_json_patch() {
         "--json-patch goes with --dry-run"
     );
 }
+
+#[test]
+fn install_says_created_for_a_file_it_made_and_updated_for_one_it_changed() {
+    let t = TestHome::new();
+    let out = t.install(&["--global"]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(said.contains("Created ~/.claude/settings.json"), "{said}");
+    let t = TestHome::new();
+    fs::create_dir_all(t.claude_dir()).unwrap();
+    fs::write(t.global_settings(), "{\"model\": \"opus\"}\n").unwrap();
+    let said = String::from_utf8_lossy(&t.install(&["--global"]).stderr).into_owned();
+    assert!(said.contains("Updated ~/.claude/settings.json"), "{said}");
+}
+
+#[test]
+fn uninstall_for_all_agents_names_only_the_agents_whose_files_are_here() {
+    let t = TestHome::new();
+    t.install(&["--global", "--agent", "claude", "--agent", "gemini"]);
+    let out = t.run(&["uninstall", "--global", "--agent", "all"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        said.contains("~/.claude/settings.json") && said.contains("~/.gemini/settings.json"),
+        "{said}"
+    );
+    for absent in [
+        ".codex",
+        ".copilot",
+        ".qwen",
+        ".factory",
+        ".cursor",
+        "not present",
+    ] {
+        assert!(
+            !said.contains(absent),
+            "{absent} is not here, so not named: {said}"
+        );
+    }
+    let again = t.run(&["uninstall", "--global", "--agent", "all"]);
+    let said = String::from_utf8_lossy(&again.stderr).into_owned();
+    assert!(!said.contains("not present"), "{said}");
+}

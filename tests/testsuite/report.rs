@@ -521,3 +521,26 @@ fn log_shows_one_line_per_event_newest_first() {
     assert!(payload.contains("\"event_id\""), "{payload}");
     insta::assert_snapshot!("log_100", log);
 }
+
+#[test]
+fn doctors_findings_wrap_at_the_terminals_width() {
+    let t = TestHome::new();
+    for width in [60, 80] {
+        let out = t
+            .cmd(&["doctor"])
+            .env("COLUMNS", width.to_string())
+            .output()
+            .unwrap();
+        let said = stdout(&out);
+        assert!(said.contains("fix: telemhq install"), "{said}");
+        for l in said.lines() {
+            assert!(l.chars().count() <= width, "{width}: {l:?}\n{said}");
+        }
+    }
+    // Piped, each finding is one line, as before.
+    let piped = stdout(&t.run(&["doctor"]));
+    assert!(
+        piped.lines().any(|l| l.chars().count() > 80),
+        "unwrapped when piped:\n{piped}"
+    );
+}

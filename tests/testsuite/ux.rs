@@ -140,3 +140,82 @@ fn main_error_messages() {
     }
     insta::assert_snapshot!("main_error_messages", all);
 }
+
+/// The README's commands for shell completions and the manual page work as written, in a
+/// HOME that has none of their folders yet.
+#[test]
+fn the_readmes_completion_and_man_commands_run_in_a_fresh_home() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let from = readme
+        .find("Shell completions and a manual page:")
+        .expect("the README's completions paragraph");
+    let block = &readme[from..];
+    let start = block.find("```sh\n").unwrap() + "```sh\n".len();
+    let script = &block[start..start + block[start..].find("```").unwrap()];
+    assert!(script.contains("telemhq man"), "{script}");
+    let t = TestHome::new();
+    let bin = std::path::Path::new(crate::support::BIN).parent().unwrap();
+    let out = Command::new("/bin/sh")
+        .args(["-ec", script])
+        .env_clear()
+        .env("HOME", &t.home)
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{script}\n{}", stderr(&out));
+    let completions = t
+        .home
+        .join(".local/share/bash-completion/completions/telemhq");
+    assert!(
+        std::fs::read_to_string(completions)
+            .unwrap()
+            .contains("_telemhq")
+    );
+    let man = t.home.join(".local/share/man/man1/telemhq.1");
+    assert!(
+        std::fs::read_to_string(man)
+            .unwrap()
+            .contains(".TH telemhq")
+    );
+}
+
+#[test]
+fn prices_list_shows_the_tables_models_and_yours_matching_a_pattern() {
+    let t = TestHome::new();
+    let out = t.run(&["prices", "--list", "SONNET-4-5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list = stdout(&out);
+    assert!(
+        list.contains("claude-sonnet-4-5") && list.contains("$15"),
+        "{list}"
+    );
+    assert!(
+        !list.contains("haiku"),
+        "only what the pattern picks: {list}"
+    );
+    let all = stdout(&t.run(&["prices", "--list"]));
+    assert!(all.contains("haiku") && all.lines().count() > list.lines().count());
+    let out = t.run(&[
+        "prices",
+        "set",
+        "my-local-model",
+        "--input",
+        "1",
+        "--output",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mine = stdout(&t.run(&["prices", "--list", "my-local"]));
+    assert!(
+        mine.contains("my-local-model") && mine.contains("yours"),
+        "{mine}"
+    );
+    let none = t.run(&["prices", "--list", "no-such-model-anywhere"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(
+        stdout(&none).contains("no-such-model-anywhere"),
+        "{}",
+        stdout(&none)
+    );
+}

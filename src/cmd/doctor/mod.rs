@@ -104,7 +104,11 @@ pub fn run(args: &DoctorArgs, env: &Env) -> Result<i32> {
             &serde_json::to_string_pretty(&report::to_json(&report)).expect("serialises"),
         );
     } else {
-        crate::term::print(&report::render_human(&report, crate::term::colour_stdout()));
+        crate::term::print(&report::render_human(
+            &report,
+            crate::term::colour_stdout(),
+            crate::table::terminal_width(),
+        ));
     }
     Ok(if failed { 1 } else { 0 })
 }

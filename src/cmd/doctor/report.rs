@@ -15,7 +15,9 @@ pub(super) fn to_json(report: &Report) -> Value {
     })
 }
 
-pub(super) fn render_human(report: &Report, colour: bool) -> String {
+/// Doctor's findings for a person, each wrapped at spaces to `width` (None: unwrapped,
+/// for a file or a pipe).
+pub(super) fn render_human(report: &Report, colour: bool, width: Option<usize>) -> String {
     let paint = |s: Status, text: &str| -> String {
         if !colour {
             return text.to_string();
@@ -44,9 +46,10 @@ pub(super) fn render_human(report: &Report, colour: bool) -> String {
             Status::Warn => "⚠",
             Status::Fail => "✗",
         };
-        out.push_str(&format!("  {} {}\n", paint(c.status, mark), c.message));
+        let message = indented(&c.message, width, 4);
+        out.push_str(&format!("  {} {message}\n", paint(c.status, mark)));
         if let Some(fix) = &c.fix {
-            out.push_str(&format!("      fix: {fix}\n"));
+            out.push_str(&format!("      fix: {}\n", indented(fix, width, 11)));
         }
     }
     let count = |s| report.checks.iter().filter(|c| c.status == s).count();
@@ -65,6 +68,13 @@ pub(super) fn render_human(report: &Report, colour: bool) -> String {
         (0, w, _) => format!("No problems that stop pings; {w} warning(s)."),
         (f, w, _) => format!("{f} problem(s) stop pings from arriving; {w} warning(s)."),
     };
-    out.push_str(&format!("\n{summary}\n"));
+    out.push_str(&format!("\n{}\n", crate::table::wrap(&summary, width)));
     out
+}
+
+/// `text` wrapped to fit after a margin of `margin` columns, its later lines indented
+/// by that margin.
+fn indented(text: &str, width: Option<usize>, margin: usize) -> String {
+    let inner = width.map(|w| w.saturating_sub(margin).max(20));
+    crate::table::wrap(text, inner).replace('\n', &format!("\n{}", " ".repeat(margin)))
 }
