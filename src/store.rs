@@ -59,7 +59,7 @@ pub struct Store {
 /// The layout of the store (`PRAGMA user_version`), for later versions to migrate from.
 /// 2: `turn` is a `usage::Part` (a sub-agent's run is 2), and `imported` keeps from when
 /// a file's turns were recorded and a fingerprint of what was read.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Turns' figures in `events`, each model's part of them in `models` (a report reads
 /// only their covering indexes), what was or would be sent in `payloads` (by the event's
@@ -102,6 +102,7 @@ CREATE TABLE IF NOT EXISTS models (
     turn INTEGER NOT NULL,
     tool TEXT NOT NULL,
     project TEXT,
+    session TEXT,
     status TEXT NOT NULL,
     tool_calls INTEGER NOT NULL,
     input INTEGER NOT NULL,
@@ -131,8 +132,11 @@ CREATE TABLE IF NOT EXISTS imported (
 const REPORT_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS events_report ON events (turn, at_ms, tool, project, session, input,
     output, cache_read, cache_write, reasoning, cost_usd, unpriced, status, tool_calls);
-CREATE INDEX IF NOT EXISTS models_report ON models (turn, at_ms, tool, project, model, input,
-    output, cache_read, cache_write, reasoning, cost_usd, status, tool_calls);
+CREATE INDEX IF NOT EXISTS models_report ON models (turn, at_ms, tool, project, model, session,
+    input, output, cache_read, cache_write, reasoning, cost_usd, status, tool_calls);
+CREATE INDEX IF NOT EXISTS events_no_model ON events (turn, at_ms, tool, project, session, input,
+    output, cache_read, cache_write, reasoning, cost_usd, unpriced, status, tool_calls)
+    WHERE model IS NULL;
 ";
 
 /// From layout 1: sub-agents' runs are parts of turns; what import read before is read
@@ -143,6 +147,14 @@ UPDATE models SET turn = 2 WHERE id IN (SELECT id FROM events WHERE turn = 2);
 ALTER TABLE imported ADD COLUMN since_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE imported ADD COLUMN fingerprint TEXT;
 UPDATE imported SET state = 'reread';
+";
+
+/// From layout 2: each model's part knows its session (`report session` reads its models
+/// from the covering index), and turns without a model have an index of their own.
+const FROM_2: &str = "
+ALTER TABLE models ADD COLUMN session TEXT;
+UPDATE models SET session = (SELECT session FROM events WHERE events.id = models.id);
+DROP INDEX IF EXISTS models_report;
 ";
 
 /// What to record of an event.
@@ -368,7 +380,8 @@ impl Store {
     pub fn suspend_report_indexes(&self) -> Result<(), Why> {
         self.conn
             .execute_batch(
-                "DROP INDEX IF EXISTS events_report; DROP INDEX IF EXISTS models_report;",
+                "DROP INDEX IF EXISTS events_report; DROP INDEX IF EXISTS models_report;
+                 DROP INDEX IF EXISTS events_no_model;",
             )
             .map_err(|e| e.to_string())
     }
@@ -503,11 +516,11 @@ pub struct Known {
 fn report_indexes_present(conn: &Connection) -> bool {
     conn.query_row(
         "SELECT count(*) FROM sqlite_master WHERE type = 'index'
-             AND name IN ('events_report', 'models_report')",
+             AND name IN ('events_report', 'models_report', 'events_no_model')",
         [],
         |r| r.get::<_, i64>(0),
     )
-    .is_ok_and(|n| n == 2)
+    .is_ok_and(|n| n == 3)
 }
 
 /// Brings a store up to `SCHEMA_VERSION`, once: the version is read again inside the
@@ -518,7 +531,8 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         match version {
             0 => conn.execute_batch(&format!("{SCHEMA}{REPORT_INDEXES}"))?,
-            1 => conn.execute_batch(FROM_1)?,
+            1 => conn.execute_batch(&format!("{FROM_1}{FROM_2}{REPORT_INDEXES}"))?,
+            2 => conn.execute_batch(&format!("{FROM_2}{REPORT_INDEXES}"))?,
             _ => return Ok(()),
         }
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
@@ -815,8 +829,8 @@ fn write_row(tx: &Connection, r: &Row) -> rusqlite::Result<()> {
         let [input, output, cache_read, cache_write, reasoning] = tokens.0;
         tx.prepare_cached(
             "INSERT OR REPLACE INTO models (id, model, input, output, cache_read, cache_write,
-                 reasoning, cost_usd, at_ms, turn, tool, project, status, tool_calls)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 reasoning, cost_usd, at_ms, turn, tool, project, status, tool_calls, session)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?
         .execute(params![
             id,
@@ -833,6 +847,7 @@ fn write_row(tx: &Connection, r: &Row) -> rusqlite::Result<()> {
             r.project,
             r.status,
             r.tool_calls,
+            r.session,
         ])?;
     }
     Ok(())

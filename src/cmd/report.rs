@@ -341,10 +341,24 @@ fn groups(
             .sums
             .add(&s);
     }
-    if args.breakdown {
+    if args.breakdown || args.by == Grouping::Session {
         let mut parts = sums_by(layout, store, Source::models(group), filter)?;
-        parts.extend(sums_by(layout, store, Source::no_model(group), filter)?);
-        add_parts(&mut rows, parts);
+        if args.by == Grouping::Session {
+            // A session's models: each model of each of its turns.
+            for ((key, model), _) in &parts {
+                if let (GroupKey::Name(session), Some(model)) = (key, model)
+                    && let Some(g) = rows.get_mut(session)
+                    && !g.sums.models.contains(model)
+                {
+                    g.sums.models.push(model.clone());
+                    g.sums.models.sort();
+                }
+            }
+        }
+        if args.breakdown {
+            parts.extend(sums_by(layout, store, Source::no_model(group), filter)?);
+            add_parts(&mut rows, parts);
+        }
     }
     let mut out: Vec<Group> = rows.into_values().collect();
     if args.by == Grouping::Session {
@@ -719,17 +733,12 @@ fn sums_by(
         }
     };
     let (from_table, extra) = match (source.table, source.group) {
-        // A session's models: the session is the turn's.
-        (Table::Models, GroupBy::Column("session")) => (
-            "(SELECT m.*, e.session AS session FROM models m JOIN events e ON e.id = m.id)"
-                .to_string(),
-            "",
-        ),
         (Table::Models, _) => (format!("models {}", indexed("models_report")), ""),
         (Table::Events, _) => (format!("events {}", indexed("events_report")), ""),
+        // (A turn's parts are its models: one that names none has no part.)
         (Table::NoModel, _) => (
-            format!("events {}", indexed("events_report")),
-            "AND NOT EXISTS (SELECT 1 FROM models WHERE models.id = events.id)",
+            format!("events {}", indexed("events_no_model")),
+            "AND model IS NULL",
         ),
     };
     let span_table = if source.table == Table::Models {
@@ -788,12 +797,7 @@ fn sums_by(
                  ELSE cost_usd END",
         ),
     };
-    // (A turn of several models: each of them, from its parts.)
-    let detail = if source.detail {
-        "project, (SELECT group_concat(model, char(9)) FROM models WHERE models.id = events.id)"
-    } else {
-        "NULL, NULL"
-    };
+    let detail = if source.detail { "project" } else { "NULL" };
     let sql = format!(
         "SELECT {key}, input, output, cache_read, cache_write, reasoning, {cost}, {unpriced},
              status = 'failed', tool_calls, turn, at_ms, {model}, {detail}
@@ -808,23 +812,73 @@ fn sums_by(
             let mut rows = stmt
                 .query(rusqlite::params![a, b, filter.tool, filter.project])
                 .map_err(unreadable)?;
-            let mut sums: HashMap<Key, Sums> = HashMap::new();
-            let text = |v: rusqlite::types::ValueRef| match v {
-                rusqlite::types::ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
-                _ => None,
-            };
+            // Each group's sums, found by its key spelled into one reused buffer: no
+            // allocation per row (only per new group), and rows of the group just seen
+            // (turns come in time order) found without hashing.
+            let mut groups: Vec<(Key, Sums)> = Vec::new();
+            let mut index: HashMap<String, usize> = HashMap::new();
+            let mut spelled = String::new();
+            let mut last: Option<(String, usize)> = None;
+            fn text(v: rusqlite::types::ValueRef<'_>) -> Option<std::borrow::Cow<'_, str>> {
+                match v {
+                    rusqlite::types::ValueRef::Text(t) => Some(String::from_utf8_lossy(t)),
+                    _ => None,
+                }
+            }
             while let Some(r) = rows.next().map_err(unreadable)? {
-                let group = match r.get_ref(0).map_err(unreadable)? {
+                use std::fmt::Write;
+                let g = r.get_ref(0).map_err(unreadable)?;
+                let m = text(r.get_ref(12).map_err(unreadable)?);
+                spelled.clear();
+                match g {
                     rusqlite::types::ValueRef::Integer(ms) if bucketed => {
-                        GroupKey::At(ms.div_euclid(BUCKET_MS))
+                        let _ = write!(spelled, "q{}", ms.div_euclid(BUCKET_MS));
                     }
-                    rusqlite::types::ValueRef::Null if source.group == GroupBy::Constant => {
-                        GroupKey::Name(String::new())
+                    v => {
+                        spelled.push('n');
+                        let fallback = if source.group == GroupBy::Constant {
+                            ""
+                        } else {
+                            "unknown"
+                        };
+                        spelled.push_str(text(v).as_deref().unwrap_or(fallback));
                     }
-                    v => GroupKey::Name(text(v).unwrap_or_else(|| "unknown".into())),
+                }
+                if let Some(m) = &m {
+                    spelled.push('\0');
+                    spelled.push_str(m);
+                }
+                let at = match &last {
+                    Some((k, i)) if *k == spelled => *i,
+                    _ => {
+                        let i = match index.get(spelled.as_str()) {
+                            Some(&i) => i,
+                            None => {
+                                let group = match g {
+                                    rusqlite::types::ValueRef::Integer(ms) if bucketed => {
+                                        GroupKey::At(ms.div_euclid(BUCKET_MS))
+                                    }
+                                    _ => GroupKey::Name(
+                                        spelled[1..].split('\0').next().unwrap_or("").to_string(),
+                                    ),
+                                };
+                                let model = m.as_deref().map(str::to_string);
+                                groups.push(((group, model), Sums::default()));
+                                index.insert(spelled.clone(), groups.len() - 1);
+                                groups.len() - 1
+                            }
+                        };
+                        match &mut last {
+                            Some((k, li)) => {
+                                k.clone_from(&spelled);
+                                *li = i;
+                            }
+                            None => last = Some((spelled.clone(), i)),
+                        }
+                        i
+                    }
                 };
-                let model = text(r.get_ref(12).map_err(unreadable)?);
-                let s = sums.entry((group, model)).or_default();
+                let s = &mut groups[at].1;
                 let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
                 // A sub-agent's run adds to the totals, not to the turns (`usage::Part`).
                 let turn = n(10).map_err(unreadable)? == crate::usage::Part::Turn as u64;
@@ -852,20 +906,15 @@ fn sums_by(
                 let at = r.get::<_, i64>(11).map_err(unreadable)?;
                 s.first_ms = s.first_ms.min(at);
                 s.last_ms = s.last_ms.max(at);
-                if source.detail {
-                    for (i, list) in [(13, &mut s.projects), (14, &mut s.models)] {
-                        if let Some(t) = text(r.get_ref(i).map_err(unreadable)?) {
-                            for name in t.split('\t') {
-                                if !list.iter().any(|x| x == name) {
-                                    list.push(name.to_string());
-                                    list.sort();
-                                }
-                            }
-                        }
-                    }
+                if source.detail
+                    && let Some(project) = text(r.get_ref(13).map_err(unreadable)?)
+                    && !s.projects.iter().any(|x| *x == project)
+                {
+                    s.projects.push(project.into_owned());
+                    s.projects.sort();
                 }
             }
-            Ok(sums)
+            Ok(groups.into_iter().collect())
         };
     let results: Vec<Result<HashMap<Key, Sums>>> = if ranges.len() == 1 {
         vec![sum_part(ranges[0], store.conn())]

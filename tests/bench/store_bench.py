@@ -199,8 +199,8 @@ def million_turns(db_from, db_to, turns, rng):
                         "source, state, tracker, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", events)
         dst.executemany("INSERT INTO payloads (id, payload) VALUES (?, ?)", payloads)
         dst.executemany("INSERT INTO models (id, model, input, output, cache_read, cache_write, reasoning, "
-                        "cost_usd, at_ms, turn, tool, project, status, tool_calls) "
-                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", models)
+                        "cost_usd, at_ms, turn, tool, project, status, tool_calls, session) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", models)
         events.clear(), payloads.clear(), models.clear()
 
     for i in range(turns):
@@ -213,7 +213,7 @@ def million_turns(db_from, db_to, turns, rng):
         events.append((i + 1, uid, f"e{i}", at, "claude-code", "Stop", 1, "success", f"s{i // 30}", project, m,
                        *figures, cost, None, calls, "import", "local", None, None))
         payloads.append((i + 1, sample))
-        models.append((i + 1, m, *figures, cost, at, 1, "claude-code", project, "success", calls))
+        models.append((i + 1, m, *figures, cost, at, 1, "claude-code", project, "success", calls, f"s{i // 30}"))
         if len(events) == 50000:
             flush()
     flush()
@@ -275,7 +275,7 @@ def main():
         print(f"store of {args.turns} turns: {(big_state / 'telemhq.db').stat().st_size / 1024 ** 2:.0f} MiB "
               f"(made in {time.perf_counter() - t:.0f} s)")
         benv = dict(env, HOME=str(big))
-        for by in ("daily", "monthly", "model", "project"):
+        for by in ("daily", "monthly", "model", "project", "session"):
             r, _ = timed([args.bin, "report", by, "--json"], benv, 5)
             print(f"telemhq report {by} over {args.turns} turns: {r * 1000:.0f} ms")
     finally:

@@ -549,6 +549,10 @@ fn a_store_of_the_previous_layout_is_migrated_and_its_history_read_again() {
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch(
             "ALTER TABLE imported DROP COLUMN since_ms; ALTER TABLE imported DROP COLUMN fingerprint;
+             DROP INDEX models_report; DROP INDEX events_no_model;
+             ALTER TABLE models DROP COLUMN session;
+             CREATE INDEX models_report ON models (turn, at_ms, tool, project, model, input,
+                 output, cache_read, cache_write, reasoning, cost_usd, status, tool_calls);
              INSERT INTO events (uid, event_id, at_ms, tool, event, turn, status, input, source, state)
                  SELECT 'sub-1', 'e-sub', at_ms, tool, 'SubagentStop', 1, 'success', 50, 'hook', 'delivered'
                  FROM events LIMIT 1;
@@ -571,4 +575,11 @@ fn a_store_of_the_previous_layout_is_migrated_and_its_history_read_again() {
     // Once.
     let out = ran(&t, &["import"]);
     assert!(!stderr(&out).contains("Reading the history again"));
+    // Each model's part knows its session now.
+    let r: serde_json::Value =
+        serde_json::from_slice(&ran(&t, &["report", "session", "--json"]).stdout).unwrap();
+    assert!(
+        !r["rows"][0]["models"].as_array().unwrap().is_empty(),
+        "{r:#}"
+    );
 }
