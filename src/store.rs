@@ -279,7 +279,8 @@ impl Store {
     }
 
     /// The store's layout version (0: being made this moment).
-    fn version(&self) -> i64 {
+    /// The store's layout (0: a store being made this moment, its tables not written yet).
+    pub fn version(&self) -> i64 {
         self.conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap_or(0)

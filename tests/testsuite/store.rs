@@ -1238,3 +1238,36 @@ for_each_agent!(
         for claude, codex, gemini, copilot, qwen
 );
 for_each_agent!(every_delivered_field_round_trips_through_the_store);
+
+/// The store's file exists (600) a moment before its first writer has made its tables:
+/// doctor, report and log read that as no store yet, never as a damaged one.
+#[test]
+fn a_store_being_made_is_no_store_yet_not_a_damaged_one() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let t = TestHome::new();
+    t.install(&["--global"]);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(t.state_dir().join("telemhq.db"))
+        .unwrap();
+    let check = doctor_check(&t, "store");
+    assert_ne!(check["status"], "warn", "{check:#}");
+    assert!(
+        !check["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be read"),
+        "{check:#}"
+    );
+    let out = t.run(&["report"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("No turns in the local store"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(t.run(&["log"]).status.success());
+}

@@ -420,6 +420,10 @@ fn read_store(layout: &Layout) -> Result<Option<u64>, String> {
     let Some(store) = crate::store::Store::open_untouched(layout)? else {
         return Ok(None);
     };
+    // (A store its first writer is making this moment: none yet.)
+    if store.version() == 0 {
+        return Ok(None);
+    }
     match store
         .conn()
         .query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
