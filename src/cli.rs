@@ -103,6 +103,12 @@ pub enum Command {
     /// Usage and cost from the local store, by day, week, month, session, project, model
     /// or agent.
     Report(ReportArgs),
+    /// Spending limits per day, week or month (for every agent or one, every project or
+    /// one): what is spent and left, from the local store.
+    Budget(BudgetArgs),
+    /// Claude Code's status line: model, the session's cost, today's cost, quota and the
+    /// tightest budget, one line (set it up with `install --statusline`).
+    Statusline,
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(CompletionsArgs),
     /// Print the manual page (roff), for `man`.
@@ -110,6 +116,62 @@ pub enum Command {
     /// Internal: the detached background sender that emit starts.
     #[command(name = "__send", hide = true)]
     Send,
+}
+
+#[derive(Debug, Args)]
+pub struct BudgetArgs {
+    #[command(subcommand)]
+    pub action: Option<BudgetAction>,
+    /// One JSON document: each budget's period, limit, spent, left, exceeded.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BudgetAction {
+    /// Set a limit (US dollars) for a day, a week (from Monday) or a month; a second one
+    /// for the same period, agent and project replaces it.
+    Set(BudgetSetArgs),
+    /// Remove the limit of a period (and agent and project).
+    Unset(BudgetPlaceArgs),
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct BudgetPeriodArgs {
+    /// A limit per day.
+    #[arg(long, value_name = "USD", num_args = 0..=1, default_missing_value = "")]
+    pub daily: Option<String>,
+    /// A limit per week (from Monday).
+    #[arg(long, value_name = "USD", num_args = 0..=1, default_missing_value = "")]
+    pub weekly: Option<String>,
+    /// A limit per month.
+    #[arg(long, value_name = "USD", num_args = 0..=1, default_missing_value = "")]
+    pub monthly: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BudgetSetArgs {
+    #[command(flatten)]
+    pub period: BudgetPeriodArgs,
+    /// Only this agent's turns.
+    #[arg(long, value_name = "AGENT", value_parser = PossibleValuesParser::new(agents::ids().collect::<Vec<_>>()))]
+    pub agent: Option<String>,
+    /// Only this project's turns (its repository's folder name).
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BudgetPlaceArgs {
+    #[command(flatten)]
+    pub period: BudgetPeriodArgs,
+    /// The agent the budget is for.
+    #[arg(long, value_name = "AGENT", value_parser = PossibleValuesParser::new(agents::ids().collect::<Vec<_>>()))]
+    pub agent: Option<String>,
+    /// The project the budget is for.
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -263,6 +325,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(..=MAX_WAIT))]
     pub flush_timeout: u64,
+    /// Exit 3 (when the command succeeded) if the run's turns cost more than USD, so that
+    /// a scheduled job or a CI step stops on it.
+    #[arg(long, value_name = "USD", value_parser = usd)]
+    pub max_cost: Option<f64>,
     /// The command and its arguments (after `--`).
     #[arg(
         required = true,
@@ -321,6 +387,8 @@ pub enum Grouping {
     Project,
     Model,
     Agent,
+    /// The agents' quota windows: the latest seen, and each day's highest.
+    Quota,
 }
 
 #[derive(Debug, Args)]
@@ -418,6 +486,16 @@ pub struct DoctorArgs {
     /// Send a real test ping and report the answer.
     #[arg(long)]
     pub ping: bool,
+}
+
+/// A number of US dollars, 0 or more.
+fn usd(text: &str) -> Result<f64, String> {
+    text.trim()
+        .trim_start_matches('$')
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| format!("{text:?} is not a number of US dollars (like 2.50)"))
 }
 
 #[cfg(test)]

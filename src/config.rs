@@ -34,6 +34,9 @@ pub struct Config {
     /// The user's own prices per model (`telemhq prices set`), before the table's.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub prices: crate::prices::Overrides,
+    /// Spending limits (`telemhq budget set`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<crate::budget::Budget>,
     /// What the file holds that this telemhq could not read (a value of the wrong kind, a
     /// key of a later version), kept to be written back as it was: telemhq never rewrites
     /// a user's config away.
@@ -161,6 +164,7 @@ impl Config {
                 "keep_days" => take(&mut c, &key, value, |c, v| c.keep_days = v),
                 "otlp" => take(&mut c, &key, value, |c, v| c.otlp = v),
                 "prices" => take(&mut c, &key, value, |c, v| c.prices = v),
+                "budgets" => take(&mut c, &key, value, |c, v| c.budgets = v),
                 // Each repository's tracker on its own: one bad entry keeps the others.
                 "repos" => match value {
                     Value::Object(repos) => {

@@ -10,6 +10,7 @@
 // Public: what the binary and the integration tests use; the rest is the crate's own,
 // so that the compiler reports what nothing uses.
 pub mod agents;
+mod budget;
 pub mod cli;
 pub mod cmd;
 mod config;
@@ -23,6 +24,7 @@ mod ping;
 /// OTLP's messages as telemhq sends them (the tests decode what a collector forwards).
 pub use ping::otlp;
 mod prices;
+mod quota;
 pub mod store;
 mod table;
 mod term;

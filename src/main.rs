@@ -11,6 +11,10 @@ fn main() {
             std::process::exit(cmd::emit::run(&emit, &env::Env::from_process()));
         }
     }
+    // The status line runs after every turn too: no flags to read.
+    if args.len() == 2 && args[1] == "statusline" {
+        std::process::exit(cmd::statusline::run(&env::Env::from_process()));
+    }
     let cli = cli::Cli::parse_from(args);
     let env = env::Env::from_process();
     let result = match cli.command {
@@ -29,6 +33,8 @@ fn main() {
         cli::Command::Prices(args) => cmd::prices::run(&args, &env),
         cli::Command::Import(args) => cmd::import::run(&args, &env),
         cli::Command::Report(args) => cmd::report::run(&args, &env),
+        cli::Command::Budget(args) => cmd::budget::run(&args, &env),
+        cli::Command::Statusline => Ok(cmd::statusline::run(&env)),
         cli::Command::Completions(args) => cmd::completions::completions(&args),
         cli::Command::Man => cmd::completions::man(),
     };

@@ -398,6 +398,39 @@ impl Store {
         report_indexes_present(&self.conn)
     }
 
+    /// What the turns that ended from `from_ms` up to `to_ms` cost, US dollars, of one
+    /// agent (`tool`) or project when given: the priced part of each turn (a turn of a
+    /// model without a price counts what its priced models cost). From the covering
+    /// index, so a day's sum reads only that day's turns.
+    pub fn cost_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        tool: Option<&str>,
+        project: Option<&str>,
+    ) -> Result<f64, Why> {
+        let indexed = if self.has_report_indexes() {
+            "INDEXED BY events_report"
+        } else {
+            ""
+        };
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT total(CASE WHEN cost_usd IS NULL AND unpriced IS NOT NULL
+                     THEN (SELECT sum(cost_usd) FROM models WHERE models.id = events.id)
+                     ELSE cost_usd END)
+                 FROM events {indexed}
+                 WHERE turn IN (1, 2) AND at_ms >= ?1 AND at_ms < ?2
+                     AND (?3 IS NULL OR tool = ?3) AND (?4 IS NULL OR project = ?4)"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_row(params![from_ms, to_ms, tool, project], |r| {
+                    r.get::<_, f64>(0)
+                })
+            })
+            .map_err(|e| e.to_string())
+    }
+
     /// How many events the store holds.
     pub fn events(&self) -> u64 {
         self.conn

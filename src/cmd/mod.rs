@@ -1,4 +1,5 @@
 //! One file per subcommand; only commands here.
+pub mod budget;
 pub mod completions;
 pub mod doctor;
 pub mod emit;
@@ -9,6 +10,7 @@ pub mod log;
 pub mod prices;
 pub mod report;
 pub mod run;
+pub mod statusline;
 pub mod uninstall;
 
 use crate::agents::{self, Agent, Scope};

@@ -161,6 +161,9 @@ pub fn run(args: &ReportArgs, env: &Env) -> Result<i32> {
             "--since {a} is after --until {b}: no day is in between (swap them?)"
         )));
     }
+    if args.by == Grouping::Quota {
+        return quota(args, env, &tz);
+    }
     let since = since_day.map_or(i64::MIN, |d| crate::time::day_start(d, &tz));
     let until = until_day.map_or(i64::MAX, |d| crate::time::day_end(d, &tz));
     let tool = args
@@ -265,6 +268,10 @@ pub fn run(args: &ReportArgs, env: &Env) -> Result<i32> {
         return Ok(0);
     }
     let width = crate::table::terminal_width();
+    // A budget passed is said first, where the user looks.
+    if let Some(line) = super::budget::passed_line(env) {
+        crate::outln!("{}", crate::table::wrap(&line, width));
+    }
     let chart = !args.no_chart
         && matches!(
             args.by,
@@ -291,7 +298,7 @@ fn groups(
         Grouping::Session => GroupBy::Column("session"),
         Grouping::Project => GroupBy::Column("project"),
         Grouping::Agent => GroupBy::Column("tool"),
-        Grouping::Model => GroupBy::Constant,
+        Grouping::Model | Grouping::Quota => GroupBy::Constant,
     };
     let mut rows: BTreeMap<String, Group> = BTreeMap::new();
     let add_parts = |rows: &mut BTreeMap<String, Group>, parts: Vec<(Key, Sums)>| {
@@ -965,6 +972,7 @@ fn key_name(by: Grouping) -> &'static str {
         Grouping::Project => "project",
         Grouping::Model => "model",
         Grouping::Agent => "agent",
+        Grouping::Quota => "quota",
     }
 }
 
@@ -983,4 +991,115 @@ fn period(by: Grouping, at_ms: i64, tz: &jiff::tz::TimeZone) -> String {
         Grouping::Monthly => format!("{:04}-{:02}", date.year(), date.month()),
         _ => date.to_string(),
     }
+}
+
+/// `report quota`: each agent's quota windows as last seen (percent used, when they
+/// reset, when seen), and each day's highest use of each window.
+fn quota(args: &ReportArgs, env: &Env, tz: &jiff::tz::TimeZone) -> Result<i32> {
+    use crate::table::{Align, Column, KEEP, Kind, Row, Table};
+    let layout = env.layout()?;
+    let latest = crate::quota::latest(&layout);
+    let mut days: BTreeMap<(String, String, String), f64> = BTreeMap::new();
+    for s in crate::quota::history(&layout)
+        .into_iter()
+        .chain(latest.iter().cloned())
+    {
+        let Some(ms) = crate::time::parse_rfc3339_ms(&s.at) else {
+            continue;
+        };
+        let day = period(Grouping::Daily, ms, tz);
+        let top = days
+            .entry((day, s.agent.clone(), s.window.clone()))
+            .or_insert(0.0);
+        *top = top.max(s.used_percent);
+    }
+    if args.json {
+        let out = json!({
+            "latest": latest,
+            "days": days.iter().map(|((day, agent, window), used)| json!({
+                "day": day, "agent": agent, "window": window, "max_used_percent": used,
+            })).collect::<Vec<_>>(),
+        });
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("serialises")
+        );
+        return Ok(0);
+    }
+    if latest.is_empty() {
+        crate::outln!(
+            "No quota seen yet. Claude Code shows its 5-hour and 7-day windows to its status line on a subscription: `telemhq install --statusline` makes telemhq that status line."
+        );
+        return Ok(0);
+    }
+    let when = |at: &str| {
+        crate::time::parse_rfc3339_ms(at)
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+            .map(|t| {
+                t.to_zoned_datetime(tz.clone())
+                    .strftime("%Y-%m-%d %H:%M")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    let window_name = |w: &str| match w {
+        "five_hour" => "5 hours".to_string(),
+        "seven_day" => "7 days".to_string(),
+        other => crate::term::safe(other),
+    };
+    let rows = latest
+        .iter()
+        .map(|s| Row {
+            cells: vec![
+                crate::term::safe(&s.agent).into(),
+                window_name(&s.window).into(),
+                format!("{:.0} %", s.used_percent).into(),
+                s.resets_at.as_deref().map(when).unwrap_or_default().into(),
+                when(&s.at).into(),
+            ],
+            kind: Kind::Group,
+            bar: None,
+        })
+        .collect();
+    let table = Table {
+        columns: vec![
+            Column::new("agent", "agent", Align::Left, KEEP),
+            Column::new("window", "window", Align::Left, KEEP),
+            Column::new("used", "used", Align::Right, KEEP),
+            Column::new("resets", "resets", Align::Left, 50),
+            Column::new("seen", "seen", Align::Left, 40),
+        ],
+        rows,
+        chart: None,
+    };
+    let width = crate::table::terminal_width();
+    crate::outln!("{}", crate::table::render(&table, width).text);
+    if !days.is_empty() {
+        crate::outln!("Each day's highest:");
+        let rows = days
+            .iter()
+            .map(|((day, agent, window), used)| Row {
+                cells: vec![
+                    day.as_str().into(),
+                    crate::term::safe(agent).into(),
+                    window_name(window).into(),
+                    format!("{used:.0} %").into(),
+                ],
+                kind: Kind::Group,
+                bar: Some(*used),
+            })
+            .collect();
+        let table = Table {
+            columns: vec![
+                Column::new("day", "day", Align::Left, KEEP),
+                Column::new("agent", "agent", Align::Left, 50),
+                Column::new("window", "window", Align::Left, KEEP),
+                Column::new("highest", "max", Align::Right, KEEP),
+            ],
+            rows,
+            chart: (!args.no_chart).then(String::new),
+        };
+        crate::outln!("{}", crate::table::render(&table, width).text);
+    }
+    Ok(0)
 }

@@ -192,6 +192,7 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
             events.push(entry.payload);
         }
     }
+    let cost: f64 = events.iter().map(turn_cost).sum();
     let ping = run_payload(&RunFacts {
         run_id: &run_id,
         event_id: payload::new_event_id().map_err(Error::new)?,
@@ -283,7 +284,40 @@ pub fn run(args: &RunArgs, env: &Env) -> Result<i32> {
             "telemhq: {pings_pending} event(s) not delivered to the tracker ({why}); they stay queued and go out with the next emit or `telemhq flush`"
         );
     }
+    if let Some(max) = args.max_cost
+        && cost > max
+    {
+        eprintln!(
+            "telemhq: this run's turns cost {}, more than --max-cost {}",
+            crate::table::dollars(cost),
+            crate::table::dollars(max)
+        );
+        // (A command that failed keeps its own status: that is the news.)
+        if ended.exit_code() == 0 {
+            return Ok(OVER_MAX_COST);
+        }
+    }
     Ok(ended.exit_code())
+}
+
+/// `run`'s exit status when the command succeeded but its turns cost more than
+/// `--max-cost`.
+pub const OVER_MAX_COST: i32 = 3;
+
+/// What a turn of the run cost: its `cost_usd`, or where a model had no price, what its
+/// priced models cost. Other events cost nothing.
+fn turn_cost(p: &Map<String, Value>) -> f64 {
+    if let Some(c) = p.get("cost_usd").and_then(Value::as_f64) {
+        return c;
+    }
+    p.get("models")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.values()
+                .filter_map(|v| v.get("cost_usd").and_then(Value::as_f64))
+                .sum()
+        })
+        .unwrap_or(0.0)
 }
 
 /// Waits for the command, passing SIGINT, SIGTERM and SIGHUP that were sent to telemhq

@@ -200,8 +200,10 @@ struct Drain<'a> {
     layout: &'a Layout,
     patience: Patience,
     read_usage: ReadUsage,
-    /// Every entry either loop looked at.
-    seen: std::sync::Mutex<HashSet<PathBuf>>,
+    /// The entries each loop looked at (an entry one loop has not seen is not handed on
+    /// as if it had been: its ping, or its export, would wait for the next emit).
+    seen_pings: std::sync::Mutex<HashSet<PathBuf>>,
+    seen_exports: std::sync::Mutex<HashSet<PathBuf>>,
     /// Whether each loop is at work: while one destination is, the other keeps watching
     /// the queue for events that arrive meanwhile, rather than leave them waiting.
     pings_busy: std::sync::atomic::AtomicBool,
@@ -264,7 +266,8 @@ fn drain_seeing(
         layout,
         patience,
         read_usage,
-        seen: std::sync::Mutex::new(HashSet::new()),
+        seen_pings: std::sync::Mutex::new(HashSet::new()),
+        seen_exports: std::sync::Mutex::new(HashSet::new()),
         pings_busy: std::sync::atomic::AtomicBool::new(true),
         exports_busy: std::sync::atomic::AtomicBool::new(!patience.pings_only),
     };
@@ -291,7 +294,17 @@ fn drain_seeing(
     }
     // Only now, with the locks let go: an emit that found a sender running started no
     // other, so an event it queued while this drain ran is this drain's to hand on.
-    let seen = d.seen.into_inner().unwrap_or_else(|e| e.into_inner());
+    // Seen by both loops (by the pings' alone when exports were not this drain's).
+    let seen_pings = d.seen_pings.into_inner().unwrap_or_else(|e| e.into_inner());
+    let seen = if patience.pings_only {
+        seen_pings
+    } else {
+        let seen_exports = d
+            .seen_exports
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        seen_pings.intersection(&seen_exports).cloned().collect()
+    };
     let pending = queue::list(&layout.queue);
     report.arrived = pending.iter().any(|p| !seen.contains(p));
     report.pending = pending.len();
@@ -377,8 +390,11 @@ fn ping_loop(d: &Drain) -> Report {
         let pass = ping_pass(d, &mut report);
         drop(lock);
         if pass.failing.is_empty() || !patience.retries() {
-            let seen: HashSet<PathBuf> = queue::list(&layout.queue).into_iter().collect();
-            if patience.retries() && d.more_while(&d.pings_busy, &d.exports_busy, until, &seen) {
+            // (What arrived during the pass, not listed by it, is new: the pass did not
+            // take it.)
+            if patience.retries()
+                && d.more_while(&d.pings_busy, &d.exports_busy, until, &pass.listed)
+            {
                 continue;
             }
             break;
@@ -402,6 +418,8 @@ fn ping_loop(d: &Drain) -> Report {
 /// What a ping pass left to retry.
 #[derive(Default)]
 struct Pass {
+    /// The entries this pass listed: one queued after them is new to its loop.
+    listed: HashSet<PathBuf>,
     /// Trackers (or collectors) that failed in this pass.
     failing: HashSet<String>,
     /// The longest wait an endpoint asked for.
@@ -421,7 +439,8 @@ fn ping_pass(d: &Drain, report: &mut Report) -> Pass {
     // The bound, kept here rather than by the hook (see `queue::enqueue`).
     let _ = queue::trim(layout);
     for path in queue::list(&layout.queue) {
-        seen(d, &path);
+        seen(&d.seen_pings, &path);
+        pass.listed.insert(path.clone());
         let Some(entry) = queue::read_entry(&path) else {
             // One of telemhq's entry names, but unreadable: never blocks the queue.
             let _ = fs::remove_file(&path);
@@ -517,9 +536,8 @@ fn ping_pass(d: &Drain, report: &mut Report) -> Pass {
     pass
 }
 
-fn seen(d: &Drain, path: &Path) {
-    d.seen
-        .lock()
+fn seen(set: &std::sync::Mutex<HashSet<PathBuf>>, path: &Path) {
+    set.lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(path.to_path_buf());
 }
@@ -590,12 +608,16 @@ fn export_loop(d: &Drain) -> Report {
     let until = end_of(patience);
     let mut retries = 0u32;
     loop {
-        // Nothing to export: no lock taken, nothing waited for.
-        if !queue::list(&layout.queue)
-            .iter()
-            .filter_map(|p| queue::read_entry(p))
-            .any(|e| e.otlp.is_some() && e.otlp_done.is_none())
-        {
+        // Nothing to export: no lock taken, nothing waited for (and what was listed is
+        // seen: it has nothing for this loop).
+        let listed = queue::list(&layout.queue);
+        let mut to_export = false;
+        for p in &listed {
+            seen(&d.seen_exports, p);
+            to_export |=
+                queue::read_entry(p).is_some_and(|e| e.otlp.is_some() && e.otlp_done.is_none());
+        }
+        if !to_export {
             break;
         }
         let lock = match take_turn(&export_lock(layout), patience, until) {
@@ -605,8 +627,9 @@ fn export_loop(d: &Drain) -> Report {
         let pass = export_pass(d, &mut report);
         drop(lock);
         if pass.failing.is_empty() || !patience.retries() {
-            let seen: HashSet<PathBuf> = queue::list(&layout.queue).into_iter().collect();
-            if patience.retries() && d.more_while(&d.exports_busy, &d.pings_busy, until, &seen) {
+            if patience.retries()
+                && d.more_while(&d.exports_busy, &d.pings_busy, until, &pass.listed)
+            {
                 continue;
             }
             break;
@@ -641,13 +664,14 @@ fn export_pass(d: &Drain, report: &mut Report) -> Pass {
     };
     let mut groups: Vec<(crate::config::Otlp, Vec<(PathBuf, queue::Entry)>)> = Vec::new();
     for path in queue::list(&layout.queue) {
+        seen(&d.seen_exports, &path);
+        pass.listed.insert(path.clone());
         let Some(entry) = queue::read_entry(&path) else {
             continue;
         };
         let Some(target) = entry.otlp.clone().filter(|_| entry.otlp_done.is_none()) else {
             continue;
         };
-        seen(d, &path);
         let Some(entry) = with_usage(d, &path, &config) else {
             continue;
         };

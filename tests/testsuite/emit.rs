@@ -802,3 +802,39 @@ fn the_sender_outlives_the_agents_sweep_of_the_hooks_tree() {
     let _ = sender.kill();
     let _ = sender.wait();
 }
+
+/// A turn queued while the sender's pass is at work (here, waiting for the first turn's
+/// transcript to settle), with a collector down keeping the exports busy: the sender
+/// takes the new turn's ping in its next pass, rather than count it as looked at and
+/// leave it for the next emit.
+#[test]
+fn a_turn_queued_during_a_pass_is_delivered_while_a_dead_collector_is_retried() {
+    let receiver = Receiver::start(Mode::Ok);
+    let dead = crate::support::free_port();
+    let t = TestHome::new().env("TELEMHQ_TRANSCRIPT_SETTLE_MS", "2000");
+    t.install(&[
+        "--global",
+        "--ping-url",
+        &receiver.url(),
+        "--otlp-endpoint",
+        &format!("http://127.0.0.1:{dead}"),
+    ]);
+    let transcript = crate::support::data("claude-code-2.1.328/transcript-tool-turn.jsonl");
+    let turn = |session: &str| {
+        let mut e: Value =
+            serde_json::from_str(&fixture("transcript-tool-turn.stop.json")).unwrap();
+        e["transcript_path"] = json!(transcript.display().to_string());
+        e["session_id"] = json!(session);
+        e.to_string()
+    };
+    emit(&t, &turn("aaaaaaaa-1111-4111-8111-000000000001"));
+    // The sender is now waiting for the first turn's transcript to settle.
+    std::thread::sleep(Duration::from_millis(500));
+    emit(&t, &turn("bbbbbbbb-2222-4222-8222-000000000002"));
+    let pings = receiver.wait_for(2, Duration::from_secs(20));
+    assert_eq!(
+        pings.len(),
+        2,
+        "both turns' pings, the exports still retried"
+    );
+}

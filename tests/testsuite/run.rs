@@ -301,3 +301,29 @@ fn in_ci_an_endpoint_that_is_down_falls_back_to_the_queue() {
     let r = Receiver::start_on(port, Mode::Ok);
     assert_eq!(r.wait_for(1, Duration::from_secs(20)).len(), 1);
 }
+
+#[test]
+fn max_cost_stops_a_job_whose_turns_cost_more_and_only_then() {
+    let t = TestHome::new();
+    let r = Receiver::start(Mode::Ok);
+    t.install(&["--global", "--ping-url", &r.url()]);
+    let agent = fake_agent(&t, 0);
+    let agent = agent.to_str().unwrap();
+    let out = t.run(&["run", "--max-cost", "0", "--", agent]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("more than --max-cost $0.00"),
+        "{}",
+        stderr(&out)
+    );
+    let out = t.run(&["run", "--max-cost", "1000", "--", agent]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("--max-cost"), "{}", stderr(&out));
+    // A command that failed keeps its own status; the cost is said all the same.
+    let failing = fake_agent(&t, 5);
+    let out = t.run(&["run", "--max-cost", "0", "--", failing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--max-cost"), "{}", stderr(&out));
+    let out = t.run(&["run", "--max-cost", "lots", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -75,6 +75,8 @@ pub struct Facts {
     /// could last not be written.
     pub store: Result<Option<u64>, String>,
     pub store_write_error: Option<String>,
+    /// Each spending limit and what its period spent so far (None: the store cannot say).
+    pub budgets: Option<Vec<crate::budget::State>>,
     /// What doctor did not finish checking within its time budget.
     pub unfinished: Vec<String>,
     pub now_ms: i64,
@@ -244,6 +246,7 @@ pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
         .err()
         .map(|e| (managed_path.clone(), e));
     let config = Config::load(&layout).map_err(|e| e.to_string());
+    let budgets = read_budgets(&layout, &config);
     let stored = config.clone().unwrap_or_default();
     let settings_route = settings_route(env);
     let route = match (&env.ping_url, &settings_route) {
@@ -409,10 +412,25 @@ pub fn gather(env: &Env, args: &DoctorArgs, layout: Layout) -> Facts {
         test_export,
         store: read_store(&layout),
         store_write_error: crate::store::last_error(&layout),
+        budgets,
         unfinished,
         now_ms: crate::time::now_ms(),
         layout,
     }
+}
+
+/// Each budget's state now (none set: empty; None: the store cannot be read).
+fn read_budgets(
+    layout: &Layout,
+    config: &Result<Config, String>,
+) -> Option<Vec<crate::budget::State>> {
+    let budgets = &config.as_ref().ok()?.budgets;
+    if budgets.is_empty() {
+        return Some(Vec::new());
+    }
+    let store = crate::store::Store::open_existing(layout).ok()?;
+    let tz = jiff::tz::TimeZone::system();
+    crate::budget::states(store.as_ref(), budgets, crate::time::now_ms(), &tz)
 }
 
 /// How many events the store holds (None: no store yet), or why it cannot be read.

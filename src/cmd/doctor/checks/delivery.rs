@@ -366,3 +366,59 @@ pub(super) fn check_ping(facts: &Facts, report: &mut Report) {
         }
     }
 }
+
+/// Spending limits: a warning for each one passed in its period so far.
+pub(super) fn check_budgets(facts: &Facts, report: &mut Report) {
+    let Some(states) = &facts.budgets else {
+        if facts.config.as_ref().is_ok_and(|c| !c.budgets.is_empty()) {
+            report.info(
+                DELIVERY,
+                "budget",
+                "the budgets cannot be checked: the local store cannot be read",
+            );
+        }
+        return;
+    };
+    if states.is_empty() {
+        return;
+    }
+    let dollars = crate::table::dollars;
+    let passed: Vec<&crate::budget::State> = states.iter().filter(|s| s.exceeded()).collect();
+    if passed.is_empty() {
+        let shown: Vec<String> = states
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {} of {}",
+                    s.budget.label(),
+                    dollars(s.spent),
+                    dollars(s.budget.usd)
+                )
+            })
+            .collect();
+        report.ok(
+            DELIVERY,
+            "budget",
+            format!("within every budget: {}", shown.join("; ")),
+        );
+        return;
+    }
+    for s in passed {
+        report.warn(
+            DELIVERY,
+            "budget",
+            format!(
+                "the {} budget is passed: {} spent this {}, the limit is {}",
+                s.budget.label(),
+                dollars(s.spent),
+                s.budget.period.noun(),
+                dollars(s.budget.usd)
+            ),
+            format!(
+                "`telemhq report --since {}` shows where it went; `telemhq budget set --{} USD` changes the limit",
+                crate::time::rfc3339(s.since_ms).get(..10).unwrap_or("0d"),
+                s.budget.period.name()
+            ),
+        );
+    }
+}

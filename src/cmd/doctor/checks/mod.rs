@@ -21,6 +21,7 @@ pub(super) fn all(facts: &Facts, args: &DoctorArgs, env: &Env) -> Report {
     delivery::check_delivery(facts, &mut report);
     delivery::check_prices(facts, &mut report);
     delivery::check_store(facts, &mut report);
+    delivery::check_budgets(facts, &mut report);
     delivery::check_agents(facts, &mut report);
     delivery::check_ping(facts, &mut report);
     delivery::check_otlp(facts, &mut report);

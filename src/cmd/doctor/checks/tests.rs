@@ -49,6 +49,7 @@ fn facts(files: Vec<HookFile>) -> Facts {
         test_export: None,
         store: Ok(None),
         store_write_error: None,
+        budgets: Some(Vec::new()),
         unfinished: Vec::new(),
         now_ms: 0,
     }
