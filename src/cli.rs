@@ -387,7 +387,7 @@ pub enum Grouping {
     Project,
     Model,
     Agent,
-    /// The agents' quota windows: the latest seen, and each day's highest.
+    // The agents' quota windows: the latest seen, and each day's highest.
     Quota,
 }
 

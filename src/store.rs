@@ -217,6 +217,12 @@ impl Store {
     /// system (where SQLite cannot make the write-ahead log's index beside it) the file
     /// is read as it is: nobody can be writing it there.
     pub fn open_existing(layout: &Layout) -> Result<Option<Store>, Why> {
+        Self::open_existing_waiting(layout, Duration::from_secs(3))
+    }
+
+    /// `open_existing`, waiting at most `wait` for a writer that holds the store (the
+    /// status line runs after every turn: it shows less rather than wait).
+    pub fn open_existing_waiting(layout: &Layout, wait: Duration) -> Result<Option<Store>, Why> {
         let path = path(layout);
         refuse_other(&path)?;
         if !path.exists() {
@@ -228,8 +234,7 @@ impl Store {
         )
         .map_err(|e| why(&path, &e))
         .and_then(|conn| {
-            conn.busy_timeout(Duration::from_secs(3))
-                .map_err(|e| why(&path, &e))?;
+            conn.busy_timeout(wait).map_err(|e| why(&path, &e))?;
             readable(&conn, &path)?;
             Ok(conn)
         });

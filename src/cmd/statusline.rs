@@ -19,6 +19,8 @@ use crate::store::Store;
 const MAX_INPUT: u64 = 1 << 20;
 /// How long stdin is waited for: a writer that never closes it does not hold the line.
 const INPUT_WAIT: Duration = Duration::from_millis(500);
+/// How long a writer holding the store is waited for.
+const STORE_WAIT: Duration = Duration::from_millis(200);
 
 pub fn run(env: &Env) -> i32 {
     let input = read_input();
@@ -124,7 +126,9 @@ pub fn line(doc: Option<&Value>, env: &Env, now_ms: i64, colour: bool) -> String
     }
     let layout = env.layout().ok();
     // The store and the budgets: what cannot be read is left out of the line.
-    let store = layout.as_ref().and_then(|l| Store::open_existing(l).ok());
+    let store = layout
+        .as_ref()
+        .and_then(|l| Store::open_existing_waiting(l, STORE_WAIT).ok());
     let tz = jiff::tz::TimeZone::system();
     if let Some(store) = &store {
         let today = crate::budget::Period::Daily.start(now_ms, &tz);

@@ -31,6 +31,7 @@ mod otlp;
 mod report;
 mod run;
 mod seam;
+mod statusline;
 mod store;
 mod trackers;
 mod usage;
