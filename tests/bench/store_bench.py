@@ -176,9 +176,10 @@ def timed(cmd, env, runs, before=None, peaks=None):
     return statistics.median(out), out
 
 
-def million_turns(db_from, db_to, turns, rng):
-    """A store of `turns` turns: the schema and a real payload from an import, the
-    numbers and days varied."""
+def million_turns(db_from, db_to, turns, rng, start=1764547200000):
+    """A store of `turns` turns over 360 days from `start` (Unix ms; 2025-12-01 by
+    default): the schema and a real payload from an import, the numbers and days
+    varied."""
     src = sqlite3.connect(db_from)
     schema = [r[0] for r in src.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL")]
     version = src.execute("PRAGMA user_version").fetchone()[0]
@@ -190,7 +191,6 @@ def million_turns(db_from, db_to, turns, rng):
     for s in schema:
         dst.execute(s)
     dst.execute(f"PRAGMA user_version = {version}")
-    start = 1764547200000  # 2025-12-01
     events, payloads, models = [], [], []
 
     def flush():
